@@ -1,0 +1,7 @@
+"""pydarknet: Darknet's YOLOv2 in PyTorch, with Darknet's numbers."""
+
+from pydarknet.errors import CfgError, DarknetError, WeightsError
+from pydarknet.network import Darknet
+
+__all__ = ["CfgError", "Darknet", "DarknetError", "WeightsError"]
+__version__ = "0.1.0"

@@ -1,0 +1,129 @@
+"""A cfg section and its options, read with types and Darknet's defaults.
+
+Each layer module asks its section for the options Darknet's `parse_*`
+function reads (`src/parser.c`), with the same defaults; the section records
+which keys were asked for, so the keys nobody read can be reported the way
+Darknet's `option_unused` does ("Unused field").  Like Darknet's
+`option_find`, the first of several equal keys wins.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydarknet.errors import CfgError
+
+REQUIRED = object()  # default meaning "Darknet stops if the option is missing"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One `key=value` line: value as Darknet's strip() leaves it."""
+
+    key: str
+    value: str
+    line: int
+    column: int  # column of the value (1-based)
+
+
+@dataclass
+class Section:
+    """One `[kind]` section of a cfg (or the option list of a .data file)."""
+
+    kind: str
+    path: str
+    line: int
+    options: dict[str, Option] = field(default_factory=dict)
+    duplicates: list[Option] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
+
+    def add(self, option: Option) -> None:
+        if option.key in self.options:
+            self.duplicates.append(option)  # Darknet: option_find returns the first
+        else:
+            self.options[option.key] = option
+
+    def where(self, option: Option | None = None) -> str:
+        if option is None:
+            return f"{self.path}:{self.line}"
+        return f"{self.path}:{option.line}:{option.column}"
+
+    def error(self, message: str, key: str | None = None) -> CfgError:
+        opt = self.options.get(key) if key else None
+        return CfgError(f"{self.where(opt)}: [{self.kind}] {message}")
+
+    def has(self, key: str) -> bool:
+        return key in self.options
+
+    def _raw(self, key: str, default: object) -> Option | None:
+        self.used.add(key)
+        opt = self.options.get(key)
+        if opt is None and default is REQUIRED:
+            raise CfgError(f"{self.where()}: [{self.kind}] needs option '{key}'")
+        return opt
+
+    def get_str(self, key: str, default: object = REQUIRED) -> str | None:
+        opt = self._raw(key, default)
+        return default if opt is None else opt.value  # type: ignore[return-value]
+
+    def get_int(self, key: str, default: object = REQUIRED) -> int:
+        opt = self._raw(key, default)
+        return default if opt is None else _to_int(self, opt, opt.value)  # type: ignore[return-value]
+
+    def get_float(self, key: str, default: object = REQUIRED) -> float:
+        opt = self._raw(key, default)
+        return default if opt is None else _to_float(self, opt, opt.value)  # type: ignore[return-value]
+
+    def get_ints(self, key: str, default: object = REQUIRED) -> list[int]:
+        opt = self._raw(key, default)
+        if opt is None:
+            return default  # type: ignore[return-value]
+        return [_to_int(self, opt, item) for item in opt.value.split(",")]
+
+    def get_floats(self, key: str, default: object = REQUIRED) -> list[float]:
+        opt = self._raw(key, default)
+        if opt is None:
+            return default  # type: ignore[return-value]
+        return [_to_float(self, opt, item) for item in opt.value.split(",")]
+
+    def get_path(self, key: str, default: object = REQUIRED) -> Path | None:
+        """A file named by the option, found as Darknet finds it and then some.
+
+        Darknet opens the path as written, i.e. against the working directory
+        (`tree=data/9k.tree` assumes you run from Darknet's root); if that
+        fails, try the cfg's folder and then its parent.
+        """
+        value = self.get_str(key, default)
+        if value is None or value is default:
+            return value  # type: ignore[return-value]
+        written = Path(os.path.expanduser(value))
+        cfg_dir = Path(self.path).resolve().parent
+        tried = [written] if written.is_absolute() else [written, cfg_dir / written, cfg_dir.parent / written]
+        for candidate in tried:
+            if candidate.is_file():
+                return candidate
+        names = ", ".join(str(t) for t in tried)
+        raise CfgError(f"{self.where(self.options[key])}: [{self.kind}] {key}={value}: file not found (tried {names})")
+
+    def unused(self) -> list[Option]:
+        return [o for k, o in self.options.items() if k not in self.used]
+
+
+def _to_int(section: Section, opt: Option, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise CfgError(f"{section.where(opt)}: [{section.kind}] {opt.key}: '{text}' is not a whole number") from None
+
+
+def _to_float(section: Section, opt: Option, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise CfgError(f"{section.where(opt)}: [{section.kind}] {opt.key}: '{text}' is not a number")
+    return value

@@ -1,0 +1,5 @@
+"""CLI verbs: each module has `add_parser(subparsers)`; its parser's `run(args)` does the work."""
+
+from pydarknet.commands import summary
+
+COMMANDS = [summary]

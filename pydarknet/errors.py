@@ -1,0 +1,24 @@
+"""Errors pydarknet raises for bad input: each one prints as a single line.
+
+The CLI catches `DarknetError` and prints `pydarknet: <message>` with exit
+status 1, so every message must name the file (and line, field) at fault.
+"""
+
+
+class DarknetError(Exception):
+    """Bad user input (a file, an option, an argument): one clear line."""
+
+
+class CfgError(DarknetError):
+    """A cfg or .data file that cannot be parsed or built.
+
+    The message starts with `file:line:column:` where the position is known.
+    """
+
+
+class WeightsError(DarknetError):
+    """A .weights (or converted) file that does not fit the network."""
+
+
+class CfgWarning(UserWarning):
+    """An option Darknet would ignore (its "Unused field" message)."""

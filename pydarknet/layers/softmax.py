@@ -1,0 +1,53 @@
+"""[softmax]: Darknet's softmax layer (src/softmax_layer.c).
+
+Over the flattened input (c*h*w) split into `groups` equal chunks, with
+`temperature`; with `tree=` the softmax is taken within each group of the
+hierarchy instead (darknet9000-style classifiers).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from pydarknet.cfg.section import Section
+from pydarknet.layers.base import Layer, Shape
+from pydarknet.tree import Tree, group_softmax, read_tree
+
+
+class Softmax(Layer):
+    kind = "softmax"
+
+    def __init__(self, section: Section, index: int, shapes: dict[int, Shape]) -> None:
+        super().__init__(section, index)
+        self.groups = section.get_int("groups", 1)
+        self.temperature = section.get_float("temperature", 1.0)
+        tree_path = section.get_path("tree", None)
+        self.tree: Tree | None = read_tree(tree_path) if tree_path else None
+        if section.get_float("spatial", 0.0):
+            raise section.error("spatial softmax is not supported", "spatial")
+        self.noloss = section.get_int("noloss", 0)
+        c, h, w = shapes[index - 1]
+        inputs = c * h * w
+        if self.groups < 1 or inputs % self.groups:
+            raise section.error(f"groups={self.groups} must divide the {inputs} inputs", "groups")
+        if self.temperature == 0:
+            raise section.error("temperature must not be 0", "temperature")
+        if self.tree is not None and self.tree.n > inputs:
+            raise section.error(f"tree has {self.tree.n} classes but the layer has {inputs} inputs", "tree")
+        self.register_buffer("group_index", torch.tensor(self.tree.group if self.tree else [], dtype=torch.long), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.reshape(x.shape[0], -1)
+        if self.temperature != 1.0:
+            flat = flat / self.temperature
+        if self.tree is not None:
+            n = self.tree.n
+            head = group_softmax(flat[:, :n], self.group_index, self.tree.groups, dim=1)
+            out = torch.cat([head, flat[:, n:]], dim=1)
+        else:
+            out = torch.softmax(flat.reshape(x.shape[0], self.groups, -1), dim=2)
+        return out.reshape(x.shape)
+
+    def describe(self) -> str:
+        return f"       groups {self.groups}"

@@ -1,0 +1,157 @@
+"""Darknet's .weights format (src/parser.c: load_weights_upto, save_weights_upto).
+
+Header: int32 major, minor, revision, then `seen` (images trained on): a
+64-bit size_t when major*10 + minor >= 2 and both are below 1000, else a
+32-bit int.  Files with major or minor above 1000 store connected weights
+transposed.  Then every layer's floats (`Layer.darknet_tensors`), in cfg
+order, little-endian float32, no framing: so the size is checked here
+against what the cfg needs (Darknet does not check, and silently misreads).
+
+The file is read with one read and viewed as floats; saving writes to a
+temporary file in the same folder and renames it over the target.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from pydarknet.errors import WeightsError
+
+if TYPE_CHECKING:
+    from pydarknet.network import Darknet
+
+
+@dataclass
+class WeightsHeader:
+    major: int = 0
+    minor: int = 2
+    revision: int = 0
+    seen: int = 0
+
+    @property
+    def seen_bytes(self) -> int:
+        wide = self.major * 10 + self.minor >= 2 and self.major < 1000 and self.minor < 1000
+        return 8 if wide else 4
+
+    @property
+    def transpose(self) -> bool:
+        return self.major > 1000 or self.minor > 1000
+
+    @property
+    def size(self) -> int:
+        return 12 + self.seen_bytes
+
+    def to_bytes(self) -> bytes:
+        seen = np.array([self.seen], dtype="<u8" if self.seen_bytes == 8 else "<u4")
+        return np.array([self.major, self.minor, self.revision], dtype="<i4").tobytes() + seen.tobytes()
+
+
+def read_weights_file(path: str | Path) -> tuple[WeightsHeader, np.ndarray]:
+    """The header and the float32 body of a .weights file (one read, then views)."""
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise WeightsError(f"{path}: cannot read weights: {err.strerror or err}") from None
+    if len(raw) < 16:
+        raise WeightsError(f"{path}: {len(raw)} bytes is too short for a Darknet weights header")
+    major, minor, revision = (int(v) for v in raw[:12].view("<i4"))
+    header = WeightsHeader(major, minor, revision)
+    header.seen = int(raw[12 : header.size].view("<u8" if header.seen_bytes == 8 else "<u4")[0])
+    body = len(raw) - header.size
+    if major < 0 or minor < 0 or revision < 0 or body < 0 or body % 4:
+        raise WeightsError(
+            f"{path}: not a Darknet weights file (header {major}.{minor}.{revision}, "
+            f"{body} bytes after it is not a whole number of floats)"
+        )
+    return header, raw[header.size :].view("<f4")
+
+
+def layer_float_counts(net: "Darknet", cutoff: int | None, transpose: bool, loading: bool) -> list[tuple[int, int]]:
+    """(layer index, floats) of every layer stored in the file, up to cutoff."""
+    stop = len(net.layers) if cutoff is None else min(cutoff, len(net.layers))
+    counts = []
+    for layer in list(net.layers)[:stop]:
+        if (layer.dontload if loading else layer.dontsave):
+            continue
+        n = sum(t.numel() for t in layer.darknet_tensors(transpose, loading))
+        if n:
+            counts.append((layer.index, n))
+    return counts
+
+
+def load_weights(net: "Darknet", path: str | Path, cutoff: int | None = None, partial: bool = False) -> int:
+    """Load a .weights file into `net`; returns the number of layers filled.
+
+    The file must hold exactly the floats the cfg needs (up to `cutoff`
+    layers, Darknet's `partial`; extra floats after the cutoff are allowed).
+    With `partial=True` a file that ends on a layer boundary fills the layers
+    it has, the way Darknet starts a detector from `darknet19_448.conv.23`.
+    """
+    header, floats = read_weights_file(path)
+    counts = layer_float_counts(net, cutoff, header.transpose, loading=True)
+    need = sum(n for _, n in counts)
+    have = len(floats)
+    if have < need:
+        boundaries = np.cumsum([0] + [n for _, n in counts])
+        if not (partial and have in boundaries):
+            raise WeightsError(
+                f"{path}: too short for {net.cfg_path}: expected {need} floats, found {have} "
+                f"(header {header.major}.{header.minor}.{header.revision}; is this the right cfg?)"
+            )
+        counts = counts[: int(np.searchsorted(boundaries, have))]
+    elif have > need and cutoff is None:
+        raise WeightsError(
+            f"{path}: too long for {net.cfg_path}: expected {need} floats, found {have} "
+            f"(header {header.major}.{header.minor}.{header.revision}; is this the right cfg?)"
+        )
+    data = torch.from_numpy(floats)
+    offset = 0
+    with torch.no_grad():
+        for index, _ in counts:
+            for tensor in net.layers[index].darknet_tensors(header.transpose, loading=True):
+                n = tensor.numel()
+                tensor.copy_(data[offset : offset + n].view(tensor.shape))
+                offset += n
+    net.seen = header.seen
+    net.header = WeightsHeader(header.major, header.minor, header.revision, header.seen)
+    return len(counts)
+
+
+def weights_bytes(net: "Darknet", cutoff: int | None = None, header: WeightsHeader | None = None) -> bytes:
+    """The bytes of a .weights file for `net` (header version as loaded, or 0.2.0)."""
+    header = header or WeightsHeader(net.header.major, net.header.minor, net.header.revision, net.seen)
+    parts = [header.to_bytes()]
+    for index, _ in layer_float_counts(net, cutoff, header.transpose, loading=False):
+        for tensor in net.layers[index].darknet_tensors(header.transpose, loading=False):
+            parts.append(tensor.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4").tobytes())
+    return b"".join(parts)
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, then rename it over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_weights(net: "Darknet", path: str | Path, cutoff: int | None = None, header: WeightsHeader | None = None) -> None:
+    """Save `net` as a Darknet .weights file, atomically."""
+    try:
+        write_atomic(path, weights_bytes(net, cutoff, header))
+    except OSError as err:
+        raise WeightsError(f"{path}: cannot write weights: {err.strerror or err}") from None

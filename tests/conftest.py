@@ -1,0 +1,79 @@
+"""Shared fixtures: the golden files (copied from the C Darknet's outputs into
+tests/golden) and the seeded random weights they were made with, rebuilt
+once into pytest's cache directory and checked against the manifest's sha256."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pydarknet import Darknet
+from golden_weights import build_random_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden"
+CFG = ROOT / "cfg"
+MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
+
+torch.set_num_threads(2)
+
+
+def cfg_path(name: str) -> Path:
+    return CFG / name
+
+
+def golden_close(ours: np.ndarray, theirs: np.ndarray) -> tuple[bool, str]:
+    """The golden README's tolerance: max abs <= 1e-3 * max(1, max|b|) and relative L2 <= 1e-4.
+
+    NaN must stand where Darknet's output has NaN (see Region.cpu_tree_quirk).
+    """
+    ours = np.asarray(ours, dtype=np.float64)
+    theirs = np.asarray(theirs, dtype=np.float64)
+    if ours.shape != theirs.shape:
+        return False, f"shape {ours.shape} != {theirs.shape}"
+    nan = np.isnan(theirs)
+    if not np.array_equal(np.isnan(ours), nan):
+        return False, f"NaN at {int(np.isnan(ours).sum())} places, Darknet at {int(nan.sum())}"
+    a, b = ours[~nan], theirs[~nan]
+    if not b.size:
+        return True, "all NaN"
+    err = float(np.abs(a - b).max())
+    rel = float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+    ok = err <= 1e-3 * max(1.0, float(np.abs(b).max())) and rel <= 1e-4
+    return ok, f"max abs {err:.2e}, rel L2 {rel:.2e}"
+
+
+@pytest.fixture(scope="session")
+def random_weights(request: pytest.FixtureRequest):
+    """cfg name -> path of its golden random weights (seed from the manifest)."""
+    cache = Path(request.config.cache.mkdir("golden_random_weights"))
+
+    def get(cfg: str) -> Path:
+        entry = MANIFEST["random_weights"][cfg]
+        return build_random_weights(cfg_path(cfg), entry["seed"], cache / f"{cfg}.s{entry['seed']}.weights", entry["sha256"])
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def golden_net(random_weights):
+    """(cfg, width, height) -> a Darknet with the golden random weights, in eval mode."""
+    nets: dict[tuple[str, int, int], Darknet] = {}
+
+    def get(cfg: str, width: int, height: int) -> Darknet:
+        key = (cfg, width, height)
+        if key not in nets:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                net = Darknet(cfg_path(cfg), width, height)
+            net.load_weights(random_weights(cfg))
+            nets.clear()  # keep one large network in memory at a time
+            nets[key] = net.eval()
+        return nets[key]
+
+    return get
