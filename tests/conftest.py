@@ -5,6 +5,9 @@ once into pytest's cache directory and checked against the manifest's sha256."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -21,6 +24,14 @@ CFG = ROOT / "cfg"
 MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
 
 torch.set_num_threads(2)
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real `pydarknet` console script (this checkout's code) in a subprocess."""
+    script = Path(sys.executable).parent / "pydarknet"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "pydarknet"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([*command, *map(str, args)], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def cfg_path(name: str) -> Path:
