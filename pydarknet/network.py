@@ -71,9 +71,6 @@ def _build_layer(section: Section, index: int, shapes: dict[int, Shape]) -> Laye
         raise CfgError(f"{section.where()}: section [{section.kind}] {what}")
     layer = cls(section, index, shapes)
     layer.set_input_shapes([shapes[s] for s in layer.sources])
-    c, h, w = layer.out_shape
-    if min(c, h, w) < 1:
-        raise CfgError(f"{section.where()}: [{section.kind}] output would be empty ({c}x{h}x{w}); the input is too small")
     return layer
 
 
@@ -147,15 +144,18 @@ class Darknet(nn.Module):
             raise DarknetError(f"cannot resize {self.cfg_path} to {width}x{height}")
         old = (self.options.width, self.options.height)
         self.options.width, self.options.height = width, height
-        shapes: dict[int, Shape] = {-1: self.input_shape}
         try:
-            for layer in self.layers:
-                layer.set_input_shapes([shapes[s] for s in layer.sources])
-                shapes[layer.index] = layer.out_shape
+            self._infer_shapes()
         except CfgError as err:
             self.options.width, self.options.height = old
-            self.resize(*old) if old != (width, height) else None
+            self._infer_shapes()
             raise CfgError(f"cannot resize to {width}x{height}: {err}") from None
+
+    def _infer_shapes(self) -> None:
+        shapes: dict[int, Shape] = {-1: self.input_shape}
+        for layer in self.layers:
+            layer.set_input_shapes([shapes[s] for s in layer.sources])
+            shapes[layer.index] = layer.out_shape
 
     def _check_input(self, x: Tensor) -> None:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:

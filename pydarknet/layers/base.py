@@ -28,7 +28,7 @@ class Layer(nn.Module):
     def __init__(self, section: Section, index: int, sources: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.index = index
-        self.section_line = section.line
+        self.section = section  # for error messages: file, line, option positions
         self.sources: tuple[int, ...] = (index - 1,) if sources is None else sources
         self.in_shapes: list[Shape] = []
         self.out_shape: Shape = (0, 0, 0)
@@ -50,6 +50,9 @@ class Layer(nn.Module):
     def set_input_shapes(self, in_shapes: list[Shape]) -> None:
         self.in_shapes = list(in_shapes)
         self.out_shape = self.output_shape(self.in_shapes)
+        if min(self.out_shape) < 1:
+            c, h, w = self.out_shape
+            raise self.section.error(f"output would be empty ({c}x{h}x{w}); the input is too small")
 
     def darknet_tensors(self, transpose: bool = False, loading: bool = False) -> list[torch.Tensor]:
         """The tensors this layer stores in a .weights file, in file order.

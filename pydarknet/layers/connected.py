@@ -31,7 +31,6 @@ class Connected(Layer):
             raise section.error(f"output={self.outputs} must be at least 1", "output")
         self.activation = read_activation(section, "logistic")
         self.batch_normalize = section.get_int("batch_normalize", 0)
-        self.section = section
         self.linear = nn.Linear(self.inputs, self.outputs, bias=not self.batch_normalize, device="meta").to_empty(
             device=torch.get_default_device()
         )

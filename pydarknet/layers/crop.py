@@ -27,7 +27,6 @@ class Crop(Layer):
         section.get_float("exposure", 1.0)
         section.get_float("shift", 0.0)
         self.noadjust = section.get_int("noadjust", 0)
-        self.section = section
 
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
         c, h, w = in_shapes[0]

@@ -36,7 +36,6 @@ class Detection(Layer):
         self.jitter = section.get_float("jitter", 0.2)
         self.random = section.get_int("random", 0)
         section.get_int("reorg", 0)
-        self.section = section
 
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
         c, h, w = in_shapes[0]

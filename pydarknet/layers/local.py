@@ -31,7 +31,6 @@ class Local(Layer):
         self.activation = read_activation(section, "logistic")
         if min(self.filters, self.size, self.stride) < 1 or self.pad < 0:
             raise section.error("filters, size and stride must be at least 1")
-        self.section = section
         c, h, w = shapes[index - 1]
         _, out_h, out_w = self.output_shape([(c, h, w)])
         self.built_for = (c, h, w)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from torch import Tensor
 
 from pydarknet.cfg.section import Section
-from pydarknet.errors import CfgError
 from pydarknet.layers.base import Layer, Shape
 
 
@@ -29,19 +28,17 @@ class Reorg(Layer):
                 raise section.error(f"{unsupported}=1 is not supported", unsupported)
         if self.stride < 1:
             raise section.error(f"stride={self.stride} must be at least 1", "stride")
-        self.section_where = section.where()
 
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
         c, h, w = in_shapes[0]
         s = self.stride
         if self.reverse:
             if c % (s * s):
-                raise CfgError(f"{self.section_where}: [reorg] reverse needs channels ({c}) divisible by {s * s}")
+                raise self.section.error(f"reverse needs channels ({c}) divisible by {s * s}")
             return (c // (s * s), h * s, w * s)
         if h % s or w % s or c % (s * s):
-            raise CfgError(
-                f"{self.section_where}: [reorg] stride={s} needs height and width divisible by {s} "
-                f"and channels by {s * s} (input is {c}x{h}x{w})"
+            raise self.section.error(
+                f"stride={s} needs height and width divisible by {s} and channels by {s * s} (input is {c}x{h}x{w})"
             )
         return (c * s * s, h // s, w // s)
 

@@ -12,7 +12,6 @@ import torch
 from torch import Tensor
 
 from pydarknet.cfg.section import Section
-from pydarknet.errors import CfgError
 from pydarknet.layers.base import Layer, Shape
 
 
@@ -34,21 +33,19 @@ class Route(Layer):
         self.group_id = section.get_int("group_id", 0)
         if self.groups < 1 or not 0 <= self.group_id < self.groups:
             raise section.error(f"groups={self.groups} group_id={self.group_id}: need 0 <= group_id < groups", "groups")
-        self.section_where = section.where()
         self.slices: list[tuple[int, int]] = []
 
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
         _, h, w = in_shapes[0]
         for src, (c, hh, ww) in zip(self.sources, in_shapes):
             if (hh, ww) != (h, w):
-                raise CfgError(
-                    f"{self.section_where}: [route] layer {src} is {hh}x{ww} but layer {self.sources[0]} "
-                    f"is {h}x{w}: routed layers must have the same size"
+                raise self.section.error(
+                    f"layer {src} is {hh}x{ww} but layer {self.sources[0]} is {h}x{w}: routed layers must have the same size"
                 )
         self.slices = []
         for c, _, _ in in_shapes:
             if c % self.groups:
-                raise CfgError(f"{self.section_where}: [route] groups={self.groups} does not divide {c} channels")
+                raise self.section.error(f"groups={self.groups} does not divide {c} channels", "groups")
             part = c // self.groups
             self.slices.append((part * self.group_id, part * (self.group_id + 1)))
         return (sum(b - a for a, b in self.slices), h, w)
