@@ -190,7 +190,7 @@ def test_resize_recomputes_shapes_and_rolls_back_on_error(tmp_path):
     net = Darknet(cfg_dir() / "yolov2-slim.cfg")
     net.resize(224, 160)
     assert net.layers[-1].out_shape == (125, 5, 7)
-    assert net.layers[27].out_shape == (16, 5, 7)  # reorg 10x14 -> 5x7
+    assert net.layers[27].out_shape == (32, 5, 7)  # reorg: 8x10x14 -> 32x5x7
     with pytest.raises(CfgError, match=r"cannot resize to 200x200: .*\[reorg\] stride=2 needs height and width divisible by 2"):
         net.resize(200, 200)
     assert (net.width, net.height) == (224, 160) and net.layers[-1].out_shape == (125, 5, 7)
