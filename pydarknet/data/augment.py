@@ -82,6 +82,11 @@ def place_image(im: np.ndarray, w: int, h: int, dx: int, dy: int, canvas: np.nda
     canvas[:, dy + y[0] : dy + y[-1] + 1, dx + x[0] : dx + x[-1] + 1] = val
 
 
+# hsv_to_rgb's branches: sextant floor(6h) -> (r, g, b) as indices into (v, p, q, t);
+# 5 and anything else (6, when h == 1) take the last branch.
+_SEXTANT_RGB = np.array([(0, 3, 1), (2, 0, 1), (1, 0, 3), (1, 2, 0), (3, 1, 0), (0, 1, 2), (0, 1, 2)], dtype=np.intp)
+
+
 def distort_image(im: np.ndarray, hue: float, sat: float, val: float) -> np.ndarray:
     """Darknet's distort_image on a (3, H, W) RGB image: a new array.
 
@@ -103,23 +108,16 @@ def distort_image(im: np.ndarray, hue: float, sat: float, val: float) -> np.ndar
     h = h + F32(hue)
     h = np.where(h > 1, h - F32(1), h)
     h = np.where(h < 0, h + F32(1), h)
-    grey = s == 0
-    h6 = np.where(grey, F32(0), F32(6) * h)  # Darknet: hsv_to_rgb takes r = g = b = v when s == 0
+    # Darknet: hsv_to_rgb takes r = g = b = v when s == 0; p = q = t = v then, whatever the sextant
+    h6 = np.where(s == 0, F32(0), F32(6) * h)
     index = np.floor(h6)
     f = h6 - index
     one = F32(1)
     p = v * (one - s)
     q = v * (one - s * f)
     t = v * (one - s * (one - f))
-    sextants = [index == k for k in range(5)]
-    rgb = np.stack(
-        [
-            np.select(sextants, [v, q, p, p, t], v),
-            np.select(sextants, [t, v, v, q, p], p),
-            np.select(sextants, [p, p, t, v, v], q),
-        ]
-    )
-    rgb = np.where(grey[None], v[None], rgb)
+    sextant = np.clip(index, 0, 6).astype(np.intp)
+    rgb = np.stack([np.choose(_SEXTANT_RGB[:, k].take(sextant), (v, p, q, t)) for k in range(3)])
     return np.clip(rgb, 0, 1).astype(F32)
 
 
