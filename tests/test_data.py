@@ -301,6 +301,24 @@ def test_augmentation_keeps_the_picture_and_its_aspect_without_jitter() -> None:
     assert np.all(truth == 0)
 
 
+def test_jitter_draws_darknets_aspect_range_and_placements() -> None:
+    """new_ar = (ow + U(-dw, dw)) / (oh + U(-dh, dh)); the longer side fills the net; U placement."""
+    rng = np.random.default_rng(11)
+    image = np.zeros((3, 40, 40), dtype=np.float32)  # black on the grey canvas
+    ratios, lefts = [], []
+    for _ in range(300):
+        out, _ = augment_detection(image, np.zeros((0, 5), np.float32), 64, 64, 0.3, 0.0, 1.0, 1.0, False, 1, rng)
+        rows, cols = np.nonzero(out[0] < 0.25)
+        width, height = cols.max() + 1 - cols.min(), rows.max() + 1 - rows.min()
+        assert max(width, height) == 64
+        ratios.append(width / height)
+        lefts.append(cols.min())
+    ratios = np.array(ratios)
+    assert ratios.min() >= 0.7 / 1.3 - 0.02 and ratios.max() <= 1.3 / 0.7 + 0.04
+    assert ratios.min() < 0.65 and ratios.max() > 1.5
+    assert min(lefts) == 0 and max(lefts) > 15
+
+
 def test_max_boxes_and_truth_layout() -> None:
     rng = np.random.default_rng(1)
     image = rng.random((3, 40, 40), dtype=np.float32)

@@ -62,7 +62,10 @@ def batch_rng(seed: int, rank: int, batch_index: int) -> np.random.Generator:
 
 def load_sample(path: Path, width: int, height: int, aug: Augmentation, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Read one image and its labels and augment them; DarknetError if either is unusable."""
-    boxes = read_labels(label_path(path), aug.classes)
+    try:
+        boxes = read_labels(label_path(path), aug.classes)
+    except DarknetError as err:
+        raise DarknetError(f"{path}: {err}") from None
     image = load_image(path)
     return augment_detection(
         image, boxes, width, height, aug.jitter, aug.hue, aug.saturation, aug.exposure, True, aug.max_boxes, rng
@@ -109,7 +112,7 @@ class DetectionBatches(Dataset):
             try:
                 images[filled], truth[filled] = load_sample(path, width, height, self.aug, rng)
             except DarknetError as err:
-                skipped.append(f"{path}: {err}")
+                skipped.append(str(err))
                 bad_in_a_row += 1
                 if bad_in_a_row >= MAX_BAD_DRAWS:
                     return Batch(index, None, None, skipped, f"{MAX_BAD_DRAWS} unusable images in a row, last: {err}")
@@ -137,7 +140,8 @@ class DetectionLoader:
 
     `truth` rows are x, y, w, h, class (Darknet's `d.y`), zero after the last
     box.  `classes`, when given, makes a label with a class out of range a
-    bad label file.
+    bad label file.  Every `iter()` starts again at `start_batch`; with
+    `workers > 0` the worker processes persist between iterations.
     """
 
     def __init__(
