@@ -29,6 +29,8 @@ def load_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
     if data is None:
         raise DarknetError(f"{path}: no such image file")
+    if data.size == 0:
+        raise DarknetError(f"{path}: empty image file")
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None:
         raise DarknetError(f"{path}: cannot decode image (not an image, or a format OpenCV cannot read)")

@@ -6,7 +6,8 @@ usage: python tools/bench.py [--threads 2] [--repeat 5] [--only NAME ...]
 Networks get Darknet-like random weights (no download needed); timings are
 medians of `--repeat` runs after a warm-up.  Sections: forward latency and
 throughput (yolov2, yolov2-tiny at 416, batch 1 and 8) with BFLOPs and the
-achieved GFLOP/s, and weights loading rate.
+achieved GFLOP/s, weights loading rate, and Darknet's detection augmentation
+and data loader at 416 (images/s).
 """
 
 from __future__ import annotations
@@ -77,9 +78,43 @@ def bench_weights_load(args: argparse.Namespace) -> list[str]:
     return [f"weights  load yolov2.weights ({size / 1e6:.0f} MB): {t * 1000:7.1f} ms  {size / t / 1e9:5.2f} GB/s"]
 
 
+def bench_augment(args: argparse.Namespace) -> list[str]:
+    """load_data_detection at 416: augmentation alone, and the DetectionLoader end to end."""
+    import shutil
+
+    import numpy as np
+
+    from pydarknet.data import DetectionLoader, augment_detection, label_path
+    from pydarknet.image import load_image
+
+    images = sorted((ROOT / "tests" / "golden" / "images").glob("*.png"))
+    boxes = np.array([[k, 0.2 + 0.1 * k, 0.5, 0.2, 0.3] for k in range(5)], dtype=np.float32)
+    im = load_image(images[0])
+    rng = np.random.default_rng(0)
+    n = 20
+    t = median_seconds(lambda: [augment_detection(im, boxes, 416, 416, 0.3, 0.1, 1.5, 1.5, True, 30, rng) for _ in range(n)], args.repeat)
+    rows = [f"augment  {images[0].name} {im.shape[2]}x{im.shape[1]} -> 416x416 (decoded): {n / t:6.1f} images/s"]
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "images").mkdir()
+        (Path(tmp) / "labels").mkdir()
+        paths = [Path(shutil.copy(image, Path(tmp) / "images")) for image in images]
+        for path in paths:
+            np.savetxt(label_path(path), boxes, fmt="%d %.6f %.6f %.6f %.6f")
+        for workers in (0, 2):
+            loader = iter(DetectionLoader(paths, lambda i: (416, 416), 8, 0.3, 0.1, 1.5, 1.5, 30, workers, seed=0))
+            next(loader)  # start the workers
+            start = time.perf_counter()
+            for _ in range(args.repeat):
+                next(loader)
+            t = time.perf_counter() - start
+            rows.append(f"loader   golden PNGs -> 416x416, batch 8, {workers} workers: {8 * args.repeat / t:6.1f} images/s")
+    return rows
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "forward": bench_forward,
     "weights": bench_weights_load,
+    "augment": bench_augment,
 }
 
 

@@ -1,0 +1,85 @@
+"""Darknet's label files: where they are, and what their lines say.
+
+Darknet finds an image's labels by editing its path (`fill_truth_detection`
+in src/data.c, a chain of `find_replace` calls, each replacing only the
+*first* occurrence of a substring anywhere in the path): `images` ->
+`labels`, `JPEGImages` -> `labels`, `raw` -> `labels`, then the extension
+`.jpg`, `.png`, `.JPG`, `.JPEG` -> `.txt`.  pydarknet also maps `.jpeg` and
+`.bmp` (for which Darknet would read the image file itself as a label file,
+find no boxes and train on background).
+
+A label file has one box a line, `class x y w h`: the class index, the box
+centre and size relative to the image width and height.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from pydarknet.errors import DarknetError
+
+# Darknet: fill_truth_detection's find_replace chain, in its order.
+_FOLDER_RULES = (("images", "labels"), ("JPEGImages", "labels"), ("raw", "labels"))
+_EXTENSION_RULES = tuple((ext, ".txt") for ext in (".jpg", ".png", ".JPG", ".JPEG", ".jpeg", ".bmp"))
+
+
+def label_path(image_path: str | Path) -> Path:
+    """The label file Darknet reads for `image_path`.
+
+    Darknet's rule, quirks included: each step replaces the first match
+    anywhere in the path, so `/data/drawings/images/a.jpg` becomes
+    `/data/dlabelsings/labels/a.txt` (`raw` in `drawings`).
+    """
+    text = str(image_path)
+    for find, replace in _FOLDER_RULES + _EXTENSION_RULES:
+        text = text.replace(find, replace, 1)  # Darknet: find_replace (first occurrence)
+    return Path(text)
+
+
+def read_labels(path: str | Path, classes: int | None = None) -> np.ndarray:
+    """Read a label file: float32 (K, 5) rows `class, x, y, w, h`.
+
+    Darknet's `read_boxes` stops silently at the first line it cannot scan
+    and so trains on whatever came before; here a bad line is an error
+    naming `file:line`: not five fields, a class that is not a whole number
+    >= 0 (or >= `classes` when given), or a coordinate that is not a finite
+    number.  Blank lines are skipped.  Values outside [0, 1] are kept: the
+    augmentation clips them the way Darknet does.
+    """
+    try:
+        text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        raise DarknetError(f"{path}: no such label file") from None
+    except OSError as err:
+        raise DarknetError(f"{path}: cannot read label file: {err.strerror or err}") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if fields:
+            rows.append(_parse_line(fields, f"{path}:{number}", classes))
+    return np.array(rows, dtype=np.float32).reshape(-1, 5)
+
+
+def _parse_line(fields: list[str], where: str, classes: int | None) -> list[float]:
+    if len(fields) != 5:
+        raise DarknetError(f"{where}: expected 'class x y w h', found {len(fields)} fields")
+    try:
+        cls = int(fields[0])
+    except ValueError:
+        raise DarknetError(f"{where}: class '{fields[0]}' is not a whole number") from None
+    if cls < 0 or (classes is not None and cls >= classes):
+        limit = f" (classes={classes})" if classes is not None else ""
+        raise DarknetError(f"{where}: class {cls} out of range{limit}")
+    values = []
+    for name, field in zip("xywh", fields[1:]):
+        try:
+            value = float(field)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise DarknetError(f"{where}: {name} '{field}' is not a number")
+        values.append(value)
+    return [float(cls), *values]
