@@ -17,6 +17,9 @@ import numpy as np
 
 from pydarknet.errors import DarknetError
 
+# Darknet: (float)byte / 255. is computed in double, then stored as float
+_BYTE_TO_FLOAT = (np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
@@ -40,8 +43,7 @@ def load_image(path: str | Path) -> np.ndarray:
 def image_from_bgr(bgr: np.ndarray) -> np.ndarray:
     """A uint8 OpenCV (H, W, 3) BGR frame as Darknet's float image."""
     rgb = bgr[:, :, ::-1].transpose(2, 0, 1)
-    # Darknet: (float)byte / 255. is computed in double, then stored as float
-    return (rgb.astype(np.float64) / 255.0).astype(np.float32)
+    return _BYTE_TO_FLOAT[rgb]
 
 
 def _interpolate_axis(im: np.ndarray, out: int, axis: int) -> np.ndarray:
