@@ -43,7 +43,7 @@ def load_image(path: str | Path) -> np.ndarray:
 def image_from_bgr(bgr: np.ndarray) -> np.ndarray:
     """A uint8 OpenCV (H, W, 3) BGR frame as Darknet's float image."""
     rgb = bgr[:, :, ::-1].transpose(2, 0, 1)
-    return _BYTE_TO_FLOAT[rgb]
+    return _BYTE_TO_FLOAT[np.ascontiguousarray(rgb)]
 
 
 def _interpolate_axis(im: np.ndarray, out: int, axis: int) -> np.ndarray:
