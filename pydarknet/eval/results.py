@@ -58,29 +58,33 @@ def pixel_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * scale
 
 
-def _corners(boxes: np.ndarray, offset: float) -> np.ndarray:
-    """x - w/2. + offset etc. computed in double and stored in float, as the C does."""
-    b = boxes.astype(np.float64)
+def clamped_corners(boxes: np.ndarray, width: int, height: int, one_based: bool) -> np.ndarray:
+    """Relative (x, y, w, h) -> pixel corners x1 y1 x2 y2 clamped to the image, float32.
+
+    Darknet: `x - w/2. (+ 1)` is computed in double and stored in float; the
+    low corner is clamped to 1 (`print_detector_detections`, one_based) or 0
+    (`print_cocos`), the high corner to the width/height.
+    """
+    b = pixel_boxes(boxes, width, height).astype(np.float64)
     half = b[:, 2:] / 2.0
-    return np.concatenate([b[:, :2] - half + offset, b[:, :2] + half + offset], axis=1).astype(np.float32)
+    offset = 1.0 if one_based else 0.0
+    c = np.concatenate([b[:, :2] - half + offset, b[:, :2] + half + offset], axis=1).astype(np.float32)
+    c[:, :2] = np.maximum(c[:, :2], np.float32(offset))
+    c[:, 2] = np.minimum(c[:, 2], width)
+    c[:, 3] = np.minimum(c[:, 3], height)
+    return c
 
 
 def voc_lines(ident: str, boxes: np.ndarray, probs: np.ndarray, width: int, height: int) -> list[tuple[int, str]]:
     """(class, line) for every non-zero prob, detection by detection (Darknet: `print_detector_detections`)."""
-    c = _corners(pixel_boxes(boxes, width, height), 1.0)
-    c[:, :2] = np.maximum(c[:, :2], 1)
-    c[:, 2] = np.minimum(c[:, 2], width)
-    c[:, 3] = np.minimum(c[:, 3], height)
+    c = clamped_corners(boxes, width, height, one_based=True)
     rows, cols = np.nonzero(probs)
     return [(int(j), "%s %f %f %f %f %f\n" % (ident, probs[i, j], *c[i])) for i, j in zip(rows, cols)]
 
 
 def coco_lines(path: str, boxes: np.ndarray, probs: np.ndarray, width: int, height: int) -> list[str]:
     """One JSON object line per non-zero prob (Darknet: `print_cocos`)."""
-    c = _corners(pixel_boxes(boxes, width, height), 0.0)
-    c[:, :2] = np.maximum(c[:, :2], 0)
-    c[:, 2] = np.minimum(c[:, 2], width)
-    c[:, 3] = np.minimum(c[:, 3], height)
+    c = clamped_corners(boxes, width, height, one_based=False)
     size = c[:, 2:] - c[:, :2]  # float32 xmax - xmin
     ident = coco_image_id(path)
     rows, cols = np.nonzero(probs)
