@@ -37,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cfg", help="cfg whose last [region]/[yolo] sets the units; its current anchors are scored too")
     p.add_argument("--units", choices=("grid", "pixels"), default="grid", help="without --cfg: grid cells of a stride-32 network (default) or pixels")
     p.add_argument("--seed", type=int, default=0, help="random seed of the k-means++ seeding (default 0)")
-    p.add_argument("--write", metavar="CFG", help="replace anchors= (and num=, the last conv's filters=) in this cfg, keeping the rest")
+    p.add_argument("--write", metavar="CFG", help="replace anchors= (and num=, the last conv's filters=) in this cfg, "
+                   "keeping the rest; it also serves as --cfg")
     p.add_argument("--plot", metavar="PNG", help="draw the boxes and clusters into this image")
     p.set_defaults(run=run)
 
@@ -93,7 +94,7 @@ class Target:
 def run(args: argparse.Namespace) -> int:
     if args.num < 1:
         raise DarknetError(f"--num {args.num}: must be at least 1")
-    target = Target(args.cfg or args.write, args.units, args.width, args.height)
+    target = Target(args.write or args.cfg, args.units, args.width, args.height)
     relative = training_boxes(args.data)
     boxes = relative * np.array([target.width, target.height]) / target.scale
     if len(boxes) < args.num:

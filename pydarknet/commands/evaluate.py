@@ -27,7 +27,7 @@ from pydarknet.errors import DarknetError
 from pydarknet.eval.ap import INTERPOLATIONS, DetectionTable, Evaluation, evaluate
 from pydarknet.eval.coco import coco_results, coco_stats, ground_truth_from_json, ground_truth_from_labels
 from pydarknet.eval.results import ResultWriter, clamped_corners, coco_image_id
-from pydarknet.eval.truth import truth_table
+from pydarknet.eval.truth import read_truth, truth_table
 from pydarknet.image import load_image
 from pydarknet.network import Darknet
 from pydarknet.weights import write_atomic
@@ -89,7 +89,10 @@ class ValidSet:
         """(path, width, height, boxes (N, 4) relative x y w h, probs (N, classes)) per image, in list order."""
         from tqdm import tqdm
 
-        detect_batch = importlib.import_module("pydarknet.detect").detect_batch
+        try:
+            detect_batch = importlib.import_module("pydarknet.detect").detect_batch
+        except (ImportError, AttributeError):
+            raise DarknetError("pydarknet.detect.detect_batch is not available in this installation") from None
         with tqdm(total=len(self.paths), unit="img", desc="valid") as bar:
             for start in range(0, len(self.paths), self.batch):
                 paths = self.paths[start:start + self.batch]
@@ -153,8 +156,9 @@ def run_map(args: argparse.Namespace) -> int:
     if not 0 < args.iou < 1:
         raise DarknetError(f"--iou {args.iou}: must be between 0 and 1")
     vs = ValidSet(args)
+    labels = read_truth(vs.paths, vs.classes)
     dets, sizes = collect(vs)
-    truth = truth_table(vs.paths, sizes, vs.classes)
+    truth = truth_table(labels, sizes)
     ev = evaluate(dets, truth, vs.classes, iou=args.iou, thresh=args.thresh)
     coco = None
     if args.coco_gt:

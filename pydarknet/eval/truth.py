@@ -44,12 +44,16 @@ def read_labels(path: str | Path, classes: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(-1, 5)
 
 
-def truth_table(image_paths: list[str], sizes: list[tuple[int, int]], classes: int) -> TruthTable:
-    """Every image's label boxes as pixel corners (x1 y1 x2 y2) of its (width, height)."""
-    labels = [read_labels(_label_path(p), classes) for p in image_paths]
+def read_truth(image_paths: list[str], classes: int) -> list[np.ndarray]:
+    """The label rows of every image (read before any inference, so a bad file stops the run early)."""
+    return [read_labels(_label_path(p), classes) for p in image_paths]
+
+
+def truth_table(labels: list[np.ndarray], sizes: list[tuple[int, int]]) -> TruthTable:
+    """Every image's label rows as pixel corners (x1 y1 x2 y2) of its (width, height)."""
     counts = [len(rows) for rows in labels]
     rows = np.concatenate(labels) if labels else np.zeros((0, 5))
     scale = np.repeat(np.array(sizes, dtype=np.float64).reshape(-1, 2), counts, axis=0)
     centre, size = rows[:, 1:3] * scale, rows[:, 3:5] * scale
     box = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
-    return TruthTable(np.repeat(np.arange(len(image_paths)), counts), rows[:, 0].astype(np.int64), box)
+    return TruthTable(np.repeat(np.arange(len(labels)), counts), rows[:, 0].astype(np.int64), box)
