@@ -95,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     if args.num < 1:
         raise DarknetError(f"--num {args.num}: must be at least 1")
     target = Target(args.write or args.cfg, args.units, args.width, args.height)
+    if args.write and target.kind == "yolo" and args.num != len(target.current):
+        raise DarknetError(f"{args.write}: [yolo] has {len(target.current)} anchors shared through mask=; "
+                           f"--num {args.num} would need new masks: edit them by hand")
     relative = training_boxes(args.data)
     boxes = relative * np.array([target.width, target.height]) / target.scale
     if len(boxes) < args.num:
@@ -138,9 +141,6 @@ def write_cfg(path: str, target: Target, line: str, num: int) -> None:
     starts = [s.line - 1 for s in sections] + [len(lines)]
     spans = {s.line - 1: (k, starts[k], starts[k + 1]) for k, s in enumerate(sections)}
     if target.kind == "yolo":
-        if num != len(target.current):
-            raise DarknetError(f"{path}: [yolo] has {len(target.current)} anchors shared through mask=; "
-                               f"--num {num} would need new masks: edit them by hand")
         heads = [spans[s.line - 1] for s in sections if s.kind == "yolo"]
     else:
         heads = [spans[target.layer.section_line - 1]]

@@ -77,7 +77,10 @@ class ValidSet:
         self.coco = self.data.get_str("eval", "voc") == "coco"
         self.net = Darknet(args.cfg)
         self.net.load_weights(args.weights)
-        self.net.eval().to(torch.device(args.device))
+        try:
+            self.net.eval().to(torch.device(args.device))
+        except RuntimeError as err:
+            raise DarknetError(f"--device {args.device}: {str(err).splitlines()[0]}") from None
         self.classes = int(getattr(self.net.layers[-1], "classes", 0))
         if self.classes < 1:
             raise DarknetError(f"{args.cfg}: the last layer is [{self.net.layers[-1].kind}], not a detection layer")
