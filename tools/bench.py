@@ -109,12 +109,34 @@ def bench_augment(args: argparse.Namespace) -> list[str]:
             t = time.perf_counter() - start
             rows.append(f"loader   golden PNGs -> 416x416, batch 8, {workers} workers: {8 * args.repeat / t:6.1f} images/s")
     return rows
+def bench_eval(args: argparse.Namespace) -> list[str]:
+    """VOC mAP of 5,000 images x 20 detections (20 classes, ~3 boxes per image); IoU k-means of 100k boxes."""
+    import numpy as np
+
+    from pydarknet.anchors import kmeans_anchors
+    from pydarknet.eval.ap import DetectionTable, TruthTable, evaluate
+
+    rng = np.random.default_rng(0)
+    images, per_image, classes = 5000, 20, 20
+    gt_image = np.repeat(np.arange(images), 3)
+    gt_xy = rng.uniform(0, 400, (len(gt_image), 2))
+    gt_box = np.concatenate([gt_xy, gt_xy + rng.uniform(20, 100, (len(gt_image), 2))], axis=1)
+    truth = TruthTable(gt_image, rng.integers(classes, size=len(gt_image)), gt_box)
+    source = rng.integers(len(gt_image), size=images * per_image)
+    dets = DetectionTable(gt_image[source], np.where(rng.random(len(source)) < 0.7, truth.label[source], rng.integers(classes, size=len(source))),
+                          rng.random(len(source)), gt_box[source] + rng.normal(0, 8, (len(source), 4)))
+    t_map = median_seconds(lambda: evaluate(dets, truth, classes), args.repeat)
+    boxes = np.exp(rng.normal(0, 0.6, (100_000, 2)))
+    t_kmeans = median_seconds(lambda: kmeans_anchors(boxes, 5, seed=0), args.repeat)
+    return [f"eval     mAP (11/all/101-point) of {images} images x {per_image} detections: {t_map * 1000:7.1f} ms",
+            f"eval     k-means (d = 1 - IoU, k-means++) of 100k boxes, k=5: {t_kmeans * 1000:7.1f} ms"]
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "forward": bench_forward,
     "weights": bench_weights_load,
     "augment": bench_augment,
+    "eval": bench_eval,
 }
 
 

@@ -1,0 +1,233 @@
+"""`pydarknet valid|map DATA CFG WEIGHTS`: Darknet's `detector valid` result files, and mAP.
+
+Both run every image of the `.data` file's `valid=` list the way Darknet's
+`validate_detector` does (letterboxed, thresh .005, hier_thresh .5, NMS .45),
+in batches, with a progress bar.  `valid` writes Darknet's result files into
+`results=` (default `results/`); `map` scores the detections against the
+label files: VOC AP per class, mAP@IoU (11-point, all-point, 101-point),
+precision/recall/F1/average IoU at `--thresh`, and COCO mAP@[.5:.95] with
+pycocotools (`--coco`, or `--coco-gt instances.json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pydarknet.cfg import read_data_file
+from pydarknet.errors import DarknetError
+from pydarknet.eval.ap import INTERPOLATIONS, DetectionTable, Evaluation, evaluate
+from pydarknet.eval.coco import coco_results, coco_stats, ground_truth_from_json, ground_truth_from_labels
+from pydarknet.eval.results import ResultWriter, clamped_corners, coco_image_id
+from pydarknet.eval.truth import read_truth, truth_table
+from pydarknet.image import load_image
+from pydarknet.network import Darknet
+from pydarknet.weights import write_atomic
+
+# Darknet: validate_detector's fixed thresholds
+VALID_THRESH = 0.005
+VALID_HIER_THRESH = 0.5
+VALID_NMS = 0.45
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="Darknet .data file (valid=, names=, results=, eval=)")
+    p.add_argument("cfg", help="Darknet .cfg file")
+    p.add_argument("weights", help=".weights file")
+    p.add_argument("--batch", type=int, default=8, help="images per forward pass (default 8)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("valid", help="write Darknet's detector-valid result files (VOC comp4 / COCO json)")
+    _common(p)
+    p.add_argument("--out", help="result file name prefix (Darknet's -out; default comp4_det_test_ / coco_results)")
+    p.set_defaults(run=run_valid)
+    p = sub.add_parser("map", help="mAP of a network on the valid list (VOC AP, P/R/F1, COCO via pycocotools)")
+    _common(p)
+    p.add_argument("--iou", type=float, default=0.5, help="IoU for a true positive (default .5)")
+    p.add_argument("--points", type=int, choices=INTERPOLATIONS, default=11,
+                   help="AP interpolation: 11 (VOC2007, default), 0 (all-point, VOC2010+), 101 (COCO)")
+    p.add_argument("--thresh", type=float, default=0.25, help="score threshold for precision/recall/F1/TP/FP (default .25)")
+    p.add_argument("--coco", action="store_true", help="also COCO mAP@[.5:.95] (pycocotools) with the label files as ground truth")
+    p.add_argument("--coco-gt", metavar="JSON", help="COCO mAP@[.5:.95] against this annotation file (image ids from file names)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--plot", metavar="DIR", help="write a precision-recall curve PNG per class into DIR")
+    p.set_defaults(run=run_map)
+
+
+class ValidSet:
+    """What `validate_detector` reads: the `.data` options, the image list, the names, the network."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        if args.batch < 1:
+            raise DarknetError(f"--batch {args.batch}: must be at least 1")
+        self.data = read_data_file(args.data)
+        self.paths = _read_list(self.data.get_path("valid"))
+        self.names = _read_names(self.data.get_path("names"))
+        self.results = self.data.get_str("results", "results")
+        self.coco = self.data.get_str("eval", "voc") == "coco"
+        self.net = Darknet(args.cfg)
+        self.net.load_weights(args.weights)
+        try:
+            self.net.eval().to(torch.device(args.device))
+        except RuntimeError as err:
+            raise DarknetError(f"--device {args.device}: {str(err).splitlines()[0]}") from None
+        self.classes = int(getattr(self.net.layers[-1], "classes", 0))
+        if self.classes < 1:
+            raise DarknetError(f"{args.cfg}: the last layer is [{self.net.layers[-1].kind}], not a detection layer")
+        if len(self.names) < self.classes:
+            raise DarknetError(f"{args.data}: names file has {len(self.names)} names, the network {self.classes} classes")
+        self.batch = args.batch
+
+    def detections(self) -> Iterator[tuple[str, int, int, np.ndarray, np.ndarray]]:
+        """(path, width, height, boxes (N, 4) relative x y w h, probs (N, classes)) per image, in list order."""
+        from tqdm import tqdm
+
+        try:
+            detect_batch = importlib.import_module("pydarknet.detect").detect_batch
+        except (ImportError, AttributeError):
+            raise DarknetError("pydarknet.detect.detect_batch is not available in this installation") from None
+        with tqdm(total=len(self.paths), unit="img", desc="valid") as bar:
+            for start in range(0, len(self.paths), self.batch):
+                paths = self.paths[start:start + self.batch]
+                images = [load_image(p) for p in paths]
+                with torch.inference_mode():
+                    found = detect_batch(self.net, images, thresh=VALID_THRESH, hier_thresh=VALID_HIER_THRESH, nms=VALID_NMS)
+                for path, image, dets in zip(paths, images, found):
+                    boxes = np.array([d.box for d in dets], dtype=np.float32).reshape(-1, 4)
+                    probs = np.array([d.probs for d in dets], dtype=np.float32).reshape(-1, self.classes)
+                    yield path, image.shape[2], image.shape[1], boxes, probs
+                bar.update(len(paths))
+
+
+def _read_lines(path: Path, what: str) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except OSError as err:
+        raise DarknetError(f"{path}: cannot read {what}: {err.strerror or err}") from None
+
+
+def _read_list(path: Path) -> list[str]:
+    """Darknet's `get_paths`: one image path per line, as written (blank lines skipped)."""
+    paths = []
+    for number, line in enumerate(_read_lines(path, "image list"), 1):
+        if line.strip():
+            if not Path(line.strip()).is_file():
+                raise DarknetError(f"{path}:{number}: {line.strip()}: no such image file")
+            paths.append(line.strip())
+    if not paths:
+        raise DarknetError(f"{path}: no images listed")
+    return paths
+
+
+def _read_names(path: Path) -> list[str]:
+    """Darknet's `get_labels`: one class name per line."""
+    return _read_lines(path, "names")
+
+
+def run_valid(args: argparse.Namespace) -> int:
+    vs = ValidSet(args)
+    with ResultWriter(vs.results, vs.names[:vs.classes], coco=vs.coco, outfile=args.out) as writer:
+        for path, width, height, boxes, probs in vs.detections():
+            writer.add(path, boxes, probs, width, height)
+    print(f"{writer.written} detections of {len(vs.paths)} images written to {'; '.join(map(str, writer.targets[:1]))}"
+          f"{' ...' if len(writer.targets) > 1 else ''}")
+    return 0
+
+
+def collect(vs: ValidSet) -> tuple[DetectionTable, list[tuple[int, int]]]:
+    """Every (box, class) with a non-zero prob as 0-based pixel corners clamped to the image, and the image sizes."""
+    image, label, score, box, sizes = [], [], [], [], []
+    for index, (_, width, height, boxes, probs) in enumerate(vs.detections()):
+        rows, cols = np.nonzero(probs)
+        image.append(np.full(len(rows), index)), label.append(cols), score.append(probs[rows, cols].astype(np.float64))
+        box.append(clamped_corners(boxes, width, height, one_based=False)[rows].astype(np.float64))
+        sizes.append((width, height))
+    return DetectionTable(np.concatenate(image), np.concatenate(label), np.concatenate(score), np.concatenate(box)), sizes
+
+
+def run_map(args: argparse.Namespace) -> int:
+    if not 0 < args.iou < 1:
+        raise DarknetError(f"--iou {args.iou}: must be between 0 and 1")
+    vs = ValidSet(args)
+    labels = read_truth(vs.paths, vs.classes)
+    dets, sizes = collect(vs)
+    truth = truth_table(labels, sizes)
+    ev = evaluate(dets, truth, vs.classes, iou=args.iou, thresh=args.thresh)
+    coco = None
+    if args.coco_gt:
+        ids = [coco_image_id(p) for p in vs.paths]
+        coco = coco_stats(ground_truth_from_json(args.coco_gt), coco_results(dets, vs.classes, ids), ids)
+    elif args.coco:
+        ids = list(range(1, len(vs.paths) + 1))
+        coco = coco_stats(ground_truth_from_labels(truth, sizes, vs.classes, ids), coco_results(dets, vs.classes, ids), ids)
+    names = vs.names[:vs.classes]
+    print(json.dumps(report(ev, names, args.points, coco), indent=1) if args.json else format_table(ev, names, args.points, coco))
+    if args.plot:
+        plot_curves(ev, names, Path(args.plot))
+    return 0
+
+
+def _number(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+def report(ev: Evaluation, names: list[str], points: int, coco: dict[str, float] | None) -> dict:
+    """The numbers of `map` as a JSON-ready dict (NaN AP, a class without ground truth, as null)."""
+    return {
+        "iou": ev.iou, "thresh": ev.thresh, "points": points,
+        "map": {str(p): ev.mean_ap(p) for p in INTERPOLATIONS},
+        "classes": [{"name": n, "ap": {str(p): _number(ev.ap[p][c]) for p in INTERPOLATIONS}, "ground_truth": int(ev.positives[c]),
+                     "detections": int(ev.detections[c]), "tp": int(ev.tp[c]), "fp": int(ev.fp[c])} for c, n in enumerate(names)],
+        "precision": ev.precision, "recall": ev.recall, "f1": ev.f1, "average_iou": ev.average_iou,
+        "tp": int(ev.tp.sum()), "fp": int(ev.fp.sum()), "fn": int(ev.positives.sum() - ev.tp.sum()),
+        "coco": coco,
+    }
+
+
+def format_table(ev: Evaluation, names: list[str], points: int, coco: dict[str, float] | None) -> str:
+    """A readable table: one row per class, then the means and the threshold figures."""
+    label = {11: "11-point", 0: "all-point", 101: "101-point"}
+    width = max(12, *map(len, names))
+    lines = [f"{'class':<{width}s}  {'AP':>7s}  {'truth':>6s}  {'dets':>7s}  {'TP':>6s}  {'FP':>6s}   (AP {label[points]} at IoU {ev.iou:g}; TP/FP at score >= {ev.thresh:g})"]
+    for c, name in enumerate(names):
+        ap = ev.ap[points][c]
+        shown = "      -" if math.isnan(ap) else f"{100 * ap:6.2f}%"
+        lines.append(f"{name:<{width}s}  {shown}  {ev.positives[c]:6d}  {ev.detections[c]:7d}  {ev.tp[c]:6d}  {ev.fp[c]:6d}")
+    lines.append("")
+    lines.append(f"mAP@{ev.iou:g}: " + ", ".join(f"{100 * ev.mean_ap(p):.2f}% ({label[p]})" for p in INTERPOLATIONS))
+    lines.append(f"at score >= {ev.thresh:g}: precision {ev.precision:.4f}, recall {ev.recall:.4f}, F1 {ev.f1:.4f}, "
+                 f"TP {int(ev.tp.sum())}, FP {int(ev.fp.sum())}, FN {int(ev.positives.sum() - ev.tp.sum())}, "
+                 f"average IoU {100 * ev.average_iou:.2f}%")
+    if coco is not None:
+        lines.append("COCO (pycocotools): " + ", ".join(f"{k} {v:.4f}" for k, v in coco.items()))
+    return "\n".join(lines)
+
+
+def plot_curves(ev: Evaluation, names: list[str], directory: Path) -> None:
+    """One precision-recall PNG per class, `DIR/pr_<name>.png` (each written to a temp file, then renamed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for c, name in enumerate(names):
+        precision, recall = ev.curves[c]
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.plot(recall, precision, drawstyle="steps-post")
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision",
+               title=f"{name}: AP {100 * np.nan_to_num(ev.ap[0][c]):.2f}% (all-point, IoU {ev.iou:g})")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80)
+        plt.close(fig)
+        write_atomic(directory / f"pr_{name}.png", buffer.getvalue())

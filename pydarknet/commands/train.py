@@ -1,0 +1,40 @@
+"""`pydarknet train DATA CFG [WEIGHTS]` (also `pydarknet detector train ...`): Darknet's detector training."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pydarknet.train.trainer import TrainRun, train_detector
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a detector from a .data file and a cfg, as `darknet detector train`",
+        description="Train as Darknet does: batch/subdivisions, the cfg's policy and burn_in, random=1 "
+        "multi-scale, checkpoints into the .data's backup folder (NAME.backup every 100 iterations, "
+        "NAME_N.weights, NAME_final.weights). Resume by passing NAME.backup as WEIGHTS.",
+    )
+    p.add_argument("data", type=Path, help="Darknet .data file (classes, train, backup, names)")
+    p.add_argument("cfg", type=Path, help="network .cfg")
+    p.add_argument("weights", type=Path, nargs="?", help="initial weights, e.g. darknet19_448.conv.23, or a .backup to resume")
+    p.add_argument("--clear", action="store_true", help="start counting from 0 (Darknet's -clear): seen, schedule and burn_in restart")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
+    p.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling, augmentation and multi-scale sizes")
+    p.add_argument("--max-batches", type=int, help="stop after this many iterations instead of the cfg's max_batches")
+    p.add_argument("--backup", type=Path, help="checkpoint folder (default: the .data's backup=)")
+    p.add_argument("--chart", type=Path, help="write the loss chart PNG here at the end")
+    p.add_argument("--quiet", action="store_true", help="no per-iteration lines, no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    final = train_detector(TrainRun(
+        data=args.data, cfg=args.cfg, weights=args.weights, clear=args.clear, device=args.device,
+        workers=args.workers, seed=args.seed, max_batches=args.max_batches, backup=args.backup,
+        chart=args.chart, quiet=args.quiet,
+    ))
+    print(f"saved {final}")
+    return 0

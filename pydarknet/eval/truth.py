@@ -1,0 +1,22 @@
+"""Ground truth from Darknet label files: `class x y w h` per line, relative to the image."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pydarknet.data.labels import label_path, read_labels
+from pydarknet.eval.ap import TruthTable
+
+def read_truth(image_paths: list[str], classes: int) -> list[np.ndarray]:
+    """The label rows of every image (read before any inference, so a bad file stops the run early)."""
+    return [read_labels(label_path(p), classes).astype(np.float64) for p in image_paths]
+
+
+def truth_table(labels: list[np.ndarray], sizes: list[tuple[int, int]]) -> TruthTable:
+    """Every image's label rows as pixel corners (x1 y1 x2 y2) of its (width, height)."""
+    counts = [len(rows) for rows in labels]
+    rows = np.concatenate(labels) if labels else np.zeros((0, 5))
+    scale = np.repeat(np.array(sizes, dtype=np.float64).reshape(-1, 2), counts, axis=0)
+    centre, size = rows[:, 1:3] * scale, rows[:, 3:5] * scale
+    box = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+    return TruthTable(np.repeat(np.arange(len(labels)), counts), rows[:, 0].astype(np.int64), box)
