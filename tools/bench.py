@@ -6,7 +6,8 @@ usage: python tools/bench.py [--threads 2] [--repeat 5] [--only NAME ...]
 Networks get Darknet-like random weights (no download needed); timings are
 medians of `--repeat` runs after a warm-up.  Sections: forward latency and
 throughput (yolov2, yolov2-tiny at 416, batch 1 and 8) with BFLOPs and the
-achieved GFLOP/s, and weights loading rate.
+achieved GFLOP/s, weights loading rate, and training throughput
+(yolov2-tiny-voc, yolov2-voc at 416, batch 1 and 8; forward+backward+update).
 """
 
 from __future__ import annotations
@@ -77,9 +78,25 @@ def bench_weights_load(args: argparse.Namespace) -> list[str]:
     return [f"weights  load yolov2.weights ({size / 1e6:.0f} MB): {t * 1000:7.1f} ms  {size / t / 1e9:5.2f} GB/s"]
 
 
+def bench_train(args: argparse.Namespace) -> list[str]:
+    """Darknet train_network throughput: forward + loss + backward + SGD update per call."""
+    rows = []
+    for cfg in ("yolov2-tiny-voc.cfg", "yolov2-voc.cfg"):
+        net = random_network(cfg)
+        for batch in (1, 8):
+            net.options.batch, net.options.subdivisions = batch, 1  # one update per call
+            x = torch.rand(batch, 3, 416, 416)
+            truth = torch.zeros(batch, 30, 5)
+            truth[:, :3] = torch.tensor([[0.3, 0.4, 0.2, 0.3, 1], [0.6, 0.5, 0.5, 0.6, 7], [0.8, 0.2, 0.1, 0.1, 14]])
+            t = median_seconds(lambda: net.train_step(x, truth), min(args.repeat, 3))
+            rows.append(f"train    {cfg:<18s} 416x416 batch {batch}: {batch / t:8.2f} images/s  {t * 1000:9.1f} ms/step")
+    return rows
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "forward": bench_forward,
     "weights": bench_weights_load,
+    "train": bench_train,
 }
 
 

@@ -50,6 +50,19 @@ def read_map(section: Section, key: str = "map") -> list[int] | None:
     return values
 
 
+def class_delta(p: Tensor, current: Tensor, cls: Tensor, scale: float, tag: bool) -> Tensor:
+    """Darknet's flat class delta (delta_region_class / delta_yolo_class) for
+    rows of class outputs `p` (M, classes) whose delta so far is `current`:
+    scale * (onehot - p); with `tag`, a row whose first class delta is already
+    set (an earlier truth in the same cell) only gets its new class's entry."""
+    onehot = torch.nn.functional.one_hot(cls, p.shape[1]).bool()
+    full = scale * (onehot.to(p.dtype) - p)
+    if not tag:
+        return full
+    tagged = (current[:, 0] != 0).unsqueeze(1)
+    return torch.where(tagged & ~onehot, current, full)
+
+
 class Region(Layer):
     kind = "region"
 
@@ -265,13 +278,7 @@ class Region(Layer):
         """Darknet's delta_region_class for rows of class outputs `p` whose delta is `current`."""
         if self.tree is not None:
             return self._tree_class_delta(p, current, cls, scale)
-        onehot = torch.nn.functional.one_hot(cls, self.classes).bool()
-        full = scale * (onehot.to(p.dtype) - p)
-        if self.softmax:
-            return full
-        # Darknet (tag = !softmax): a cell whose class delta is already set only gets its new class's entry
-        tagged = (current[:, 0] != 0).unsqueeze(1)
-        return torch.where(tagged & ~onehot, current, full)
+        return class_delta(p, current, cls, scale, tag=not self.softmax)
 
     def _tree_arrays(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         assert self.tree is not None
