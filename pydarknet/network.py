@@ -35,6 +35,7 @@ from pydarknet.layers.shortcut import Shortcut
 from pydarknet.layers.softmax import Softmax
 from pydarknet.layers.upsample import Upsample
 from pydarknet.layers.yolo import Yolo
+from pydarknet.train.step import train_network
 from pydarknet.weights import WeightsHeader, load_weights, save_weights
 
 # Section names as src/parser.c:string_to_layer_type spells them.
@@ -189,6 +190,12 @@ class Darknet(nn.Module):
             if i in self._keep:
                 kept[i] = out
         return [kept[i] for i in self.output_indices]
+
+    def train_step(self, x: Tensor, truth: Tensor) -> float:
+        """One Darknet train_network call: forward, loss, backward, SGD update
+        every `subdivisions` mini-batches, `seen` += images; returns the summed
+        cost / images.  Momentum buffers live in `self.sgd` (pydarknet.train.sgd)."""
+        return train_network(self, x, truth)
 
     def load_weights(self, path: str | Path, cutoff: int | None = None, partial: bool = False) -> int:
         """Load Darknet weights (see `pydarknet.weights.load_weights`)."""

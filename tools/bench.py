@@ -8,6 +8,8 @@ medians of `--repeat` runs after a warm-up.  Sections: forward latency and
 throughput (yolov2, yolov2-tiny at 416, batch 1 and 8) with BFLOPs and the
 achieved GFLOP/s, weights loading rate, and Darknet's detection augmentation
 and data loader at 416 (images/s).
+achieved GFLOP/s, weights loading rate, and training throughput
+(yolov2-tiny-voc, yolov2-voc at 416, batch 1 and 8; forward+backward+update).
 """
 
 from __future__ import annotations
@@ -130,6 +132,19 @@ def bench_eval(args: argparse.Namespace) -> list[str]:
     t_kmeans = median_seconds(lambda: kmeans_anchors(boxes, 5, seed=0), args.repeat)
     return [f"eval     mAP (11/all/101-point) of {images} images x {per_image} detections: {t_map * 1000:7.1f} ms",
             f"eval     k-means (d = 1 - IoU, k-means++) of 100k boxes, k=5: {t_kmeans * 1000:7.1f} ms"]
+def bench_train(args: argparse.Namespace) -> list[str]:
+    """Darknet train_network throughput: forward + loss + backward + SGD update per call."""
+    rows = []
+    for cfg in ("yolov2-tiny-voc.cfg", "yolov2-voc.cfg"):
+        net = random_network(cfg)
+        for batch in (1, 8):
+            net.options.batch, net.options.subdivisions = batch, 1  # one update per call
+            x = torch.rand(batch, 3, 416, 416)
+            truth = torch.zeros(batch, 30, 5)
+            truth[:, :3] = torch.tensor([[0.3, 0.4, 0.2, 0.3, 1], [0.6, 0.5, 0.5, 0.6, 7], [0.8, 0.2, 0.1, 0.1, 14]])
+            t = median_seconds(lambda: net.train_step(x, truth), min(args.repeat, 3))
+            rows.append(f"train    {cfg:<18s} 416x416 batch {batch}: {batch / t:8.2f} images/s  {t * 1000:9.1f} ms/step")
+    return rows
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
@@ -137,6 +152,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "weights": bench_weights_load,
     "augment": bench_augment,
     "eval": bench_eval,
+    "train": bench_train,
 }
 
 

@@ -25,9 +25,14 @@ import torch
 from torch import Tensor
 
 from pydarknet.cfg.section import Section
-from pydarknet.errors import CfgError
+from pydarknet.errors import CfgError, DarknetError
 from pydarknet.layers.base import Layer, Shape
+from pydarknet.layers.boxes import box_iou
 from pydarknet.tree import Tree, group_softmax, read_tree
+
+REGION_TRUTHS = 30  # Darknet: l.truths = 30*(coords+1); the loss reads 30 boxes whatever max= says
+PRIOR_SEEN = 12800  # Darknet: the .01 prior-matching term while *net.seen < 12800
+PRIOR_SCALE = 0.01
 
 
 def read_map(section: Section, key: str = "map") -> list[int] | None:
@@ -43,6 +48,19 @@ def read_map(section: Section, key: str = "map") -> list[int] | None:
             except ValueError:
                 raise CfgError(f"{path}:{number}: expected a class index, found {line!r}") from None
     return values
+
+
+def class_delta(p: Tensor, current: Tensor, cls: Tensor, scale: float, tag: bool) -> Tensor:
+    """Darknet's flat class delta (delta_region_class / delta_yolo_class) for
+    rows of class outputs `p` (M, classes) whose delta so far is `current`:
+    scale * (onehot - p); with `tag`, a row whose first class delta is already
+    set (an earlier truth in the same cell) only gets its new class's entry."""
+    onehot = torch.nn.functional.one_hot(cls, p.shape[1]).bool()
+    full = scale * (onehot.to(p.dtype) - p)
+    if not tag:
+        return full
+    tagged = (current[:, 0] != 0).unsqueeze(1)
+    return torch.where(tagged & ~onehot, current, full)
 
 
 class Region(Layer):
@@ -99,12 +117,16 @@ class Region(Layer):
         return (c, h, w)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.tree is not None and self.cpu_tree_quirk and not self.training:
+            return self._cpu_tree_output(x)
+        return self.activate(x)
+
+    def activate(self, x: Tensor) -> Tensor:
+        """Darknet's l.output with the correct (GPU build's) tree softmax."""
         b, _, h, w = x.shape
         v = x.view(b, self.num, self.entries, h, w)
         obj = v[:, :, self.coords : self.coords + 1]
         classes = v[:, :, self.coords + 1 :]
-        if self.tree is not None and self.cpu_tree_quirk and not self.training:
-            return self._cpu_tree_output(x)
         if self.tree is not None:
             classes = group_softmax(classes, self.group_index, self.tree.groups, dim=2)
         elif self.softmax:
@@ -139,3 +161,176 @@ class Region(Layer):
 
     def describe(self) -> str:
         return f"       {self.num} anchors, {self.classes} classes"
+
+    def delta(self, raw: Tensor, truth: Tensor, seen: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Darknet's forward_region_layer in training: (l.output, l.delta, *l.cost).
+
+        `raw` is the layer's input (N, C, H, W); `truth` (N, boxes, 5) holds
+        x, y, w, h, class relative to the image, the list ending at the first
+        x == 0; `seen` is *net.seen during the call.  `delta` is Darknet's
+        l.delta, `target - output` scaled (see `input_delta` for what reaches
+        the previous layer); the cost is its squared norm.
+        """
+        if self.coords > 4:
+            raise DarknetError(f"[region] line {self.section_line}: training with coords={self.coords} (masks) is not supported")
+        with torch.no_grad():
+            out = self.activate(raw)
+            n_img, _, h, w = raw.shape
+            o = out.view(n_img, self.num, self.entries, h, w)
+            truth = truth[:, :REGION_TRUTHS].to(o)
+            valid = (truth[..., 0] != 0).cumprod(dim=1).bool()  # Darknet: `if(!truth.x) break;`
+            boxes = self._pred_boxes(o)
+            delta = torch.zeros_like(o)
+            self._noobject_delta(o, boxes, truth, valid, delta)
+            if seen < PRIOR_SEEN:
+                self._prior_delta(o, delta)
+            only_class = self._classification_only(truth, valid)
+            for t in range(truth.shape[1]):
+                images = (valid[:, t] & (only_class < 0)).nonzero()[:, 0]
+                if images.numel():
+                    self._truth_delta(o, boxes, truth[images, t], images, delta)
+            if bool((only_class >= 0).any()):
+                self._classification_delta(o, truth, only_class, delta)
+            delta = delta.view_as(out)
+            return out, delta, delta.square().sum()
+
+    def input_delta(self, output: Tensor, delta: Tensor) -> Tensor:
+        """What the previous layer receives: Darknet's backward_region_layer_gpu
+        multiplies the x, y and objectness (unless `background`) deltas by the
+        logistic gradient (1 - y) * y; w, h and the classes pass as they are.
+        (pjreddie's CPU backward_region_layer is commented out.)"""
+        n_img, _, h, w = output.shape
+        o = output.view(n_img, self.num, self.entries, h, w)
+        factor = torch.ones_like(o)
+        logistic = (1 - o) * o
+        factor[:, :, :2] = logistic[:, :, :2]
+        if not self.background:
+            factor[:, :, self.coords] = logistic[:, :, self.coords]
+        return (delta.view_as(o) * factor).view_as(delta)
+
+    def _pred_boxes(self, o: Tensor) -> Tensor:
+        """Darknet's get_region_box for every (image, anchor, row, column): (..., 4)."""
+        h, w = o.shape[-2:]
+        col = torch.arange(w, device=o.device, dtype=o.dtype)
+        row = torch.arange(h, device=o.device, dtype=o.dtype).view(-1, 1)
+        aw = self.anchors[:, 0].view(1, -1, 1, 1)
+        ah = self.anchors[:, 1].view(1, -1, 1, 1)
+        x = (col + o[:, :, 0]) / w
+        y = (row + o[:, :, 1]) / h
+        return torch.stack([x, y, torch.exp(o[:, :, 2]) * aw / w, torch.exp(o[:, :, 3]) * ah / h], dim=-1)
+
+    def _noobject_delta(self, o: Tensor, boxes: Tensor, truth: Tensor, valid: Tensor, delta: Tensor) -> None:
+        """noobject_scale * (0 - obj) (1 - obj with `background`), zero where a
+        prediction overlaps some truth by more than `thresh`."""
+        iou = box_iou(boxes.unsqueeze(-2), truth[:, None, None, None, :, :4]).nan_to_num(0.0)
+        best = iou.masked_fill(~valid[:, None, None, None, :], 0.0).amax(dim=-1) if truth.shape[1] else torch.zeros_like(boxes[..., 0])
+        obj = o[:, :, self.coords]
+        target = 1.0 if self.background else 0.0
+        delta[:, :, self.coords] = (self.noobject_scale * (target - obj)).masked_fill(best > self.thresh, 0.0)
+
+    def _prior_delta(self, o: Tensor, delta: Tensor) -> None:
+        """Darknet: while seen < 12800, every box is pulled toward its anchor
+        centred in its cell (delta_region_box with a truth at the prior, scale .01)."""
+        h, w = o.shape[-2:]
+        col = torch.arange(w, device=o.device, dtype=o.dtype)
+        row = torch.arange(h, device=o.device, dtype=o.dtype).view(-1, 1)
+        aw = self.anchors[:, 0].view(1, -1, 1, 1)
+        ah = self.anchors[:, 1].view(1, -1, 1, 1)
+        tx = (col + 0.5) / w * w - col
+        ty = (row + 0.5) / h * h - row
+        tw = torch.log(aw / w * w / aw)
+        th = torch.log(ah / h * h / ah)
+        for k, target in enumerate((tx, ty, tw, th)):
+            delta[:, :, k] = PRIOR_SCALE * (target - o[:, :, k])
+
+    def _truth_delta(self, o: Tensor, boxes: Tensor, tb: Tensor, images: Tensor, delta: Tensor) -> None:
+        """One truth per image in `images` (rows of `tb`): Darknet's per-truth
+        loop body, best anchor by shape IoU in the truth's cell, then box,
+        objectness and class deltas there (overwriting what was there)."""
+        h, w = o.shape[-2:]
+        i = (tb[:, 0] * w).long().clamp(0, w - 1)
+        j = (tb[:, 1] * h).long().clamp(0, h - 1)
+        if self.bias_match:
+            shapes = (self.anchors / torch.tensor([w, h], device=o.device, dtype=o.dtype)).expand(len(tb), -1, -1)
+        else:
+            shapes = boxes[images, :, j, i, 2:]
+        origin = torch.zeros_like(shapes)
+        shape_iou = box_iou(torch.cat([origin, shapes], -1), torch.cat([origin[:, :1], tb[:, None, 2:4]], -1))
+        best_n = shape_iou.nan_to_num(0.0).argmax(dim=1)  # Darknet: the first anchor with the highest IoU
+        iou = box_iou(boxes[images, best_n, j, i], tb[:, :4])
+        anchor = self.anchors[best_n]
+        scale = (self.coord_scale * (2 - tb[:, 2] * tb[:, 3])).unsqueeze(1)
+        target = torch.stack([tb[:, 0] * w - i, tb[:, 1] * h - j,
+                              torch.log(tb[:, 2] * w / anchor[:, 0]), torch.log(tb[:, 3] * h / anchor[:, 1])], dim=1)
+        delta[images, best_n, :4, j, i] = scale * (target - o[images, best_n, :4, j, i])
+        obj = o[images, best_n, self.coords, j, i]
+        obj_target = torch.zeros_like(obj) if self.background else (iou if self.rescore else torch.ones_like(obj))
+        delta[images, best_n, self.coords, j, i] = self.object_scale * (obj_target - obj)
+        cls = tb[:, 4].long()
+        if self.map is not None:
+            cls = torch.tensor(self.map, device=o.device)[cls]
+        first = self.coords + 1
+        p = o[images, best_n, first:, j, i]
+        current = delta[images, best_n, first:, j, i]
+        delta[images, best_n, first:, j, i] = self._class_delta(p, current, cls, self.class_scale)
+
+    def _class_delta(self, p: Tensor, current: Tensor, cls: Tensor, scale: float) -> Tensor:
+        """Darknet's delta_region_class for rows of class outputs `p` whose delta is `current`."""
+        if self.tree is not None:
+            return self._tree_class_delta(p, current, cls, scale)
+        return class_delta(p, current, cls, scale, tag=not self.softmax)
+
+    def _tree_arrays(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        assert self.tree is not None
+        return tuple(torch.tensor(a, device=device) for a in  # type: ignore[return-value]
+                     (self.tree.parent, self.tree.group, self.tree.group_offset, self.tree.group_size))
+
+    def _tree_class_delta(self, p: Tensor, current: Tensor, cls: Tensor, scale: float) -> Tensor:
+        """delta_region_class with a hierarchy: from the label up to the root,
+        scale * (0 - p) over the node's group, then scale * (1 - p) on the node."""
+        parent, group, offset, size = self._tree_arrays(p.device)
+        entries = torch.arange(self.classes, device=p.device)
+        d, node = current.clone(), cls.clone()
+        while bool((node >= 0).any()):
+            active = (node >= 0).unsqueeze(1)
+            safe = node.clamp(min=0)
+            g = group[safe]
+            start, stop = offset[g].unsqueeze(1), (offset[g] + size[g]).unsqueeze(1)
+            d = torch.where(active & (entries >= start) & (entries < stop), scale * (0 - p), d)
+            d = torch.where(active & (entries == safe.unsqueeze(1)), scale * (1 - p), d)
+            node = torch.where(node >= 0, parent[safe], node)
+        return d
+
+    def _classification_only(self, truth: Tensor, valid: Tensor) -> Tensor:
+        """Per image, the index of its first classification-only truth
+        (x and y > 100000, YOLO9000 with a tree), or -1."""
+        flags = valid & (truth[..., 0] > 100000) & (truth[..., 1] > 100000)
+        if self.tree is None or not truth.shape[1]:
+            return torch.full((truth.shape[0],), -1, dtype=torch.long, device=truth.device)
+        return torch.where(flags.any(dim=1), flags.int().argmax(dim=1), -1)
+
+    def _classification_delta(self, o: Tensor, truth: Tensor, only_class: Tensor, delta: Tensor) -> None:
+        """Darknet's classification-only images: noobject delta on every box, the
+        class tree's delta at the box with the highest obj * P(class), and no
+        objectness delta there."""
+        images = (only_class >= 0).nonzero()[:, 0]
+        cls = truth[images, only_class[images], 4].long()
+        parent = self._tree_arrays(o.device)[0]
+        first = self.coords + 1
+        obj = o[images, :, self.coords]
+        prob = torch.ones_like(obj)
+        node = cls.clone()
+        while bool((node >= 0).any()):  # Darknet: get_hierarchy_probability
+            safe = node.clamp(min=0)
+            index = (first + safe).view(-1, 1, 1, 1, 1).expand(-1, self.num, 1, *obj.shape[-2:])
+            level = o[images].gather(2, index)[:, :, 0]
+            prob = torch.where((node >= 0).view(-1, 1, 1, 1), prob * level, prob)
+            node = torch.where(node >= 0, parent[safe], node)
+        best = (obj * prob).flatten(1).argmax(dim=1)
+        h, w = o.shape[-2:]
+        n, j, i = best // (h * w), best // w % h, best % w
+        delta[images] = 0
+        delta[images, :, self.coords] = self.noobject_scale * (0 - obj)
+        p = o[images, n, first:, j, i]
+        delta[images, n, first:, j, i] = self._tree_class_delta(p, torch.zeros_like(p), cls, self.class_scale)
+        delta[images, n, self.coords, j, i] = 0

@@ -13,7 +13,8 @@ from torch import Tensor
 
 from pydarknet.cfg.section import Section
 from pydarknet.layers.base import Layer, Shape
-from pydarknet.layers.region import read_map
+from pydarknet.layers.boxes import box_iou
+from pydarknet.layers.region import class_delta, read_map
 
 
 class Yolo(Layer):
@@ -58,3 +59,98 @@ class Yolo(Layer):
 
     def describe(self) -> str:
         return f"       {self.num} anchors, {self.classes} classes"
+
+    def delta(self, raw: Tensor, truth: Tensor, net_size: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
+        """Darknet's forward_yolo_layer in training: (l.output, l.delta, *l.cost).
+
+        `raw` (N, C, H, W) is the layer's input, `truth` (N, boxes, 5) as for
+        [region] (at most `max` boxes read), `net_size` the network's input
+        (width, height), in which the anchors are given.  Objectness: 0 - obj
+        unless the best IoU with a truth exceeds `ignore_thresh` (and 1 - obj
+        with the box and class deltas of that truth above `truth_thresh`);
+        each truth's best anchor over all `num` anchors, if it is in `mask`,
+        gets box deltas scaled by 2 - w*h, 1 - obj and the class delta.
+        """
+        with torch.no_grad():
+            out = self.forward(raw)
+            n_img, _, h, w = raw.shape
+            o = out.view(n_img, self.num, self.classes + 5, h, w)
+            truth = truth[:, : self.max_boxes].to(o)
+            valid = (truth[..., 0] != 0).cumprod(dim=1).bool()  # Darknet: `if(!truth.x) break;`
+            size = torch.tensor(net_size, device=o.device, dtype=o.dtype)
+            anchors = self.anchors[self.mask]
+            boxes = self._pred_boxes(o, anchors, size)
+            delta = torch.zeros_like(o)
+            iou = box_iou(boxes.unsqueeze(-2), truth[:, None, None, None, :, :4]).nan_to_num(0.0)
+            iou = iou.masked_fill(~valid[:, None, None, None, :], 0.0)
+            best, best_t = iou.max(dim=-1) if truth.shape[1] else (torch.zeros_like(boxes[..., 0]), None)
+            obj = o[:, :, 4]
+            delta[:, :, 4] = (0 - obj).masked_fill(best > self.ignore_thresh, 0.0)
+            if best_t is not None and bool((best > self.truth_thresh).any()):
+                self._matched_delta(o, best > self.truth_thresh, best_t, truth, size, delta)
+            for t in range(truth.shape[1]):
+                images = valid[:, t].nonzero()[:, 0]
+                if images.numel():
+                    self._truth_delta(o, truth[images, t], images, size, delta)
+            delta = delta.view_as(out)
+            return out, delta, delta.square().sum()
+
+    def input_delta(self, output: Tensor, delta: Tensor) -> Tensor:
+        """Darknet's backward_yolo_layer adds l.delta to the previous layer as it is."""
+        return delta
+
+    @staticmethod
+    def _pred_boxes(o: Tensor, anchors: Tensor, size: Tensor) -> Tensor:
+        """Darknet's get_yolo_box for every (image, anchor, row, column): (..., 4)."""
+        h, w = o.shape[-2:]
+        col = torch.arange(w, device=o.device, dtype=o.dtype)
+        row = torch.arange(h, device=o.device, dtype=o.dtype).view(-1, 1)
+        aw = anchors[:, 0].view(1, -1, 1, 1)
+        ah = anchors[:, 1].view(1, -1, 1, 1)
+        x = (col + o[:, :, 0]) / w
+        y = (row + o[:, :, 1]) / h
+        return torch.stack([x, y, torch.exp(o[:, :, 2]) * aw / size[0], torch.exp(o[:, :, 3]) * ah / size[1]], dim=-1)
+
+    def _class_ids(self, cls: Tensor) -> Tensor:
+        cls = cls.long()
+        return torch.tensor(self.map, device=cls.device)[cls] if self.map is not None else cls
+
+    @staticmethod
+    def _box_delta(o: Tensor, tb: Tensor, anchor: Tensor, cell: tuple[Tensor, Tensor], grid: tuple[int, int], size: Tensor) -> Tensor:
+        """delta_yolo_box's four deltas, (2 - w*h) * (target - output), for
+        truths `tb` in cells (i, j) of a grid (w, h) and the outputs `o` (M, 4)."""
+        (i, j), (w, h) = cell, grid
+        target = torch.stack([tb[:, 0] * w - i, tb[:, 1] * h - j,
+                              torch.log(tb[:, 2] * size[0] / anchor[:, 0]), torch.log(tb[:, 3] * size[1] / anchor[:, 1])], dim=1)
+        return (2 - tb[:, 2] * tb[:, 3]).unsqueeze(1) * (target - o)
+
+    def _matched_delta(self, o: Tensor, matched: Tensor, best_t: Tensor, truth: Tensor, size: Tensor, delta: Tensor) -> None:
+        """Predictions above `truth_thresh`: 1 - obj, class and box deltas of their best truth."""
+        img, n, j, i = matched.nonzero(as_tuple=True)
+        tb = truth[img, best_t[img, n, j, i]]
+        delta[img, n, 4, j, i] = 1 - o[img, n, 4, j, i]
+        p = o[img, n, 5:, j, i]
+        delta[img, n, 5:, j, i] = class_delta(p, torch.zeros_like(p), self._class_ids(tb[:, 4]), 1.0, tag=False)
+        anchor = self.anchors[torch.tensor(self.mask, device=o.device)[n]]
+        delta[img, n, :4, j, i] = self._box_delta(o[img, n, :4, j, i], tb, anchor, (i, j), (o.shape[-1], o.shape[-2]), size)
+
+    def _truth_delta(self, o: Tensor, tb: Tensor, images: Tensor, size: Tensor, delta: Tensor) -> None:
+        """One truth per image in `images`: the best of all `num` anchors by
+        shape IoU; if this layer's mask holds it, box, objectness and class
+        deltas in the truth's cell (overwriting what was there)."""
+        h, w = o.shape[-2:]
+        i = (tb[:, 0] * w).long().clamp(0, w - 1)
+        j = (tb[:, 1] * h).long().clamp(0, h - 1)
+        shapes = (self.anchors / size).expand(len(tb), -1, -1)
+        origin = torch.zeros_like(shapes)
+        shape_iou = box_iou(torch.cat([origin, shapes], -1), torch.cat([origin[:, :1], tb[:, None, 2:4]], -1))
+        best = shape_iou.nan_to_num(0.0).argmax(dim=1)  # Darknet: the first anchor with the highest IoU
+        slot_of = torch.full((self.total,), -1, dtype=torch.long, device=o.device)
+        slot_of[torch.tensor(self.mask, device=o.device)] = torch.arange(self.num, device=o.device)
+        n = slot_of[best]
+        keep = n >= 0
+        images, tb, i, j, n, best = images[keep], tb[keep], i[keep], j[keep], n[keep], best[keep]
+        delta[images, n, :4, j, i] = self._box_delta(o[images, n, :4, j, i], tb, self.anchors[best], (i, j), (w, h), size)
+        delta[images, n, 4, j, i] = 1 - o[images, n, 4, j, i]
+        p = o[images, n, 5:, j, i]
+        delta[images, n, 5:, j, i] = class_delta(p, delta[images, n, 5:, j, i], self._class_ids(tb[:, 4]), 1.0, tag=True)

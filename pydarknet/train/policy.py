@@ -1,0 +1,67 @@
+"""Darknet's learning-rate schedule (src/network.c: get_current_batch, get_current_rate).
+
+The batch number is `seen / (mini_batch * subdivisions)` (integer, `size_t`).
+Below `burn_in` the rate is `lr * (batch_num / burn_in) ** power`; after it
+the cfg's `policy` decides.  Darknet computes the rate in float32 and so do
+these functions (the value returned is a float32 rounded to a Python float).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+
+from pydarknet.cfg.net import NetOptions
+
+SIZE_T = 2**64
+
+
+def current_batch(seen: int, options: NetOptions) -> int:
+    """Darknet's get_current_batch: iterations done, counted from images seen."""
+    return seen // (options.mini_batch * options.subdivisions)
+
+
+def learning_rate(options: NetOptions, batch_num: int) -> float:
+    """Darknet's get_current_rate at iteration `batch_num`."""
+    lr = np.float32(options.learning_rate)
+    base = float(lr)  # Darknet: float lr times a double pow(), rounded to float on return
+    if batch_num < options.burn_in:
+        return float(np.float32(base * math.pow(_f32(np.float32(batch_num) / options.burn_in), _f32(options.power))))
+    policy = options.policy
+    if policy == "step":
+        return float(np.float32(base * math.pow(_f32(options.scale), batch_num // options.step)))
+    if policy == "steps":
+        rate = lr
+        for step, scale in zip(options.steps, options.scales):
+            if step > batch_num:
+                break
+            rate = np.float32(rate * np.float32(scale))
+        return float(rate)
+    if policy == "exp":
+        return float(np.float32(base * math.pow(_f32(options.gamma), batch_num)))
+    if policy == "poly":
+        return float(np.float32(base * math.pow(_f32(1 - np.float32(batch_num) / options.max_batches), _f32(options.power))))
+    if policy == "random":
+        return float(np.float32(base * math.pow(random.random(), _f32(options.power))))
+    if policy == "sigmoid":
+        # Darknet: batch_num - step is size_t arithmetic, so before `step` it wraps to ~1.8e19
+        # and (for gamma > 0) the rate is 0, not a rising sigmoid.
+        wrapped = float((batch_num - options.step) % SIZE_T)
+        exponent = float(np.float32(options.gamma) * np.float32(wrapped))
+        return float(np.float32(base * (1.0 / (1.0 + _exp(exponent)))))
+    return float(lr)
+
+
+def _f32(x: float) -> float:
+    """A value as Darknet holds it: a C float."""
+    return float(np.float32(x))
+
+
+def _exp(x: float) -> float:
+    """C's exp: inf on overflow instead of Python's OverflowError."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf

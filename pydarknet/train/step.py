@@ -1,0 +1,83 @@
+"""One call of Darknet's train_network (src/network.c).
+
+train_network splits the images into mini-batches of `net->batch` (our
+`options.mini_batch`); for each, train_network_datum does
+`*net->seen += net->batch` (before the forward, so the loss sees the new
+count), a forward in training mode, the heads' deltas, backward, and
+update_network when `(seen / net->batch) % subdivisions == 0`.  It returns
+the summed cost divided by the number of images; the network's cost is the
+mean of its loss layers' costs (calc_network_cost).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from pydarknet.errors import DarknetError
+from pydarknet.layers.region import Region
+from pydarknet.layers.yolo import Yolo
+from pydarknet.train.policy import current_batch, learning_rate
+from pydarknet.train.sgd import DarknetSGD
+
+if TYPE_CHECKING:
+    from pydarknet.network import Darknet
+
+
+def sgd_state(net: Darknet) -> DarknetSGD:
+    """The network's Darknet SGD buffers (`net.sgd`), created at the first call."""
+    if getattr(net, "sgd", None) is None:
+        net.sgd = DarknetSGD(net.layers)
+    return net.sgd
+
+
+def train_network(net: Darknet, x: Tensor, truth: Tensor) -> float:
+    """Darknet's train_network on `x` (N, C, H, W) with `truth` (N, boxes, 5)."""
+    mini = net.options.mini_batch
+    if x.dim() != 4 or x.shape[0] == 0 or x.shape[0] % mini:
+        raise DarknetError(f"{net.cfg_path}: train_step needs a multiple of the mini-batch ({mini} images), got {tuple(x.shape)}")
+    if truth.dim() != 3 or truth.shape[0] != x.shape[0] or truth.shape[2] != 5:
+        raise DarknetError(f"truth must be (N={x.shape[0]}, boxes, 5), got {tuple(truth.shape)}")
+    if net.options.adam:
+        raise DarknetError(f"{net.cfg_path}: adam=1 training is not supported")
+    heads = [net.layers[i] for i in net.output_indices]
+    unsupported = [h for h in heads if not isinstance(h, (Region, Yolo))]
+    if unsupported:
+        raise DarknetError(f"{net.cfg_path}: training a [{unsupported[0].kind}] head is not supported ([region] and [yolo] are)")
+    sgd = sgd_state(net)
+    truth = truth.to(device=x.device, dtype=x.dtype)
+    was_training = net.training
+    net.train()
+    try:
+        total = sum(_train_datum(net, sgd, x[k : k + mini], truth[k : k + mini]) for k in range(0, x.shape[0], mini))
+    finally:
+        net.train(was_training)
+    return total / x.shape[0]
+
+
+def _train_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor) -> float:
+    """Darknet's train_network_datum: one mini-batch; returns the network's cost."""
+    net.seen += x.shape[0]  # Darknet: before the forward
+    outputs = net.forward_layers(x)
+    raws, grads, costs = [], [], []
+    for head in (net.layers[i] for i in net.output_indices):
+        raw = x if head.sources[0] < 0 else outputs[head.sources[0]]
+        if isinstance(head, Region):
+            output, delta, cost = head.delta(raw.detach(), truth, net.seen)
+        else:
+            output, delta, cost = head.delta(raw.detach(), truth, (net.width, net.height))
+        if raw.requires_grad:
+            raws.append(raw)
+            grads.append(-head.input_delta(output, delta))  # Darknet's deltas are -dL/d(output)
+        costs.append(float(cost))
+    del outputs
+    if raws:
+        torch.autograd.backward(raws, grads)
+    sgd.accumulate()
+    options = net.options
+    if (net.seen // options.mini_batch) % options.subdivisions == 0:
+        rate = learning_rate(options, current_batch(net.seen, options))
+        sgd.update(rate, options.momentum, options.decay, options.mini_batch * options.subdivisions)
+    return sum(costs) / len(costs)
