@@ -104,3 +104,11 @@ def test_partial_cli(tmp_path, random_weights):
     assert out.returncode == 0, out.stderr
     header = np.fromfile(part, dtype="<i4", count=5)
     assert header.tolist() == [0, 2, 0, 0, 0]
+
+
+def test_summary_reads_a_converted_checkpoint(tmp_path, random_weights, cli):
+    pt = tmp_path / "m.pt"
+    assert cli("convert", SLIM, random_weights("yolov2-tiny-slim.cfg"), pt).returncode == 0
+    out = cli("summary", SLIM, pt)
+    assert out.returncode == 0, out.stderr
+    assert "version 0.2.0, seen 0" in out.stdout and "Total BFLOPs" in out.stdout

@@ -6,7 +6,7 @@ usage: python tools/bench.py [--threads 2] [--repeat 5] [--only NAME ...]
 Networks get Darknet-like random weights (no download needed); timings are
 medians of `--repeat` runs after a warm-up.  Sections: forward latency and
 throughput (yolov2, yolov2-tiny at 416, batch 1 and 8) with BFLOPs and the
-achieved GFLOP/s, and weights loading rate.
+achieved GFLOP/s, weights loading rate, and checkpoint conversion times.
 """
 
 from __future__ import annotations
@@ -77,9 +77,31 @@ def bench_weights_load(args: argparse.Namespace) -> list[str]:
     return [f"weights  load yolov2.weights ({size / 1e6:.0f} MB): {t * 1000:7.1f} ms  {size / t / 1e9:5.2f} GB/s"]
 
 
+def bench_convert(args: argparse.Namespace) -> list[str]:
+    """yolov2.cfg: .weights -> .pt / .h5 / .onnx and back, through the files (pydarknet.convert)."""
+    from pydarknet.convert import convert
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "yolov2.weights"
+        random_network("yolov2.cfg").save_weights(src)
+        steps = [(ROOT / "cfg" / "yolov2.cfg", src, "yolov2.pt"), (None, "yolov2.pt", "pt.weights"),
+                 (ROOT / "cfg" / "yolov2.cfg", src, "yolov2.h5"), (None, "yolov2.h5", "h5.weights"),
+                 (ROOT / "cfg" / "yolov2.cfg", src, "yolov2.onnx")]
+        for cfg, source, target in steps:
+            source, target = Path(tmp) / source, Path(tmp) / target
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t = median_seconds(lambda: convert(cfg, source, target, force=True), args.repeat)
+            rows.append(f"convert  yolov2 {source.suffix:>8s} -> {target.suffix:<8s}: {t * 1000:7.0f} ms  "
+                        f"({target.stat().st_size / 1e6:.0f} MB)")
+    return rows
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "forward": bench_forward,
     "weights": bench_weights_load,
+    "convert": bench_convert,
 }
 
 

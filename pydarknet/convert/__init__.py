@@ -22,7 +22,7 @@ from pydarknet.errors import DarknetError, WeightsError
 from pydarknet.network import Darknet
 from pydarknet.weights import weights_bytes, write_atomic
 
-__all__ = ["convert", "fuse_batchnorm", "load_checkpoint", "output_format"]
+__all__ = ["convert", "fuse_batchnorm", "input_format", "load_checkpoint", "output_format"]
 
 TORCH_EXTENSIONS = (".pt", ".pth")
 HDF5_EXTENSIONS = (".h5", ".hdf5")
@@ -30,6 +30,7 @@ OUTPUT_FORMATS = {".weights": "weights", ".pt": "pt", ".pth": "pt", ".h5": "h5",
 
 
 def input_format(path: str | Path) -> str:
+    """'pt', 'h5' or 'weights', from the input's extension (ONNX cannot be read back)."""
     suffix = Path(path).suffix.lower()
     if suffix == ".onnx":
         raise DarknetError(f"{path}: ONNX is an export format; convert from the .weights, .pt or .h5 file")

@@ -32,7 +32,7 @@ from pydarknet.network import Darknet
 def pt_bytes(net: Darknet) -> bytes:
     """The bytes of the `.pt` checkpoint of `net`."""
     checkpoint = describe(net)
-    checkpoint["state_dict"] = {k: v.detach().to("cpu", torch.float32).clone() for k, v in net.state_dict().items()}
+    checkpoint["state_dict"] = {k: v.detach().to("cpu", torch.float32) for k, v in net.state_dict().items()}
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     return buffer.getvalue()
