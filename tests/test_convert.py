@@ -20,12 +20,13 @@ from pydarknet.convert.torch_format import load_pt, pt_bytes
 from pydarknet.weights import read_weights_file, weights_bytes
 from test_forward_golden import case_input
 
-# One golden forward case per network: the converted .pt must reproduce Darknet's numbers.
+# A golden forward case per network: the converted .pt must reproduce Darknet's numbers
+# (yolov3's 66-BFLOP case is left to test_forward_golden: its bytes are checked identical here).
 ROUND_TRIPS = {
     "yolov2.cfg": "yolov2_dog_416",
     "yolov2-tiny.cfg": "yolov2-tiny_dog_416",
     "yolo9000.cfg": "yolo9000_dog_224",
-    "yolov3.cfg": "yolov3_horses_416",
+    "yolov3.cfg": None,
 }
 CASES = {case["name"]: case for case in MANIFEST["forward"]}
 
@@ -58,7 +59,8 @@ def test_round_trips_are_byte_identical_and_pt_gives_golden_outputs(cfg, random_
     from_pt = load_pt(None, io.BytesIO(pt), "model.pt")
     del pt
     assert weights_bytes(from_pt) == original
-    assert_golden(from_pt, ROUND_TRIPS[cfg])
+    if ROUND_TRIPS[cfg]:
+        assert_golden(from_pt, ROUND_TRIPS[cfg])
 
 
 @pytest.mark.parametrize("version", [(0, 1, 0, 32), (0, 2, 5, 2**40 + 7)])
