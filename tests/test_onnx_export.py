@@ -3,7 +3,6 @@ batch size; the decoded boxes are Darknet's (golden detections)."""
 
 from __future__ import annotations
 
-import io
 import sys
 
 import numpy as np
