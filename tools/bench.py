@@ -10,6 +10,7 @@ achieved GFLOP/s, weights loading rate, and Darknet's detection augmentation
 and data loader at 416 (images/s).
 achieved GFLOP/s, weights loading rate, and training throughput
 (yolov2-tiny-voc, yolov2-voc at 416, batch 1 and 8; forward+backward+update).
+achieved GFLOP/s, weights loading rate, and checkpoint conversion times.
 """
 
 from __future__ import annotations
@@ -144,6 +145,24 @@ def bench_train(args: argparse.Namespace) -> list[str]:
             truth[:, :3] = torch.tensor([[0.3, 0.4, 0.2, 0.3, 1], [0.6, 0.5, 0.5, 0.6, 7], [0.8, 0.2, 0.1, 0.1, 14]])
             t = median_seconds(lambda: net.train_step(x, truth), min(args.repeat, 3))
             rows.append(f"train    {cfg:<18s} 416x416 batch {batch}: {batch / t:8.2f} images/s  {t * 1000:9.1f} ms/step")
+def bench_convert(args: argparse.Namespace) -> list[str]:
+    """yolov2.cfg: .weights -> .pt / .h5 / .onnx and back, through the files (pydarknet.convert)."""
+    from pydarknet.convert import convert
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "yolov2.weights"
+        random_network("yolov2.cfg").save_weights(src)
+        steps = [(ROOT / "cfg" / "yolov2.cfg", src, "yolov2.pt"), (None, "yolov2.pt", "pt.weights"),
+                 (ROOT / "cfg" / "yolov2.cfg", src, "yolov2.h5"), (None, "yolov2.h5", "h5.weights"),
+                 (ROOT / "cfg" / "yolov2.cfg", src, "yolov2.onnx")]
+        for cfg, source, target in steps:
+            source, target = Path(tmp) / source, Path(tmp) / target
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t = median_seconds(lambda: convert(cfg, source, target, force=True), args.repeat)
+            rows.append(f"convert  yolov2 {source.suffix:>8s} -> {target.suffix:<8s}: {t * 1000:7.0f} ms  "
+                        f"({target.stat().st_size / 1e6:.0f} MB)")
     return rows
 
 
@@ -153,6 +172,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "augment": bench_augment,
     "eval": bench_eval,
     "train": bench_train,
+    "convert": bench_convert,
 }
 
 

@@ -11,7 +11,7 @@ from pydarknet.weights import read_weights_file
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="print a cfg's layer table (and a weights file's header)")
     p.add_argument("cfg", help="Darknet .cfg file")
-    p.add_argument("weights", nargs="?", help="optional .weights file: loaded, and its header printed")
+    p.add_argument("weights", nargs="?", help="optional .weights (or converted .pt/.h5) file: loaded, and its header printed")
     p.add_argument("--size", metavar="WxH", help="input size, e.g. 608x608 (default: the cfg's)")
     p.add_argument("--strict", action="store_true", help="unknown cfg options are errors, not warnings")
     p.set_defaults(run=run)
@@ -34,11 +34,17 @@ def parse_size(text: str | None) -> tuple[int | None, int | None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pydarknet.convert import input_format, load_checkpoint
+
     width, height = parse_size(args.size)
     net = Darknet(args.cfg, width, height, strict=args.strict)
     if args.weights:
-        header, _ = read_weights_file(args.weights)
-        net.load_weights(args.weights)
+        if input_format(args.weights) == "weights":
+            header, _ = read_weights_file(args.weights)
+            net.load_weights(args.weights)
+        else:
+            net = load_checkpoint(args.cfg, args.weights, width, height)
+            header = net.header
         print(f"{args.weights}: version {header.major}.{header.minor}.{header.revision}, "
               f"seen {header.seen} ({header.seen_bytes}-byte), transpose {int(header.transpose)}")
     print(net.summary())

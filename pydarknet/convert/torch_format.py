@@ -1,0 +1,72 @@
+"""The `.pt` checkpoint: a Darknet network as a PyTorch `state_dict`, plus what rebuilds it.
+
+`torch.save` of one dict (read back with `weights_only=True`):
+
+    {"format": "pydarknet", "version": 1,
+     "cfg": cfg text, "cfg_name": "yolov2.cfg", "files": {"data/9k.tree": text, ...},
+     "width": 416, "height": 416,
+     "header": {"major": 0, "minor": 2, "revision": 0, "seen": 32013312},
+     "state_dict": {"layers.0.conv.weight": ..., "layers.0.bn.running_var": ..., ...}}
+
+Tensors are stored as float32 on the CPU with the module's own names
+(`layers.N.conv.weight`, `layers.N.bn.weight` = Darknet's scales,
+`layers.N.bn.bias` = its biases, `layers.N.bn.running_mean`/`running_var` =
+rolling mean and variance).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+from typing import BinaryIO
+
+import torch
+
+from pydarknet.convert.embedded import build_network, check_format, describe
+from pydarknet.errors import WeightsError
+from pydarknet.network import Darknet
+
+
+def pt_bytes(net: Darknet) -> bytes:
+    """The bytes of the `.pt` checkpoint of `net`."""
+    checkpoint = describe(net)
+    checkpoint["state_dict"] = {k: v.detach().to("cpu", torch.float32) for k, v in net.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return buffer.getvalue()
+
+
+def read_pt(source: str | Path | BinaryIO, name: str | Path) -> dict:
+    """The checkpoint dict of a `.pt` file; a one-line error for anything else."""
+    try:
+        checkpoint = torch.load(source, map_location="cpu", weights_only=True)
+    except OSError as err:
+        raise WeightsError(f"{name}: cannot read: {err.strerror or err}") from None
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WeightsError(f"{name}: not a PyTorch checkpoint ({reason[:120]})") from None
+    if not isinstance(checkpoint, dict):
+        raise WeightsError(f"{name}: a PyTorch file holding a {type(checkpoint).__name__}, not a pydarknet checkpoint")
+    check_format(checkpoint, name, "PyTorch")
+    return checkpoint
+
+
+def load_pt(cfg: str | Path | None, source: str | Path | BinaryIO, name: str | Path | None = None) -> Darknet:
+    """The network of a `.pt` checkpoint (built from `cfg` if given, else from the embedded cfg)."""
+    name = name or source  # type: ignore[assignment]
+    checkpoint = read_pt(source, name)  # type: ignore[arg-type]
+    net = build_network(cfg, checkpoint, name)  # type: ignore[arg-type]
+    state = checkpoint["state_dict"]
+    ours = net.state_dict()
+    missing = [k for k in ours if k not in state]
+    extra = [k for k in state if k not in ours]
+    wrong = [k for k in ours if k in state and tuple(state[k].shape) != tuple(ours[k].shape)]
+    if missing or extra or wrong:
+        k = (wrong or missing or extra)[0]
+        what = (f"{k} has shape {tuple(state[k].shape)}, the network needs {tuple(ours[k].shape)}" if wrong
+                else f"{k} is missing" if missing else f"{k} is not in the network")
+        raise WeightsError(f"{name}: does not fit {net.cfg_path}: {what}")
+    net.load_state_dict(state)
+    return net
