@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from pydarknet.network import Darknet
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @dataclass
 class WeightsHeader:
     major: int = 0
@@ -139,6 +143,7 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

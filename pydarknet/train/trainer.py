@@ -1,0 +1,175 @@
+"""The training loop of `darknet detector train` (examples/detector.c:train_detector).
+
+Per iteration: one Darknet batch (`batch` images from the cfg, drawn with
+replacement from the `train` list and augmented as load_data_detection),
+`train_step` (forward, deltas, backward, update every `subdivisions`
+mini-batches), Darknet's progress line
+`N: loss, avg avg, rate rate, seconds seconds, images images`
+(avg = .9 avg + .1 loss), multi-scale resizing (`multiscale.py`),
+checkpoints on Darknet's schedule (`checkpoints.py`), until
+`max_batches`.  Ctrl-C lets the current iteration finish, saves
+`NAME.backup` (and its resume state) and raises KeyboardInterrupt; a second
+Ctrl-C stops at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from pydarknet.data import DataFile, DetectionLoader, read_list
+from pydarknet.errors import DarknetError
+from pydarknet.layers.region import Region
+from pydarknet.layers.yolo import Yolo
+from pydarknet.network import Darknet
+from pydarknet.train.chart import draw_loss_chart
+from pydarknet.train.checkpoints import load_state, save_checkpoint, scheduled_names
+from pydarknet.train.multiscale import multiscale_size
+from pydarknet.train.policy import current_batch, learning_rate
+from pydarknet.train.step import sgd_state
+
+LOG_FIELDS = ["iteration", "loss", "avg_loss", "rate", "seconds", "images"]
+
+
+@dataclass
+class TrainRun:
+    """What `pydarknet train` was asked to do."""
+
+    data: Path
+    cfg: Path
+    weights: Path | None = None
+    clear: bool = False
+    device: str = "cpu"
+    workers: int = 2
+    seed: int = 0
+    max_batches: int | None = None
+    backup: Path | None = None
+    chart: Path | None = None
+    quiet: bool = False
+
+
+def _head(net: Darknet) -> Region | Yolo:
+    head = net.layers[-1]
+    if not isinstance(head, (Region, Yolo)):
+        raise DarknetError(f"{net.cfg_path}: the last layer is [{head.kind}]; detector training needs [region] or [yolo]")
+    return head
+
+
+def _start_network(run: TrainRun) -> tuple[Darknet, dict | None]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(run.seed)  # Darknet's random init, reproducible by --seed
+        net = Darknet(run.cfg)
+    state = None
+    if run.weights is not None:
+        net.load_weights(run.weights, partial=True)  # Darknet starts detectors from darknet19_448.conv.23
+        if run.weights.suffix == ".backup" and not run.clear:
+            state = load_state(run.weights)
+    if run.clear:  # Darknet's -clear: load_network(cfg, weights, clear=1) sets seen to 0
+        net.seen = 0
+    if state is not None and state.get("seen") != net.seen:
+        state = None  # a state file from another save than this .backup
+    return net.to(run.device), state
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """While training: the first SIGINT sets a flag (checked between iterations), the second interrupts."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):  # type: ignore[no-untyped-def]
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def train_detector(run: TrainRun) -> Path:
+    """Train as Darknet does; returns the path of `NAME_final.weights`."""
+    data = DataFile.read(run.data, need=("train",))
+    paths = read_list(data.train)
+    if not paths:
+        raise DarknetError(f"{data.train}: the train list is empty")
+    net, state = _start_network(run)
+    head = _head(net)
+    opt = net.options
+    if head.classes != data.classes:
+        raise DarknetError(f"{run.data}: classes={data.classes} but {run.cfg} has classes={head.classes}")
+    max_batches = run.max_batches if run.max_batches is not None else opt.max_batches
+    backup_dir = run.backup or data.backup
+    base = run.cfg.stem
+    images_per_batch = opt.batch
+    start = current_batch(net.seen, opt)
+    if state is not None:
+        sgd_state(net).load_state_dict(state["optimizer"])
+    avg_loss = state["avg_loss"] if state is not None else -1.0
+    size_for_batch = partial(
+        multiscale_size, max_batches=max_batches, seed=run.seed, cfg_size=(opt.width, opt.height), random=bool(head.random)
+    )
+    loader = DetectionLoader(
+        paths, size_for_batch, images_per_batch, head.jitter, opt.hue, opt.saturation, opt.exposure,
+        head.max_boxes, run.workers, run.seed, start_batch=start, classes=head.classes,
+    )
+    log_path = backup_dir / f"{base}_log.csv"
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    new_log = start == 0 or not log_path.exists()
+    log_file = open(log_path, "w" if new_log else "a", newline="")
+    log = csv.writer(log_file)
+    if new_log:
+        log.writerow(LOG_FIELDS)
+
+    def resume_state() -> dict:
+        return {"seen": net.seen, "avg_loss": avg_loss, "optimizer": sgd_state(net).state_dict(), "seed": run.seed}
+
+    progress = tqdm(total=max_batches, initial=start, unit="batch", disable=run.quiet, dynamic_ncols=True)
+    net.train()
+    try:
+        with _deferred_interrupt() as stop:
+            for batch, images, truth in (loader if start < max_batches else ()):
+                width, height = images.shape[3], images.shape[2]
+                if (width, height) != (net.width, net.height):
+                    net.resize(width, height)
+                tic = time.perf_counter()
+                loss = net.train_step(images.to(run.device, non_blocking=True), truth.to(run.device, non_blocking=True))
+                seconds = time.perf_counter() - tic
+                avg_loss = loss if avg_loss < 0 else avg_loss * 0.9 + loss * 0.1
+                i = current_batch(net.seen, opt)
+                rate = learning_rate(opt, i)
+                log.writerow([i, f"{loss:f}", f"{avg_loss:f}", f"{rate:g}", f"{seconds:f}", i * images_per_batch])
+                log_file.flush()
+                progress.set_postfix_str(f"loss {loss:.3f} avg {avg_loss:.3f} rate {rate:g} {width}x{height}")
+                progress.update(1)
+                if not run.quiet:
+                    progress.write(f"{i}: {loss:f}, {avg_loss:f} avg, {rate:f} rate, {seconds:f} seconds, {i * images_per_batch} images")
+                for name in scheduled_names(base, i):
+                    save_checkpoint(net, backup_dir / name, resume_state() if name.endswith(".backup") else None)
+                if stop.is_set():
+                    save_checkpoint(net, backup_dir / f"{base}.backup", resume_state())
+                    progress.write(f"interrupted: saved {backup_dir / f'{base}.backup'} at iteration {i}")
+                    raise KeyboardInterrupt
+                if i >= max_batches:
+                    break
+    finally:
+        progress.close()
+        log_file.close()
+        if run.chart is not None and log_path.exists():
+            draw_loss_chart(log_path, run.chart, f"{base} on {run.data.name}")
+    final = backup_dir / f"{base}_final.weights"
+    save_checkpoint(net, final)
+    return final

@@ -1,0 +1,180 @@
+"""The training loop: Darknet's multi-scale and checkpoint schedules, atomic
+saves under a real kill, Ctrl-C, and resuming into the very same run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import CFG, ROOT, run_cli
+from pydarknet import Darknet
+from pydarknet.train.checkpoints import scheduled_names
+from pydarknet.train.multiscale import multiscale_size
+from pydarknet.train.trainer import TrainRun, train_detector
+from pydarknet.weights import read_weights_file
+
+
+def test_multiscale_sizes_period_and_last_200():
+    sizes = [multiscale_size(b, 10000, seed=3, cfg_size=(416, 416), random=True) for b in range(2000)]
+    assert {w for w, _ in sizes} <= {320 + 32 * k for k in range(10)}
+    assert all(w == h for w, h in sizes)
+    assert len({w for w, _ in sizes}) == 10  # every Darknet size shows up
+    for period in range(200):  # a new size only every 10 batches
+        assert len(set(sizes[period * 10 : period * 10 + 10])) == 1
+    # Darknet: get_current_batch(net) + 200 > max_batches, batches done before this one
+    assert sizes[:2000] == [multiscale_size(b, 10000, 3, (416, 416), True) for b in range(2000)]
+    assert [multiscale_size(b, 10000, 3, (416, 416), True) for b in range(9790, 9801)].count((608, 608)) < 11
+    assert all(multiscale_size(b, 10000, 3, (416, 416), True) == (608, 608) for b in range(9801, 10000))
+    assert multiscale_size(5, 10000, 3, (416, 320), False) == (416, 320)
+
+
+def test_checkpoint_schedule_is_darknets():
+    assert scheduled_names("yolo", 100) == ["yolo.backup", "yolo_100.weights"]
+    assert scheduled_names("yolo", 900) == ["yolo.backup", "yolo_900.weights"]
+    assert scheduled_names("yolo", 1100) == ["yolo.backup"]
+    assert scheduled_names("yolo", 20000) == ["yolo.backup", "yolo_20000.weights"]
+    assert scheduled_names("yolo", 150) == []
+
+
+def make_dataset(root: Path, images: int = 6) -> Path:
+    """Coloured rectangles on grey, labelled in Darknet's format; returns the .data file."""
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(images):
+        im = np.full((96, 128, 3), 40, np.uint8)
+        lines = []
+        for _ in range(2):
+            w, h = (int(v) for v in rng.integers(20, 50, 2))
+            x, y = int(rng.integers(0, 128 - w)), int(rng.integers(0, 96 - h))
+            c = int(rng.integers(0, 2))
+            cv2.rectangle(im, (x, y), (x + w, y + h), (0, 255, 0) if c else (0, 0, 255), -1)
+            lines.append(f"{c} {(x + w / 2) / 128:.6f} {(y + h / 2) / 96:.6f} {w / 128:.6f} {h / 96:.6f}")
+        path = root / "images" / f"{i}.png"
+        cv2.imwrite(str(path), im)
+        (root / "labels" / f"{i}.txt").write_text("\n".join(lines) + "\n")
+        paths.append(str(path))
+    (root / "train.txt").write_text("\n".join(paths) + "\n")
+    (root / "t.names").write_text("red\ngreen\n")
+    data = root / "t.data"
+    data.write_text(f"classes=2\ntrain={root}/train.txt\nbackup={root}/backup\nnames={root}/t.names\n")
+    return data
+
+
+def make_cfg(root: Path, random: int = 0, max_batches: int = 4) -> Path:
+    """yolov2-tiny-slim for 2 classes at 64x64, batch 2 in 2 subdivisions."""
+    text = (CFG / "yolov2-tiny-slim.cfg").read_text()
+    for old, new in (("classes=20", "classes=2"), ("filters=125", "filters=35"), ("random=1", f"random={random}")):
+        text = text.replace(old, new)
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=")[0].strip()
+        values = {"batch": "2", "subdivisions": "2", "width": "64", "height": "64", "max_batches": str(max_batches), "burn_in": "2"}
+        lines.append(f"{key}={values[key]}" if key in values and not line.startswith("#") else line)
+    cfg = root / "t.cfg"
+    cfg.write_text("\n".join(lines) + "\n")
+    return cfg
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return make_dataset(tmp_path / "ds"), make_cfg(tmp_path)
+
+
+def test_trains_logs_and_saves_final(dataset, tmp_path):
+    data, cfg = dataset
+    final = train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, chart=tmp_path / "chart.png"))
+    assert final.name == "t_final.weights"
+    header, _ = read_weights_file(final)
+    assert header.seen == 4 * 2
+    log = (final.parent / "t_log.csv").read_text().splitlines()
+    assert log[0] == "iteration,loss,avg_loss,rate,seconds,images" and len(log) == 5
+    assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def interrupt_after(monkeypatch, calls: int) -> None:
+    """Deliver a real SIGINT to ourselves during train_step number `calls`."""
+    real = Darknet.train_step
+    count = {"n": 0}
+
+    def step(self, x, truth):  # type: ignore[no-untyped-def]
+        loss = real(self, x, truth)
+        count["n"] += 1
+        if count["n"] == calls:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(Darknet, "train_step", step)
+
+
+def test_ctrl_c_saves_a_backup_and_resume_is_the_same_run(dataset, tmp_path, monkeypatch):
+    data, cfg = dataset
+    straight = train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, backup=tmp_path / "a", max_batches=6))
+
+    with monkeypatch.context() as m:
+        interrupt_after(m, 3)
+        with pytest.raises(KeyboardInterrupt):
+            train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, backup=tmp_path / "b", max_batches=6))
+    backup = tmp_path / "b" / "t.backup"
+    assert read_weights_file(backup)[0].seen == 3 * 2
+    resumed = train_detector(TrainRun(data=data, cfg=cfg, weights=backup, workers=0, quiet=True, backup=tmp_path / "b", max_batches=6))
+    assert resumed.read_bytes() == straight.read_bytes()
+    log = (tmp_path / "b" / "t_log.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in log[1:]] == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_clear_restarts_seen(dataset, tmp_path):
+    data, cfg = dataset
+    first = train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, max_batches=2))
+    again = train_detector(TrainRun(data=data, cfg=cfg, weights=first, clear=True, workers=0, quiet=True, max_batches=1))
+    assert read_weights_file(again)[0].seen == 2
+
+
+SAVER = """
+import sys, warnings
+sys.path.insert(0, {root!r})
+from pydarknet import Darknet
+warnings.simplefilter("ignore")
+net = Darknet({cfg!r})
+print("ready", flush=True)
+while True:
+    net.seen += 1
+    net.save_weights({target!r})
+"""
+
+
+def test_a_kill_during_save_leaves_the_previous_file_intact(tmp_path):
+    target = tmp_path / "net.weights"
+    cfg = str(CFG / "yolov2-slim.cfg")
+    code = SAVER.format(root=str(ROOT), cfg=cfg, target=str(target))
+    for delay in (0.3, 0.55, 0.8):
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+        net = Darknet(cfg)
+        net.load_weights(target)  # complete and well-formed, whatever moment the kill hit
+        assert net.seen >= 1
+
+
+def test_cli_train_bad_inputs_are_one_line(dataset, tmp_path):
+    data, cfg = dataset
+    for args, words in (
+        (("train", tmp_path / "nope.data", cfg), "nope.data"),
+        (("train", data, tmp_path / "nope.cfg"), "nope.cfg"),
+        (("train", data, CFG / "yolov2-tiny-slim.cfg"), "classes=2"),
+    ):
+        out = run_cli(*args, "--workers", "0", "--quiet")
+        assert out.returncode == 1, out.stderr
+        assert out.stderr.startswith("pydarknet: ") and words in out.stderr and out.stderr.count("\n") == 1, out.stderr
