@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +37,11 @@ from pydarknet.layers.softmax import Softmax
 from pydarknet.layers.upsample import Upsample
 from pydarknet.layers.yolo import Yolo
 from pydarknet.weights import WeightsHeader, load_weights, save_weights
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pydarknet.detect import Detection
 
 # Section names as src/parser.c:string_to_layer_type spells them.
 LAYER_TYPES: dict[str, type[Layer]] = {
@@ -189,6 +195,15 @@ class Darknet(nn.Module):
             if i in self._keep:
                 kept[i] = out
         return [kept[i] for i in self.output_indices]
+
+    def detect(self, image: str | Path | np.ndarray, thresh: float = 0.5, hier_thresh: float = 0.5,
+               nms: float = 0.45) -> list[Detection]:
+        """Darknet's `detector test` on one image (a path or a load_image array): see pydarknet.detect."""
+        from pydarknet.detect import detect_batch  # pydarknet.detect imports this module
+        from pydarknet.image import load_image
+
+        array = load_image(image) if isinstance(image, (str, Path)) else image
+        return detect_batch(self, [array], thresh, hier_thresh, nms)[0]
 
     def load_weights(self, path: str | Path, cutoff: int | None = None, partial: bool = False) -> int:
         """Load Darknet weights (see `pydarknet.weights.load_weights`)."""

@@ -1,5 +1,5 @@
 """CLI verbs: each module has `add_parser(subparsers)`; its parser's `run(args)` does the work."""
 
-from pydarknet.commands import summary
+from pydarknet.commands import detect, summary
 
-COMMANDS = [summary]
+COMMANDS = [summary, detect]
