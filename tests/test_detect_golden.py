@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from conftest import GOLDEN, MANIFEST
-from pydarknet.boxes import _swap_zeros_to_end, box_iou
-from pydarknet.detect import Detection, detect_batch
+from pydarknet.boxes import _swap_zeros_to_end, box_iou, correct_boxes
+from pydarknet.detect import Detection, detect_batch, network_input
 from pydarknet.image import load_image
 
 CASES = [c for c in MANIFEST["forward"] if (GOLDEN / "forward" / c["name"] / "detections.txt").exists()]
@@ -93,3 +93,19 @@ def test_box_iou_is_darknets():
     a = torch.tensor([[0.5, 0.5, 0.2, 0.2]])
     b = torch.tensor([[0.6, 0.5, 0.2, 0.2], [0.9, 0.9, 0.1, 0.1], [0.5, 0.5, 0.2, 0.2]])
     assert box_iou(a, b)[0].tolist() == pytest.approx([0.02 / 0.06, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("letter_box, golden", [(1, "eagle_letterbox_224x160.npy"), (0, "eagle_resize_224x160.npy")])
+def test_network_input_follows_letter_box(golden_net, letter_box, golden):
+    """Darknet's letterbox_image by default; the cfg's letter_box=0 gives a plain resize_image, boxes left as they are."""
+    net = golden_net("yolov2-slim.cfg", 224, 160)
+    image = load_image(GOLDEN / "images" / "eagle.png")
+    saved = net.options.letter_box
+    try:
+        net.options.letter_box = letter_box
+        np.testing.assert_array_equal(network_input(net, image), np.load(GOLDEN / "letterbox" / golden))
+        boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.4]]])
+        corrected = correct_boxes(boxes, [(image.shape[2], image.shape[1])], 224, 160, bool(letter_box))
+        assert torch.equal(corrected, boxes) != bool(letter_box)
+    finally:
+        net.options.letter_box = saved
