@@ -131,18 +131,20 @@ def correct_boxes(boxes: Tensor, image_sizes: list[tuple[int, int]], net_w: int,
 
 
 def _greedy_keep(overlaps: Tensor) -> Tensor:
-    """Which boxes survive greedy NMS, boxes sorted best first; overlaps[i, j]: IoU > nms.
+    """Which boxes survive greedy NMS, boxes sorted best first; overlaps[i, j] is 1. where IoU > nms
+    (a scratch matrix: overwritten).
 
     Box j is suppressed if an earlier surviving box overlaps it.  Solved as
     the fixed point of keep[j] = not any(keep[i] and overlaps[i, j], i < j),
-    which is unique (the system is triangular) and reached in a few rounds.
+    which is unique (the system is triangular) and reached in a few rounds
+    of one matrix-vector product each.
     """
-    earlier = torch.triu(overlaps, diagonal=1)
-    keep = torch.ones(overlaps.shape[0], dtype=torch.bool, device=overlaps.device)
+    earlier = overlaps.triu_(diagonal=1)
+    keep = torch.ones(overlaps.shape[0], dtype=overlaps.dtype, device=overlaps.device)
     while True:
-        new = ~(earlier & keep[:, None]).any(dim=0)
+        new = (keep @ earlier == 0).to(keep.dtype)
         if torch.equal(new, keep):
-            return keep
+            return keep.bool()
         keep = new
 
 
@@ -154,18 +156,22 @@ def do_nms_sort(boxes: Tensor, objectness: Tensor, probs: Tensor, nms: float) ->
     Darknet: swap objectness-0 detections to the end and drop them; then for
     each class, sort by that class's prob (descending; glibc's qsort is a
     stable merge sort) and zero the prob of every later box whose IoU with a
-    box still holding a nonzero prob is > nms.
+    box still holding a nonzero prob is > nms.  IoUs are computed only
+    between detections with some nonzero prob: no other box takes part.
     """
-    nonzero = objectness != 0
-    order = _swap_zeros_to_end(nonzero)
+    order = _swap_zeros_to_end(objectness != 0)
     probs = probs[order].clone()
-    overlaps = box_iou(boxes[order], boxes[order]) > nms
+    labelled = torch.nonzero(probs.gt(0).any(dim=1)).flatten()
+    row = torch.full((order.numel(),), -1, dtype=torch.long, device=order.device)
+    row[labelled] = torch.arange(labelled.numel(), device=order.device)
+    candidate_boxes = boxes[order[labelled]]
+    overlaps = (box_iou(candidate_boxes, candidate_boxes) > nms).to(boxes.dtype)
     order_now = torch.arange(order.numel(), device=order.device)
     for k in torch.nonzero((probs > 0).any(dim=0)).flatten().tolist():
         order_now = order_now[torch.argsort(-probs[order_now, k], stable=True)]
-        count = int((probs[:, k] > 0).sum())
-        candidates = order_now[:count]
-        keep = _greedy_keep(overlaps[candidates][:, candidates])
+        candidates = order_now[: int((probs[:, k] > 0).sum())]
+        rows = row[candidates]
+        keep = _greedy_keep(overlaps[rows[:, None], rows[None, :]])
         probs[candidates[~keep], k] = 0
     return order[order_now], probs[order_now]
 

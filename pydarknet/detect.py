@@ -103,12 +103,24 @@ def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hi
     net.eval()
     try:
         with torch.inference_mode():
-            boxes, objectness, probs = _decode_heads(net, net(batch), thresh, hier_thresh)
-            sizes = [(im.shape[2], im.shape[1]) for im in images]
-            boxes = correct_boxes(boxes, sizes, net.width, net.height, bool(net.options.letter_box))
-            return [_image_detections(boxes[i], objectness[i], probs[i], nms) for i in range(len(images))]
+            heads = net(batch)
     finally:
         net.train(was_training)
+    sizes = [(im.shape[2], im.shape[1]) for im in images]
+    return detections_from_heads(net, heads, sizes, thresh, hier_thresh, nms)
+
+
+def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[int, int]],
+                          thresh: float = 0.5, hier_thresh: float = 0.5, nms: float = 0.45) -> list[list[Detection]]:
+    """Darknet's get_network_boxes(relative=1) and do_nms_sort on a batch of head outputs.
+
+    `image_sizes` are the original (width, height) of the images the batch
+    was made from.
+    """
+    with torch.inference_mode():
+        boxes, objectness, probs = _decode_heads(net, heads, thresh, hier_thresh)
+        boxes = correct_boxes(boxes, image_sizes, net.width, net.height, bool(net.options.letter_box))
+        return [_image_detections(boxes[i], objectness[i], probs[i], nms) for i in range(len(image_sizes))]
 
 
 def _image_detections(boxes: torch.Tensor, objectness: torch.Tensor, probs: torch.Tensor, nms: float) -> list[Detection]:

@@ -6,7 +6,8 @@ usage: python tools/bench.py [--threads 2] [--repeat 5] [--only NAME ...]
 Networks get Darknet-like random weights (no download needed); timings are
 medians of `--repeat` runs after a warm-up.  Sections: forward latency and
 throughput (yolov2, yolov2-tiny at 416, batch 1 and 8) with BFLOPs and the
-achieved GFLOP/s, and weights loading rate.
+achieved GFLOP/s, weights loading rate, and end-to-end detection per image
+(load + letterbox + forward + decode + NMS) split into its stages.
 """
 
 from __future__ import annotations
@@ -77,9 +78,39 @@ def bench_weights_load(args: argparse.Namespace) -> list[str]:
     return [f"weights  load yolov2.weights ({size / 1e6:.0f} MB): {t * 1000:7.1f} ms  {size / t / 1e9:5.2f} GB/s"]
 
 
+def bench_detect(args: argparse.Namespace) -> list[str]:
+    """Darknet's detector test path on one image, stage by stage (Darknet's thresh .5, valid's .005)."""
+    from pydarknet.detect import detections_from_heads, network_input
+    from pydarknet.image import load_image
+
+    path = ROOT / "tests" / "golden" / "images" / "dog.png"
+    rows = []
+    for cfg in ("yolov2.cfg", "yolov2-tiny.cfg"):
+        net = random_network(cfg)
+        image = load_image(path)
+        x = torch.from_numpy(network_input(net, image))[None]
+        with torch.inference_mode():
+            heads = net(x)
+            stages = {
+                "load": median_seconds(lambda: load_image(path), args.repeat),
+                "letterbox": median_seconds(lambda: network_input(net, image), args.repeat),
+                "forward": median_seconds(lambda: net(x), args.repeat),
+            }
+        for thresh in (0.5, 0.005):
+            size = [(image.shape[2], image.shape[1])]
+            post = median_seconds(lambda: detections_from_heads(net, heads, size, thresh), args.repeat)
+            count = sum(len(d.labels) for d in detections_from_heads(net, heads, size, thresh)[0])
+            total = sum(stages.values()) + post
+            parts = "  ".join(f"{k} {v * 1000:.1f}" for k, v in stages.items())
+            rows.append(f"detect   {cfg:<18s} 416x416 thresh {thresh:<5}: {total * 1000:8.1f} ms/image  ({parts}  "
+                        f"decode+nms {post * 1000:.1f} ms = {post / total:.1%}; {count} labels)")
+    return rows
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "forward": bench_forward,
     "weights": bench_weights_load,
+    "detect": bench_detect,
 }
 
 
