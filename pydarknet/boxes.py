@@ -68,7 +68,8 @@ def decode_region(layer: Region, output: Tensor, thresh: float, hier_thresh: flo
     with `background`).  Without a tree, prob = obj * class where
     objectness != 0 and obj * class > thresh.  With a tree (YOLO9000), the
     classes go through hierarchy_predictions and only the class
-    hierarchy_top_prediction picks gets a prob: objectness.
+    hierarchy_top_prediction picks gets a prob: objectness.  The cfg's
+    `map=` is not used: Darknet's test_detector passes no map.
     """
     b, _, h, w = output.shape
     v = output.view(b, layer.num, layer.entries, h, w)

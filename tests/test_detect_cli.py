@@ -8,7 +8,8 @@ import shutil
 import cv2
 import pytest
 
-from conftest import CFG, GOLDEN, MANIFEST, run_cli
+from conftest import CFG, GOLDEN, MANIFEST, ROOT, run_cli
+from pydarknet.detect import find_names, names_from_data
 from test_detect_golden import assert_same_lines, golden_lines
 
 CASE = next(c for c in MANIFEST["forward"] if c["name"] == "yolov2-tiny-slim_scream_160")
@@ -100,3 +101,20 @@ def test_video_in_annotated_video_out(weights, tmp_path):
     assert int(result.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     result.release()
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["clip.mp4"]
+
+
+def test_names_lookup(tmp_path):
+    """A .names beside the cfg (or in ../data) with the head's line count, the cfg's stem first; .data names= paths."""
+    assert find_names(CFG / "yolov2.cfg", 80).name == "coco.names"
+    assert find_names(CFG / "yolov2-voc.cfg", 20).name == "voc.names"
+    assert find_names(CFG / "yolo9000.cfg", 9418).name == "9k.names"
+    assert find_names(CFG / "yolov2.cfg", 7) is None
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "data").mkdir()
+    cfg = tmp_path / "cfg" / "mine.cfg"
+    cfg.write_text("[net]\n")
+    (tmp_path / "data" / "a.names").write_text("x\ny\n")
+    assert find_names(cfg, 2) == tmp_path / "data" / "a.names"
+    (tmp_path / "data" / "mine.names").write_text("p\nq\n")
+    assert find_names(cfg, 2) == tmp_path / "data" / "mine.names"
+    assert names_from_data(CFG / "coco.data").resolve() == ROOT / "data" / "coco.names"
