@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +38,11 @@ from pydarknet.layers.upsample import Upsample
 from pydarknet.layers.yolo import Yolo
 from pydarknet.train.step import train_network
 from pydarknet.weights import WeightsHeader, load_weights, save_weights
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pydarknet import detect as detection
 
 # Section names as src/parser.c:string_to_layer_type spells them.
 LAYER_TYPES: dict[str, type[Layer]] = {
@@ -196,6 +202,15 @@ class Darknet(nn.Module):
         every `subdivisions` mini-batches, `seen` += images; returns the summed
         cost / images.  Momentum buffers live in `self.sgd` (pydarknet.train.sgd)."""
         return train_network(self, x, truth)
+
+    def detect(self, image: str | Path | np.ndarray, thresh: float = 0.5, hier_thresh: float = 0.5,
+               nms: float = 0.45) -> list[detection.Detection]:
+        """Darknet's `detector test` on one image (a path or a load_image array): see pydarknet.detect."""
+        from pydarknet.detect import detect_batch  # pydarknet.detect imports this module
+        from pydarknet.image import load_image
+
+        array = load_image(image) if isinstance(image, (str, Path)) else image
+        return detect_batch(self, [array], thresh, hier_thresh, nms)[0]
 
     def load_weights(self, path: str | Path, cutoff: int | None = None, partial: bool = False) -> int:
         """Load Darknet weights (see `pydarknet.weights.load_weights`)."""

@@ -11,6 +11,8 @@ and data loader at 416 (images/s).
 achieved GFLOP/s, weights loading rate, and training throughput
 (yolov2-tiny-voc, yolov2-voc at 416, batch 1 and 8; forward+backward+update).
 achieved GFLOP/s, weights loading rate, and checkpoint conversion times.
+achieved GFLOP/s, weights loading rate, and end-to-end detection per image
+(load + letterbox + forward + decode + NMS) split into its stages.
 """
 
 from __future__ import annotations
@@ -163,6 +165,28 @@ def bench_convert(args: argparse.Namespace) -> list[str]:
                 t = median_seconds(lambda: convert(cfg, source, target, force=True), args.repeat)
             rows.append(f"convert  yolov2 {source.suffix:>8s} -> {target.suffix:<8s}: {t * 1000:7.0f} ms  "
                         f"({target.stat().st_size / 1e6:.0f} MB)")
+def bench_detect(args: argparse.Namespace) -> list[str]:
+    """Darknet's detector test path on one image: end to end (load + letterbox + forward + decode + NMS),
+    forward alone, and decode + NMS alone (thresh: detect's .5 and valid's .005)."""
+    from pydarknet.detect import detect_batch, detections_from_heads, network_input
+    from pydarknet.image import load_image
+
+    path = ROOT / "tests" / "golden" / "images" / "dog.png"
+    rows = []
+    for cfg in ("yolov2.cfg", "yolov2-tiny.cfg"):
+        net = random_network(cfg)
+        image = load_image(path)
+        size = [(image.shape[2], image.shape[1])]
+        x = torch.from_numpy(network_input(net, image))[None]
+        with torch.inference_mode():
+            heads = net(x)
+            forward = median_seconds(lambda: net(x), args.repeat)
+        for thresh in (0.5, 0.005):
+            total = median_seconds(lambda: detect_batch(net, [load_image(path)], thresh), args.repeat)
+            post = median_seconds(lambda: detections_from_heads(net, heads, size, thresh), args.repeat)
+            labels = sum(len(d.labels) for d in detections_from_heads(net, heads, size, thresh)[0])
+            rows.append(f"detect   {cfg:<18s} 416x416 thresh {thresh:<5}: {total * 1000:8.1f} ms/image end to end  "
+                        f"(forward {forward * 1000:.1f} ms, decode+nms {post * 1000:.1f} ms = {post / total:.1%}; {labels} labels)")
     return rows
 
 
@@ -173,6 +197,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "eval": bench_eval,
     "train": bench_train,
     "convert": bench_convert,
+    "detect": bench_detect,
 }
 
 

@@ -1,0 +1,234 @@
+"""`pydarknet detect CFG WEIGHTS INPUT...`: Darknet's `detector test`, pleasant to use.
+
+Inputs are images, folders of images, text files listing images (Darknet's
+`-i` lists: one path per line, as written or beside the list) and videos.
+For each image it prints Darknet's lines (`dog: 82%`, one per class above
+thresh) with the box in pixels and writes the image with labelled boxes:
+`predictions.jpg` for a single input, otherwise one file per input into
+`--out` (default `predictions/`).  A video gives an annotated video.
+`--json` prints one JSON object per image (or video frame) instead.
+An input that cannot be read is reported in one line; the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pydarknet.commands.summary import parse_size
+from pydarknet.detect import Detection, detect_batch, find_names, names_from_data, read_names
+from pydarknet.draw import class_name, draw_detections
+from pydarknet.errors import DarknetError
+from pydarknet.image import IMAGE_EXTENSIONS, image_from_bgr, load_image
+from pydarknet.network import Darknet
+from pydarknet.weights import write_atomic
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
+LIST_EXTENSIONS = (".txt", ".list")
+VIDEO_CODECS = {".avi": "MJPG"}  # everything else: mp4v
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("detect", help="detect objects in images, folders, image lists or videos")
+    p.add_argument("cfg", help="Darknet .cfg file")
+    p.add_argument("weights", help="Darknet .weights file")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder of images, list of images (.txt) or video (.mp4/.avi)")
+    p.add_argument("--thresh", type=float, default=0.5, help="probability threshold (default .5)")
+    p.add_argument("--hier-thresh", "--hier", dest="hier_thresh", type=float, default=0.5,
+                   help="YOLO9000 tree threshold (default .5)")
+    p.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold, 0 for none (default .45)")
+    p.add_argument("--names", help="class names file, one per line (default: the cfg's .names, see README)")
+    p.add_argument("--data", help="Darknet .data file whose names= gives the class names")
+    p.add_argument("--out", help="folder for the annotated outputs (default: predictions.jpg, or predictions/)")
+    p.add_argument("--json", action="store_true", help="print JSON lines (one per image or frame) instead of text")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--size", metavar="WxH", help="network input size, e.g. 608x608 (default: the cfg's)")
+    p.set_defaults(run=run)
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DarknetError(f"--device {name}: expected cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DarknetError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def _names(args: argparse.Namespace, classes: int) -> list[str] | None:
+    path = args.names or (names_from_data(args.data) if args.data else find_names(args.cfg, classes))
+    if path is None:
+        return None
+    names = read_names(path)
+    if len(names) != classes:
+        print(f"pydarknet: warning: {path} has {len(names)} names for {classes} classes", file=sys.stderr)
+    return names
+
+
+def _expand(inputs: list[str], report: Callable[[str], None]) -> Iterator[Path]:
+    """Every image or video the inputs name, in order; unreadable inputs are reported and skipped."""
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            yield from sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+        elif path.suffix.lower() in LIST_EXTENSIONS and path.is_file():
+            yield from _read_list(path, report)
+        elif path.exists():
+            yield path
+        else:
+            report(f"{path}: no such file or folder")
+
+
+def _read_list(path: Path, report: Callable[[str], None]) -> Iterator[Path]:
+    """Darknet's image list: one path per line, as written (from the working directory) or beside the list."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        report(f"{path}: cannot read image list: {err}")
+        return
+    for line in filter(None, (raw.strip() for raw in lines)):
+        written = Path(line)
+        yield written if written.exists() or written.is_absolute() else path.parent / written
+
+
+class Outputs:
+    """Where annotated outputs go: one input -> predictions.<ext>; several -> one file each in a folder."""
+
+    def __init__(self, out: str | None, single: bool) -> None:
+        self.folder = Path(out) if out else (None if single else Path("predictions"))
+        self.used: set[str] = set()
+
+    def path_for(self, source: Path, suffix: str) -> Path:
+        if self.folder is None:
+            return Path("predictions" + suffix)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name, n = source.stem + suffix, 1
+        while name in self.used:
+            n += 1
+            name = f"{source.stem}_{n}{suffix}"
+        self.used.add(name)
+        return self.folder / name
+
+
+def _records(dets: list[Detection], width: int, height: int, names: list[str] | None) -> list[dict]:
+    """One JSON record per (detection, class above thresh), as Darknet prints them."""
+    return [{"class": c, "name": class_name(c, names), "prob": round(p, 6), "objectness": round(d.objectness, 6),
+             "box": [round(v, 6) for v in d.box], "pixels": list(d.pixel_box(width, height))}
+            for d in dets for c, p in d.labels]
+
+
+def _print_text(source: Path, seconds: float, dets: list[Detection], width: int, height: int, names: list[str] | None) -> None:
+    print(f"{source}: Predicted in {seconds:f} seconds.")
+    for d in dets:
+        left, top, right, bottom = d.pixel_box(width, height)
+        for c, p in d.labels:  # Darknet: printf("%s: %.0f%%\n", names[j], dets[i].prob[j]*100)
+            print(f"{class_name(c, names)}: {p * 100:.0f}%\t(left {left}, top {top}, right {right}, bottom {bottom})")
+
+
+def _to_bgr(image: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray((image.transpose(1, 2, 0)[:, :, ::-1] * 255 + 0.5).astype(np.uint8))
+
+
+def _detect_image(net: Darknet, path: Path, args: argparse.Namespace, names: list[str] | None, outputs: Outputs) -> None:
+    image = load_image(path)
+    start = time.perf_counter()
+    dets = detect_batch(net, [image], args.thresh, args.hier_thresh, args.nms)[0]
+    seconds = time.perf_counter() - start
+    height, width = image.shape[1:]
+    if args.json:
+        print(json.dumps({"image": str(path), "width": width, "height": height, "detections": _records(dets, width, height, names)}))
+    else:
+        _print_text(path, seconds, dets, width, height, names)
+    ok, encoded = cv2.imencode(".jpg", draw_detections(_to_bgr(image), dets, names))
+    if not ok:
+        raise DarknetError(f"{path}: cannot encode the annotated image")
+    target = outputs.path_for(path, ".jpg")
+    write_atomic(target, encoded.tobytes())
+    if not args.json:
+        print(f"wrote {target}")
+
+
+def _detect_video(net: Darknet, path: Path, args: argparse.Namespace, names: list[str] | None, outputs: Outputs) -> None:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise DarknetError(f"{path}: cannot open video")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    target = outputs.path_for(path, path.suffix.lower())
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    writer = None
+    count = boxes = 0
+    try:
+        for count, frame in enumerate(tqdm(_frames(capture), total=frames, desc=path.name, unit="frame"), 1):
+            dets = detect_batch(net, [image_from_bgr(frame)], args.thresh, args.hier_thresh, args.nms)[0]
+            boxes += len(dets)
+            if args.json:
+                h, w = frame.shape[:2]
+                print(json.dumps({"video": str(path), "frame": count - 1, "width": w, "height": h,
+                                  "detections": _records(dets, w, h, names)}))
+            if writer is None:
+                fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS.get(target.suffix, "mp4v"))
+                writer = cv2.VideoWriter(tmp, fourcc, fps, (frame.shape[1], frame.shape[0]))
+                if not writer.isOpened():
+                    raise DarknetError(f"{target}: cannot write a {target.suffix} video here")
+            writer.write(draw_detections(frame, dets, names))
+        if writer is None:
+            raise DarknetError(f"{path}: no frames could be read")
+        writer.release()
+        os.replace(tmp, target)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+        Path(tmp).unlink(missing_ok=True)
+    if not args.json:
+        print(f"{path}: {count} frames, {boxes} detections; wrote {target}")
+
+
+def _frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return
+        yield frame
+
+
+def run(args: argparse.Namespace) -> int:
+    device = _device(args.device)
+    width, height = parse_size(args.size)
+    net = Darknet(args.cfg, width, height)
+    net.load_weights(args.weights)
+    net.to(device).eval()
+    classes = getattr(net.layers[net.output_indices[-1]], "classes", 0)
+    names = _names(args, classes)
+    failures = 0
+
+    def report(message: str) -> None:
+        nonlocal failures
+        failures += 1
+        print(f"pydarknet: {message}", file=sys.stderr)
+
+    sources = list(_expand(args.inputs, report))
+    outputs = Outputs(args.out, single=len(sources) == 1)
+    for source in sources:
+        try:
+            if source.suffix.lower() in VIDEO_EXTENSIONS:
+                _detect_video(net, source, args, names, outputs)
+            else:
+                _detect_image(net, source, args, names, outputs)
+        except DarknetError as err:
+            report(str(err))
+    return 1 if failures else 0

@@ -1,0 +1,177 @@
+"""Darknet's `detector test` path as a function: images in, detections out.
+
+`detect_batch` does what examples/detector.c:test_detector does per image,
+for a whole batch in one forward: `letterbox_image` to the network size
+(plain `resize_image` when the cfg says `letter_box=0`), predict,
+`get_network_boxes(thresh, hier_thresh, relative=1)` and `do_nms_sort`.
+Also here: where a network's class names come from (Darknet's `.names`
+files).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pydarknet.boxes import Decoded, correct_boxes, decode_region, decode_yolo, do_nms_sort
+from pydarknet.cfg.parser import read_data_file
+from pydarknet.errors import DarknetError
+from pydarknet.image import letterbox_image, resize_image
+from pydarknet.layers.region import Region
+from pydarknet.layers.yolo import Yolo
+from pydarknet.network import Darknet
+
+
+@dataclass
+class Detection:
+    """One box and its class probabilities, as Darknet's `detection`.
+
+    `box` is (x, y, w, h): centre and size relative to the image.  `probs`
+    has one float32 per class, 0 where the probability is <= thresh or was
+    suppressed by NMS.
+    """
+
+    box: tuple[float, float, float, float]
+    objectness: float
+    probs: np.ndarray
+
+    @property
+    def best_class(self) -> int:
+        """The class with the highest probability."""
+        return int(np.argmax(self.probs))
+
+    @property
+    def best_prob(self) -> float:
+        return float(self.probs[self.best_class])
+
+    @property
+    def labels(self) -> list[tuple[int, float]]:
+        """(class, prob) for every class with a nonzero probability, in class order (Darknet's print order)."""
+        return [(int(c), float(self.probs[c])) for c in np.flatnonzero(self.probs)]
+
+    def corners(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """(x1, y1, x2, y2) in pixels of a width x height image, unclamped floats."""
+        x, y, w, h = self.box
+        return ((x - w / 2) * width, (y - h / 2) * height, (x + w / 2) * width, (y + h / 2) * height)
+
+    def pixel_box(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) as Darknet's draw_detections: truncated to int, clamped to the image."""
+        x1, y1, x2, y2 = (int(v) for v in self.corners(width, height))  # Darknet: int left = (b.x-b.w/2.)*im.w
+        return max(x1, 0), max(y1, 0), min(x2, width - 1), min(y2, height - 1)
+
+
+def network_input(net: Darknet, image: np.ndarray) -> np.ndarray:
+    """An image (3, H, W) sized for the network: letterboxed, or resized if the cfg has letter_box=0."""
+    if net.options.letter_box:
+        return letterbox_image(image, net.width, net.height)
+    return resize_image(image, net.width, net.height)
+
+
+def _decode_heads(net: Darknet, heads: list[torch.Tensor], thresh: float, hier_thresh: float) -> Decoded:
+    """Darknet's fill_network_boxes before the box correction: every head, in cfg order."""
+    parts = []
+    for index, output in zip(net.output_indices, heads):
+        layer = net.layers[index]
+        if isinstance(layer, Region):
+            parts.append(decode_region(layer, output, thresh, hier_thresh))
+        elif isinstance(layer, Yolo):
+            parts.append(decode_yolo(layer, output, net.width, net.height, thresh))
+        else:
+            raise DarknetError(f"{net.cfg_path}: layer {index} [{layer.kind}] is not a [region] or [yolo] head; cannot detect")
+    if len({p[2].shape[-1] for p in parts}) != 1:
+        raise DarknetError(f"{net.cfg_path}: the heads disagree on the number of classes")
+    return tuple(torch.cat([p[i] for p in parts], dim=1) for i in range(3))  # type: ignore[return-value]
+
+
+def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hier_thresh: float = 0.5,
+                 nms: float = 0.45) -> list[list[Detection]]:
+    """Detections for each image (load_image arrays (3, H, W) of any size), one forward for the batch.
+
+    Per image, the detections after NMS in Darknet's final order, without
+    those whose probabilities are all 0.  `nms=0` skips NMS, as Darknet does.
+    """
+    if not images:
+        return []
+    if net.input_shape[0] != 3:
+        raise DarknetError(f"{net.cfg_path}: the network takes {net.input_shape[0]} channels; detection needs 3 (RGB)")
+    device = next(net.parameters()).device
+    batch = torch.from_numpy(np.stack([network_input(net, im) for im in images])).to(device)
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.inference_mode():
+            heads = net(batch)
+    finally:
+        net.train(was_training)
+    sizes = [(im.shape[2], im.shape[1]) for im in images]
+    return detections_from_heads(net, heads, sizes, thresh, hier_thresh, nms)
+
+
+def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[int, int]],
+                          thresh: float = 0.5, hier_thresh: float = 0.5, nms: float = 0.45) -> list[list[Detection]]:
+    """Darknet's get_network_boxes(relative=1) and do_nms_sort on a batch of head outputs.
+
+    `image_sizes` are the original (width, height) of the images the batch
+    was made from.
+    """
+    with torch.inference_mode():
+        boxes, objectness, probs = _decode_heads(net, heads, thresh, hier_thresh)
+        boxes = correct_boxes(boxes, image_sizes, net.width, net.height, bool(net.options.letter_box))
+        return [_image_detections(boxes[i], objectness[i], probs[i], nms) for i in range(len(image_sizes))]
+
+
+def _image_detections(boxes: torch.Tensor, objectness: torch.Tensor, probs: torch.Tensor, nms: float) -> list[Detection]:
+    if nms:
+        order, probs = do_nms_sort(boxes, objectness, probs, nms)
+    else:
+        order = torch.nonzero(objectness != 0).flatten()
+        probs = probs[order]
+    kept = probs.gt(0).any(dim=1)
+    order, probs = order[kept], probs[kept]
+    boxes_np = boxes[order].cpu().numpy().astype(np.float64)
+    objectness_np = objectness[order].cpu().numpy()
+    probs_np = probs.cpu().numpy().astype(np.float32)
+    return [Detection(tuple(boxes_np[i].tolist()), float(objectness_np[i]), probs_np[i]) for i in range(len(order))]
+
+
+def read_names(path: str | Path) -> list[str]:
+    """A Darknet `.names` file: one class name per line (get_labels)."""
+    try:
+        return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise DarknetError(f"{path}: cannot read names file: {err}") from None
+
+
+def names_from_data(data_path: str | Path) -> Path:
+    """The `names=` file of a Darknet `.data` file (as written, then beside the .data, then its parent)."""
+    section = read_data_file(data_path)
+    path = section.get_path("names", None)
+    if path is None:
+        raise DarknetError(f"{data_path}: no names= line")
+    return path
+
+
+def find_names(cfg_path: str | Path, classes: int) -> Path | None:
+    """A `.names` file for a cfg: in the cfg's folder or its ../data, with `classes` lines.
+
+    The cfg's own stem (yolov2-voc.names for yolov2-voc.cfg) is preferred,
+    then any file with the right line count, alphabetically; None if none fits.
+    """
+    cfg = Path(cfg_path).resolve()
+    folders = [cfg.parent, cfg.parent.parent / "data"]
+    stem_first = [f / f"{cfg.stem}.names" for f in folders]
+    others = [p for f in folders if f.is_dir() for p in sorted(f.glob("*.names"))]
+    for candidate in stem_first + others:
+        if candidate.is_file() and _count_lines(candidate) == classes:
+            return candidate
+    return None
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        return len(read_names(path))
+    except DarknetError:
+        return -1

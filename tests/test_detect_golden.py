@@ -1,0 +1,111 @@
+"""Detections against the C Darknet's `detector test` (tests/golden/forward/*/detections.txt)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import GOLDEN, MANIFEST
+from pydarknet.boxes import _swap_zeros_to_end, box_iou, correct_boxes
+from pydarknet.detect import Detection, detect_batch, network_input
+from pydarknet.image import load_image
+
+CASES = [c for c in MANIFEST["forward"] if (GOLDEN / "forward" / c["name"] / "detections.txt").exists()]
+
+Line = tuple[int, float, float, float, float, float, float]  # class prob x y w h objectness
+
+
+def golden_lines(case: dict) -> tuple[list[Line], tuple[int, int]]:
+    """Darknet's lines, and the image size from the header."""
+    text = (GOLDEN / "forward" / case["name"] / "detections.txt").read_text().splitlines()
+    header = text[0].split()
+    lines = [(int(f[0]), *map(float, f[1:])) for f in (line.split() for line in text[1:])]
+    return lines, (int(header[2]), int(header[3]))  # type: ignore[misc]
+
+
+def our_lines(dets: list[Detection]) -> list[Line]:
+    return [(c, p, *d.box, d.objectness) for d in dets for c, p in d.labels]
+
+
+def assert_same_lines(ours: list[Line], theirs: list[Line], thresh: float) -> None:
+    """Same (class, box) lines, values within 1e-3; a prob within 1e-3 of thresh may appear or not."""
+    left = list(ours)
+    for line in theirs:
+        match = [o for o in left if o[0] == line[0] and max(abs(a - b) for a, b in zip(o[1:], line[1:])) <= 1e-3]
+        assert match or abs(line[1] - thresh) <= 1e-3, f"Darknet's line {line} is missing"
+        if match:
+            left.remove(match[0])
+    assert all(abs(o[1] - thresh) <= 1e-3 for o in left), f"lines Darknet does not have: {left}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_detections_match_darknet(case, golden_net):
+    net = golden_net(case["cfg"], case["width"], case["height"])
+    image = load_image(GOLDEN / "images" / case["image"])
+    theirs, size = golden_lines(case)
+    assert size == (image.shape[2], image.shape[1])
+    dets = net.detect(image, case["thresh"], case["hier_thresh"], case["nms"])
+    ours = our_lines(dets)
+    assert len(theirs) == case["detections"]
+    assert_same_lines(ours, theirs, case["thresh"])
+    assert [line[0] for line in ours] == [line[0] for line in theirs], "Darknet prints in another order"
+
+
+def test_batch_equals_one_by_one(golden_net):
+    """detect_batch letterboxes images of different sizes into one forward; same result as one at a time."""
+    net = golden_net("yolov2-slim.cfg", 224, 160)
+    images = [load_image(GOLDEN / "images" / name) for name in ("eagle.png", "dog.png", "person.png")]
+    together = detect_batch(net, images, thresh=0.05)
+    for image, dets in zip(images, together):
+        alone = detect_batch(net, [image], thresh=0.05)[0]
+        assert len(dets) == len(alone) > 0
+        np.testing.assert_allclose(np.array(our_lines(dets)), np.array(our_lines(alone)), atol=1e-5)
+    assert detect_batch(net, []) == []
+
+
+def test_detection_accessors():
+    det = Detection((0.5, 0.25, 0.5, 1.0), 0.9, np.array([0.0, 0.6, 0.7], dtype=np.float32))
+    assert det.best_class == 2 and det.best_prob == pytest.approx(0.7)
+    assert det.labels == [(1, pytest.approx(0.6)), (2, pytest.approx(0.7))]
+    assert det.corners(200, 100) == (50.0, -25.0, 150.0, 75.0)
+    assert det.pixel_box(200, 100) == (50, 0, 150, 75)
+
+
+def test_swap_zeros_to_end_is_darknets_loop():
+    """The kept detections' order equals do_nms_sort's swap loop, ported line by line."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        objectness = (rng.random(int(rng.integers(0, 12))) < 0.4).astype(np.float32)
+        dets = list(range(len(objectness)))
+        k, i = len(dets) - 1, 0
+        while i <= k:
+            if objectness[dets[i]] == 0:
+                dets[i], dets[k] = dets[k], dets[i]
+                k -= 1
+            else:
+                i += 1
+        ours = _swap_zeros_to_end(torch.from_numpy(objectness) != 0).tolist()
+        assert ours == dets[: k + 1]
+
+
+def test_box_iou_is_darknets():
+    a = torch.tensor([[0.5, 0.5, 0.2, 0.2]])
+    b = torch.tensor([[0.6, 0.5, 0.2, 0.2], [0.9, 0.9, 0.1, 0.1], [0.5, 0.5, 0.2, 0.2]])
+    assert box_iou(a, b)[0].tolist() == pytest.approx([0.02 / 0.06, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("letter_box, golden", [(1, "eagle_letterbox_224x160.npy"), (0, "eagle_resize_224x160.npy")])
+def test_network_input_follows_letter_box(golden_net, letter_box, golden):
+    """Darknet's letterbox_image by default; the cfg's letter_box=0 gives a plain resize_image, boxes left as they are."""
+    net = golden_net("yolov2-slim.cfg", 224, 160)
+    image = load_image(GOLDEN / "images" / "eagle.png")
+    saved = net.options.letter_box
+    try:
+        net.options.letter_box = letter_box
+        np.testing.assert_array_equal(network_input(net, image), np.load(GOLDEN / "letterbox" / golden))
+        boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.4]]])
+        corrected = correct_boxes(boxes, [(image.shape[2], image.shape[1])], 224, 160, bool(letter_box))
+        assert torch.equal(corrected, boxes) != bool(letter_box)
+    finally:
+        net.options.letter_box = saved
