@@ -60,7 +60,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pydarknet.errors import DarknetError  # noqa: E402
-from pydarknet.weights import write_atomic  # noqa: E402
 
 CLASSES = ("circle", "square", "triangle", "star", "cross", "ring")
 OUTLINABLE = {"square", "triangle", "star", "cross"}
@@ -360,6 +359,21 @@ def darknet_label_path(image_path: str) -> str:
 def darknet_class_labels(image_path: str, labels: tuple[str, ...] = CLASSES) -> list[str]:
     """The labels Darknet's classifier gives an image: those in its path (`fill_truth`, strstr)."""
     return [label for label in labels if label in image_path]
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary name and a rename, so no file is ever half-written.
+
+    Unlike `pydarknet.weights.write_atomic`: no fsync (thousands of small
+    files) and the umask's permissions (mkstemp's would be 0600).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _write_text(path: Path, text: str) -> None:
