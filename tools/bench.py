@@ -6,7 +6,7 @@ usage: python tools/bench.py [--threads 2] [--repeat 5] [--only NAME ...]
 Networks get Darknet-like random weights (no download needed); timings are
 medians of `--repeat` runs after a warm-up.  Sections: forward latency and
 throughput (yolov2, yolov2-tiny at 416, batch 1 and 8) with BFLOPs and the
-achieved GFLOP/s, and weights loading rate.
+achieved GFLOP/s, weights loading rate, and the shapes generator's images/s.
 """
 
 from __future__ import annotations
@@ -77,9 +77,21 @@ def bench_weights_load(args: argparse.Namespace) -> list[str]:
     return [f"weights  load yolov2.weights ({size / 1e6:.0f} MB): {t * 1000:7.1f} ms  {size / t / 1e9:5.2f} GB/s"]
 
 
+def bench_shapes(args: argparse.Namespace) -> list[str]:
+    """tools/make_shapes.py throughput: detection images (160-480 px) written per second."""
+    from make_shapes import make_detection_set
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        start = time.perf_counter()
+        make_detection_set(Path(tmp) / "det", seed=0, n_train=200, n_valid=0, workers=args.threads)
+        t = time.perf_counter() - start
+    return [f"shapes   make_detection_set 200 images, {args.threads} workers: {200 / t:6.1f} images/s"]
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "forward": bench_forward,
     "weights": bench_weights_load,
+    "shapes": bench_shapes,
 }
 
 
