@@ -13,6 +13,7 @@ achieved GFLOP/s, weights loading rate, and training throughput
 achieved GFLOP/s, weights loading rate, and checkpoint conversion times.
 achieved GFLOP/s, weights loading rate, and end-to-end detection per image
 (load + letterbox + forward + decode + NMS) split into its stages.
+achieved GFLOP/s, weights loading rate, and the shapes generator's images/s.
 """
 
 from __future__ import annotations
@@ -188,6 +189,15 @@ def bench_detect(args: argparse.Namespace) -> list[str]:
             rows.append(f"detect   {cfg:<18s} 416x416 thresh {thresh:<5}: {total * 1000:8.1f} ms/image end to end  "
                         f"(forward {forward * 1000:.1f} ms, decode+nms {post * 1000:.1f} ms = {post / total:.1%}; {labels} labels)")
     return rows
+def bench_shapes(args: argparse.Namespace) -> list[str]:
+    """tools/make_shapes.py throughput: detection images (160-480 px) written per second."""
+    from make_shapes import make_detection_set
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        start = time.perf_counter()
+        make_detection_set(Path(tmp) / "det", seed=0, n_train=200, n_valid=0, workers=args.threads)
+        t = time.perf_counter() - start
+    return [f"shapes   make_detection_set 200 images, {args.threads} workers: {200 / t:6.1f} images/s"]
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
@@ -198,6 +208,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "train": bench_train,
     "convert": bench_convert,
     "detect": bench_detect,
+    "shapes": bench_shapes,
 }
 
 

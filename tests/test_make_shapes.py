@@ -1,0 +1,161 @@
+"""The synthetic shapes datasets (tools/make_shapes.py) and cfg/yolov2-tiny-shapes.cfg.
+
+Checks the formats Darknet reads: label lines, list files, the label path
+Darknet derives from an image path (`fill_truth_detection`), the class
+Darknet's classifier derives from a path (`fill_truth`), and `.data` files.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT, cfg_path
+from pydarknet import Darknet
+from pydarknet.cfg import read_data_file
+from pydarknet.errors import DarknetError
+from pydarknet.weights import weights_bytes
+
+sys.path.insert(0, str(ROOT / "tools"))
+import make_shapes as ms  # noqa: E402
+
+SIZES = (96, 160)
+
+
+@pytest.fixture(scope="module")
+def detection_set(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("det") / "a"
+    ms.make_detection_set(out, seed=3, n_train=8, n_valid=3, size_range=SIZES)
+    return out
+
+
+@pytest.fixture(scope="module")
+def classification_set(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cls") / "a"
+    ms.make_classification_set(out, seed=3, n_train=12, n_valid=6, size_range=(48, 64))
+    return out
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file under root, list/.data paths made relative to root."""
+    return {str(p.relative_to(root)): p.read_bytes().replace(str(root).encode(), b"ROOT") for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_detection_same_seed_same_bytes(detection_set, tmp_path):
+    again = tmp_path / "b"
+    ms.make_detection_set(again, seed=3, n_train=8, n_valid=3, size_range=SIZES, workers=2)
+    assert _files(again) == _files(detection_set)
+    other = tmp_path / "c"
+    ms.make_detection_set(other, seed=4, n_train=8, n_valid=3, size_range=SIZES)
+    first = "images/train/000000.jpg"
+    assert _files(other)[first] != _files(detection_set)[first]
+
+
+def test_classification_same_seed_same_bytes(classification_set, tmp_path):
+    again = tmp_path / "b"
+    ms.make_classification_set(again, seed=3, n_train=12, n_valid=6, size_range=(48, 64), workers=2)
+    assert _files(again) == _files(classification_set)
+
+
+def test_detection_lists_and_labels_in_darknet_format(detection_set):
+    data = read_data_file(detection_set / "shapes.data")
+    assert data.get_int("classes") == len(ms.CLASSES)
+    assert data.get_path("names").read_text().split() == list(ms.CLASSES)
+    for split, n in (("train", 8), ("valid", 3)):
+        images = data.get_path(split).read_text().splitlines()
+        assert len(images) == n
+        for image in images:
+            im = cv2.imread(image)
+            assert im is not None and SIZES[0] <= min(im.shape[:2]) and max(im.shape[:2]) <= SIZES[1]
+            lines = Path(ms.darknet_label_path(image)).read_text().splitlines()
+            assert lines, image
+            for line in lines:
+                fields = line.split()
+                assert len(fields) == 5 and fields[0] in {str(i) for i in range(len(ms.CLASSES))}
+                cx, cy, w, h = map(float, fields[1:])
+                assert all(0 < v <= 1 for v in (cx, cy, w, h))
+                assert cx - w / 2 >= -1e-6 and cx + w / 2 <= 1 + 1e-6 and cy - h / 2 >= -1e-6 and cy + h / 2 <= 1 + 1e-6
+    assert (detection_set / "backup").is_dir()
+
+
+def test_label_files_are_the_rendered_scenes(detection_set):
+    image = (detection_set / "train.txt").read_text().splitlines()[5]
+    scene = ms.detection_scene(3, "train", 5, SIZES)
+    assert Path(ms.darknet_label_path(image)).read_text() == scene.label_text()
+    assert cv2.imread(image).shape == scene.image.shape
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_boxes_hold_their_visible_shapes(index):
+    scene = ms.detection_scene(11, "train", index, (160, 320))
+    h, w = scene.owner.shape
+    assert scene.shapes
+    for k, shape in enumerate(scene.shapes):
+        x0, y0, x1, y1 = shape.box
+        ys, xs = np.nonzero(shape.mask)
+        assert (xs.min(), ys.min(), xs.max(), ys.max()) == (x0, y0, x1, y1)  # tight box
+        min_side = min(w, h) * ms.SIZE_FRACTION[0] * np.sqrt(ms.ASPECT[0]) - 2
+        assert max(x1 - x0, y1 - y0) + 1 >= min_side
+        visible = scene.owner == k
+        assert visible.sum() >= ms.MIN_VISIBLE * shape.mask.sum()  # the occlusion rule
+        # the box interior shows the shape's colour (blur and noise aside)
+        inside = scene.image[y0 : y1 + 1, x0 : x1 + 1].reshape(-1, 3).astype(float)
+        close = np.linalg.norm(inside - np.array(shape.color, float), axis=1) < 40
+        assert close.sum() >= 0.5 * visible.sum()
+
+
+def test_classification_paths_carry_exactly_their_class(classification_set):
+    data = read_data_file(classification_set / "shapes.data")
+    assert data.get_int("classes") == len(ms.CLASSES) and data.get_int("top") == 2
+    labels = tuple(data.get_path("labels").read_text().split())
+    assert labels == ms.CLASSES and data.get_path("names").read_text().split() == list(labels)
+    for split, n in (("train", 12), ("valid", 6)):
+        paths = data.get_path(split).read_text().splitlines()
+        assert len(paths) == n
+        for i, path in enumerate(paths):
+            assert ms.darknet_class_labels(path, labels) == [Path(path).parent.name]
+            scene = ms.classification_scene(3, split, i, (48, 64))
+            assert labels[scene.shapes[0].cls] == Path(path).parent.name
+            assert np.array_equal(cv2.imread(path), scene.image)  # PNG: lossless
+
+
+def test_paths_darknet_would_misread_are_refused(tmp_path):
+    with pytest.raises(DarknetError, match="class name 'star'"):
+        ms.make_classification_set(tmp_path / "stars", seed=0, n_train=1, n_valid=0)
+    with pytest.raises(DarknetError, match="labels"):
+        ms.make_detection_set(tmp_path / "images", seed=0, n_train=1, n_valid=0)
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_shapes.py"), str(tmp_path / "raw"), "--train", "1", "--valid", "0"], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "raw").exists()
+
+
+def test_darknet_label_path_replaces_first_occurrences():
+    assert ms.darknet_label_path("/d/images/train/1.jpg") == "/d/labels/train/1.txt"
+    assert ms.darknet_label_path("/d/images/x/images/1.png") == "/d/labels/x/images/1.txt"
+    assert ms.darknet_label_path("/d/VOC/JPEGImages/1.JPEG") == "/d/VOC/labels/1.txt"
+
+
+def test_kmeans_anchors_find_planted_clusters():
+    rng = np.random.default_rng(0)
+    centres = np.array([[1.0, 1.0], [2.0, 4.0], [5.0, 2.5]])
+    wh = np.concatenate([c * rng.uniform(0.97, 1.03, (50, 2)) for c in centres])
+    anchors, iou = ms.kmeans_anchors(wh, 3)
+    assert np.allclose(anchors, centres[np.argsort(centres.prod(axis=1))], rtol=0.02)
+    assert iou > 0.95
+
+
+def test_shapes_cfg_builds_small():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net = Darknet(cfg_path("yolov2-tiny-shapes.cfg"), strict=True)
+    region = net.layers[-1]
+    assert region.kind == "region" and (region.num, region.classes, region.random) == (5, 6, 1)
+    assert net.input_shape == (3, 320, 320) and net.options.burn_in == 100
+    assert net.layers[-2].filters == region.num * (region.coords + 1 + region.classes)
+    assert len(weights_bytes(net)) < 20 * 2**20
