@@ -18,6 +18,7 @@ import pytest
 
 from conftest import ROOT, cfg_path
 from pydarknet import Darknet
+from pydarknet.data.labels import label_path
 from pydarknet.cfg import read_data_file
 from pydarknet.errors import DarknetError
 from pydarknet.weights import weights_bytes
@@ -73,7 +74,7 @@ def test_detection_lists_and_labels_in_darknet_format(detection_set):
         for image in images:
             im = cv2.imread(image)
             assert im is not None and SIZES[0] <= min(im.shape[:2]) and max(im.shape[:2]) <= SIZES[1]
-            lines = Path(ms.darknet_label_path(image)).read_text().splitlines()
+            lines = Path(label_path(image)).read_text().splitlines()
             assert lines, image
             for line in lines:
                 fields = line.split()
@@ -87,7 +88,7 @@ def test_detection_lists_and_labels_in_darknet_format(detection_set):
 def test_label_files_are_the_rendered_scenes(detection_set):
     image = (detection_set / "train.txt").read_text().splitlines()[5]
     scene = ms.detection_scene(3, "train", 5, SIZES)
-    assert Path(ms.darknet_label_path(image)).read_text() == scene.label_text()
+    assert Path(label_path(image)).read_text() == scene.label_text()
     assert cv2.imread(image).shape == scene.image.shape
 
 
@@ -133,21 +134,6 @@ def test_paths_darknet_would_misread_are_refused(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_shapes.py"), str(tmp_path / "raw"), "--train", "1", "--valid", "0"], capture_output=True, text=True)
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "raw").exists()
-
-
-def test_darknet_label_path_replaces_first_occurrences():
-    assert ms.darknet_label_path("/d/images/train/1.jpg") == "/d/labels/train/1.txt"
-    assert ms.darknet_label_path("/d/images/x/images/1.png") == "/d/labels/x/images/1.txt"
-    assert ms.darknet_label_path("/d/VOC/JPEGImages/1.JPEG") == "/d/VOC/labels/1.txt"
-
-
-def test_kmeans_anchors_find_planted_clusters():
-    rng = np.random.default_rng(0)
-    centres = np.array([[1.0, 1.0], [2.0, 4.0], [5.0, 2.5]])
-    wh = np.concatenate([c * rng.uniform(0.97, 1.03, (50, 2)) for c in centres])
-    anchors, iou = ms.kmeans_anchors(wh, 3)
-    assert np.allclose(anchors, centres[np.argsort(centres.prod(axis=1))], rtol=0.02)
-    assert iou > 0.95
 
 
 def test_shapes_cfg_builds_small():

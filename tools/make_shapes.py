@@ -37,9 +37,8 @@ strstr), so OUT_DIR must not contain a class name; the generator checks that
 each path holds exactly its own class.
 
 Each image has its own random stream (seed, split, index), so the files do not
-depend on the other counts nor on `--jobs`.  `--anchors K` (detection) prints
-K anchors from an IoU k-means of the training boxes, in grid cells of a
-320x320 network (`[region]` anchors).
+depend on the other counts nor on `--jobs`.  Anchors for a cfg come from
+`pydarknet anchors OUT/shapes.data --cfg CFG` (the paper's IoU k-means).
 """
 
 from __future__ import annotations
@@ -59,6 +58,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pydarknet.data.labels import label_path  # noqa: E402
 from pydarknet.errors import DarknetError  # noqa: E402
 
 CLASSES = ("circle", "square", "triangle", "star", "cross", "ring")
@@ -347,15 +347,6 @@ def encode(image: np.ndarray, suffix: str) -> bytes:
     return data.tobytes()
 
 
-def darknet_label_path(image_path: str) -> str:
-    """The label file Darknet reads for an image (`fill_truth_detection`, src/data.c)."""
-    path = image_path
-    # Darknet: find_replace replaces the first occurrence only, in this order
-    for old, new in (("images", "labels"), ("JPEGImages", "labels"), ("raw", "labels"), (".jpg", ".txt"), (".png", ".txt"), (".JPG", ".txt"), (".JPEG", ".txt")):
-        path = path.replace(old, new, 1)
-    return path
-
-
 def darknet_class_labels(image_path: str, labels: tuple[str, ...] = CLASSES) -> list[str]:
     """The labels Darknet's classifier gives an image: those in its path (`fill_truth`, strstr)."""
     return [label for label in labels if label in image_path]
@@ -415,8 +406,8 @@ def make_detection_set(out: str | Path, seed: int, n_train: int, n_valid: int, s
     """Write the detection set into `out`; returns the path of `shapes.data`."""
     out = _check_out_dir(Path(out))
     probe = str(out / "images" / "train" / "000000.jpg")
-    if darknet_label_path(probe) != str(out / "labels" / "train" / "000000.txt"):
-        raise DarknetError(f"{out}: Darknet would look for labels at {darknet_label_path(probe)} (it rewrites the first 'images', 'raw'... in the path); choose a directory without those words")
+    if str(label_path(probe)) != str(out / "labels" / "train" / "000000.txt"):
+        raise DarknetError(f"{out}: Darknet would look for labels at {str(label_path(probe))} (it rewrites the first 'images', 'raw'... in the path); choose a directory without those words")
     counts = {"train": n_train, "valid": n_valid}
     for split in counts:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -469,44 +460,6 @@ def make_demo(out_dir: str | Path, seed: int, width: int = 640, height: int = 48
     return out / "shapes-demo.jpg"
 
 
-# --- anchors --------------------------------------------------------------------------
-
-
-def read_label_sizes(list_file: str | Path) -> np.ndarray:
-    """(N, 2) relative w, h of every box in the label files of a Darknet image list."""
-    sizes = []
-    for line in Path(list_file).read_text().split():
-        text = Path(darknet_label_path(line)).read_text().split()
-        sizes.extend(zip(text[3::5], text[4::5]))
-    return np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
-
-
-def centred_iou(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """IoU of boxes and anchors sharing a centre, (N, K)."""
-    inter = np.minimum(wh[:, None, 0], anchors[None, :, 0]) * np.minimum(wh[:, None, 1], anchors[None, :, 1])
-    return inter / (wh[:, None].prod(axis=2) + anchors[None].prod(axis=2) - inter)
-
-
-def kmeans_anchors(wh: np.ndarray, k: int, iterations: int = 300) -> tuple[np.ndarray, float]:
-    """K-means with distance 1 - IoU (YOLOv2's anchor clustering); anchors by area, mean IoU.
-
-    Starts from the boxes at evenly spaced quantiles of area (deterministic).
-    """
-    order = np.argsort(wh.prod(axis=1), kind="stable")
-    anchors = wh[order[((np.arange(k) + 0.5) * len(wh) / k).astype(int)]].copy()
-    assign = np.full(len(wh), -1)
-    for _ in range(iterations):
-        new = centred_iou(wh, anchors).argmax(axis=1)
-        if (new == assign).all():
-            break
-        assign = new
-        for j in range(k):
-            if (assign == j).any():
-                anchors[j] = wh[assign == j].mean(axis=0)
-    anchors = anchors[np.argsort(anchors.prod(axis=1), kind="stable")]
-    return anchors, float(centred_iou(wh, anchors).max(axis=1).mean())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="output directory")
@@ -516,8 +469,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-range", type=int, nargs=2, metavar=("MIN", "MAX"), help="image side range (default 160 480; 64 128 with --classify)")
     parser.add_argument("--classify", action="store_true", help="write the classification set (crops of one shape)")
     parser.add_argument("--demo", action="store_true", help="write OUT/shapes-demo.jpg and its label file only")
-    parser.add_argument("--anchors", type=int, default=5, metavar="K", help="print K anchors of the training boxes (0: none)")
-    parser.add_argument("--grid", type=int, default=10, help="grid cells of the network for the anchors (320 / 32)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
     args = parser.parse_args(argv)
     try:
@@ -530,11 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         data = make_detection_set(args.out, args.seed, args.train, args.valid, tuple(args.size_range or (160, 480)), args.jobs)
         print(data)
-        if args.anchors and args.train:
-            wh = read_label_sizes(Path(args.out).resolve() / "train.txt") * args.grid
-            anchors, iou = kmeans_anchors(wh, args.anchors)
-            print(f"{len(wh)} training boxes; mean IoU with the anchors {iou:.4f}")
-            print("anchors = " + ",  ".join(f"{a:.2f},{b:.2f}" for a, b in anchors))
+        print(f"anchors for it: pydarknet anchors {data} --num 5 --cfg cfg/yolov2-tiny-shapes.cfg")
         return 0
     except DarknetError as err:
         print(f"make_shapes: {err}", file=sys.stderr)
