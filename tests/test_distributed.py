@@ -187,7 +187,7 @@ def test_multiscale_resizes_every_rank_at_the_same_iteration_and_ctrl_c_stops_al
     assert read_weights_file(tmp_path / "ds" / "backup" / "t.backup")[0].seen == 24
 
 
-def test_a_dead_rank_ends_the_job_and_the_backup_loads(tmp_path):
+def test_a_dead_rank_ends_the_job_and_both_ranks_resume_from_the_backup(tmp_path):
     data = make_dataset(tmp_path / "ds")
     cfg = cfg_with(tmp_path, batch=2, subdivisions=1, max_batches=100000)
     backup = tmp_path / "ds" / "backup" / "t.backup"
@@ -206,6 +206,10 @@ def test_a_dead_rank_ends_the_job_and_the_backup_loads(tmp_path):
     assert proc.returncode != 0
     assert time.monotonic() - killed < 60
     assert "rank" in err.lower() and "fail" in err.lower(), err[-3000:]
-    net = seeded_net(cfg)
-    net.load_weights(backup)
-    assert net.seen >= 200 and net.seen % 200 == 0  # a .backup every 100 iterations of 2 images
+    seen = read_weights_file(backup)[0].seen
+    assert seen >= 200 and seen % 200 == 0  # a .backup every 100 iterations of 2 images
+    # both ranks resume from it
+    proc = torchrun(tmp_path, "train", data, cfg, backup, "--workers", "0", "--quiet", "--max-batches", seen // 2 + 2)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err[-3000:]
+    assert read_weights_file(tmp_path / "ds" / "backup" / "t_final.weights")[0].seen == seen + 4

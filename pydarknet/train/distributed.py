@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -115,8 +116,10 @@ def world_size() -> int:
 
 
 def _first_line(err: BaseException) -> str:
+    """The gist of a backend error: its first sentence, without gloo's `[file.cc:line]` prefix."""
     lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
+    text = re.sub(r"^\[[^\]]*\]\s*", "", lines[0]) if lines else type(err).__name__
+    return text.split(". ")[0]
 
 
 @contextlib.contextmanager
