@@ -124,12 +124,12 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
     net, state = _start_network(run, ranks.device)
     head = _head(net)
     opt = net.options
+    if head.classes != data.classes:
+        raise DarknetError(f"{run.data}: classes={data.classes} but {run.cfg} has classes={head.classes}")
     rank_mini_batch(net, ranks.world_size)  # the batch must split over the ranks
     if ranks.world_size > 1:
         distributed.broadcast_model(net)
         distributed.synchronize_batchnorm(net, run.sync_bn)
-    if head.classes != data.classes:
-        raise DarknetError(f"{run.data}: classes={data.classes} but {run.cfg} has classes={head.classes}")
     max_batches = run.max_batches if run.max_batches is not None else opt.max_batches
     backup_dir = run.backup or data.backup
     base = run.cfg.stem
