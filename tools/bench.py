@@ -200,6 +200,41 @@ def bench_shapes(args: argparse.Namespace) -> list[str]:
     return [f"shapes   make_detection_set 200 images, {args.threads} workers: {200 / t:6.1f} images/s"]
 
 
+def _ddp_rank(rank: int, port: int, repeat: int, out: str) -> None:
+    """One of 2 gloo ranks: time the gradient all-reduce of yolov2-voc (one per iteration)."""
+    import os
+
+    from pydarknet.train.distributed import process_group, sum_gradients
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    with process_group("cpu", timeout=300):
+        params = list(random_network("yolov2-voc.cfg").parameters())
+        for param in params:
+            param.grad = torch.ones_like(param)
+        t = median_seconds(lambda: sum_gradients(params), repeat)
+    if rank == 0:
+        Path(out).write_text(f"{t} {sum(p.numel() for p in params)}")
+
+
+def bench_ddp(args: argparse.Namespace) -> list[str]:
+    """Distributed training's per-iteration communication: yolov2-voc's gradients summed over 2 CPU ranks (gloo)."""
+    import socket
+
+    import torch.multiprocessing
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "t")
+        torch.multiprocessing.start_processes(_ddp_rank, args=(port, args.repeat, out), nprocs=2, start_method="spawn")
+        t, count = Path(out).read_text().split()
+    mb = int(count) * 4 / 1e6
+    return [f"ddp      yolov2-voc gradients ({mb:.0f} MB) all-reduced over 2 gloo ranks: {float(t) * 1000:8.1f} ms/iteration "
+            f"({mb / float(t):.0f} MB/s)"]
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "forward": bench_forward,
     "weights": bench_weights_load,
@@ -209,6 +244,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "convert": bench_convert,
     "detect": bench_detect,
     "shapes": bench_shapes,
+    "ddp": bench_ddp,
 }
 
 

@@ -11,40 +11,66 @@ make its numbers:
   `normalize_delta_cpu`) uses `var + 1e-5` and divides by N: it is not the
   exact gradient of the forward, so it is written out here as an autograd
   Function rather than left to autograd.
+
+Distributed training with synchronised batch norm (`--sync-bn`) sets
+`sum_over_ranks` (pydarknet.train.distributed.all_sum): the channel sums of
+the forward (mean, then variance) and of the backward are summed over the
+ranks and divided by the global count, so every rank normalises with the
+statistics of the global mini-batch, as one process holding it would.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+import torch.distributed
 from torch import Tensor, nn
+
+SumOverRanks = Callable[[Tensor], Tensor]
 
 
 class _DarknetNormalize(torch.autograd.Function):
     """x -> (x - mean) / (sqrt(var) + 1e-6) over (N, H, W), Darknet's backward."""
 
     @staticmethod
-    def forward(ctx, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:  # type: ignore[override]
+    def forward(ctx, x: Tensor, sum_over_ranks: SumOverRanks | None) -> tuple[Tensor, Tensor, Tensor]:  # type: ignore[override]
         count = x.shape[0] * x.shape[2] * x.shape[3]
-        mean = x.mean(dim=(0, 2, 3))
+        if sum_over_ranks is None:
+            mean = x.mean(dim=(0, 2, 3))
+        else:
+            count *= torch.distributed.get_world_size()  # every rank holds an equal share (train_network)
+            mean = sum_over_ranks(x.sum(dim=(0, 2, 3))) / count
         centered = x - mean.view(1, -1, 1, 1)
-        var = centered.square().sum(dim=(0, 2, 3)) / (count - 1)
+        var = _summed(centered.square(), sum_over_ranks) / (count - 1)
         out = centered / (var.sqrt() + 1e-6).view(1, -1, 1, 1)
         ctx.save_for_backward(centered, var)
+        ctx.count, ctx.sum_over_ranks = count, sum_over_ranks
         ctx.mark_non_differentiable(mean, var)
         return out, mean, var
 
     @staticmethod
-    def backward(ctx, grad: Tensor, _gm: Tensor, _gv: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor, _gm: Tensor, _gv: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
         centered, var = ctx.saved_tensors
-        count = grad.shape[0] * grad.shape[2] * grad.shape[3]
+        count = ctx.count
         inv_std = (var + 1e-5).rsqrt()
-        mean_delta = -grad.sum(dim=(0, 2, 3)) * inv_std
-        var_delta = -0.5 * (grad * centered).sum(dim=(0, 2, 3)) * inv_std.pow(3)
-        return (
+        sums = torch.stack([grad.sum(dim=(0, 2, 3)), (grad * centered).sum(dim=(0, 2, 3))])
+        if ctx.sum_over_ranks is not None:
+            sums = ctx.sum_over_ranks(sums)
+        mean_delta = -sums[0] * inv_std
+        var_delta = -0.5 * sums[1] * inv_std.pow(3)
+        dx = (
             grad * inv_std.view(1, -1, 1, 1)
             + (var_delta * 2.0 / count).view(1, -1, 1, 1) * centered
             + (mean_delta / count).view(1, -1, 1, 1)
         )
+        return dx, None
+
+
+def _summed(t: Tensor, sum_over_ranks: SumOverRanks | None) -> Tensor:
+    """Per-channel sums of `t`, and over the ranks when synchronised."""
+    sums = t.sum(dim=(0, 2, 3))
+    return sums if sum_over_ranks is None else sum_over_ranks(sums)
 
 
 class BatchNorm(nn.Module):
@@ -57,10 +83,11 @@ class BatchNorm(nn.Module):
         # Darknet: rolling mean and variance start at 0 (calloc)
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.zeros(channels))
+        self.sum_over_ranks: SumOverRanks | None = None  # set for synchronised batch norm
 
     def forward(self, x: Tensor) -> Tensor:
         if self.training:
-            x_norm, mean, var = _DarknetNormalize.apply(x)
+            x_norm, mean, var = _DarknetNormalize.apply(x, self.sum_over_ranks)
             with torch.no_grad():
                 self.running_mean.mul_(0.99).add_(mean, alpha=0.01)
                 self.running_var.mul_(0.99).add_(var, alpha=0.01)

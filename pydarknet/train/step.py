@@ -7,6 +7,12 @@ count), a forward in training mode, the heads' deltas, backward, and
 update_network when `(seen / net->batch) % subdivisions == 0`.  It returns
 the summed cost divided by the number of images; the network's cost is the
 mean of its loss layers' costs (calc_network_cost).
+
+In a distributed job (pydarknet.train.distributed) `x` is this rank's
+share: the cfg's mini-batch is global, each rank forwards `mini_batch / W`
+images per step, `seen` grows by the global mini-batch, and the gradients
+are summed over the ranks once per iteration, just before the update, so
+the update is the one a single process with the whole batch would make.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from torch import Tensor
 from pydarknet.errors import DarknetError
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
+from pydarknet.train import distributed
 from pydarknet.train.policy import current_batch, learning_rate
 from pydarknet.train.sgd import DarknetSGD
 
@@ -35,7 +42,8 @@ def sgd_state(net: Darknet) -> DarknetSGD:
 
 def train_network(net: Darknet, x: Tensor, truth: Tensor) -> float:
     """Darknet's train_network on `x` (N, C, H, W) with `truth` (N, boxes, 5)."""
-    mini = net.options.mini_batch
+    ranks = distributed.world_size()
+    mini = rank_mini_batch(net, ranks)
     if x.dim() != 4 or x.shape[0] == 0 or x.shape[0] % mini:
         raise DarknetError(f"{net.cfg_path}: train_step needs a multiple of the mini-batch ({mini} images), got {tuple(x.shape)}")
     if truth.dim() != 3 or truth.shape[0] != x.shape[0] or truth.shape[2] != 5:
@@ -51,15 +59,26 @@ def train_network(net: Darknet, x: Tensor, truth: Tensor) -> float:
     was_training = net.training
     net.train()
     try:
-        total = sum(_train_datum(net, sgd, x[k : k + mini], truth[k : k + mini]) for k in range(0, x.shape[0], mini))
+        total = sum(_train_datum(net, sgd, x[k : k + mini], truth[k : k + mini], ranks) for k in range(0, x.shape[0], mini))
     finally:
         net.train(was_training)
     return total / x.shape[0]
 
 
-def _train_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor) -> float:
-    """Darknet's train_network_datum: one mini-batch; returns the network's cost."""
-    net.seen += x.shape[0]  # Darknet: before the forward
+def rank_mini_batch(net: Darknet, ranks: int) -> int:
+    """Images one rank forwards per step: the cfg's mini-batch (`batch/subdivisions`) split over the ranks."""
+    options = net.options
+    if options.mini_batch % ranks:
+        raise DarknetError(
+            f"{net.cfg_path}: batch={options.batch} subdivisions={options.subdivisions} does not split over {ranks} ranks "
+            f"(batch must be a multiple of subdivisions x ranks = {options.subdivisions * ranks})"
+        )
+    return options.mini_batch // ranks
+
+
+def _train_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor, ranks: int) -> float:
+    """Darknet's train_network_datum: one mini-batch (this rank's share); returns the network's cost."""
+    net.seen += x.shape[0] * ranks  # Darknet: before the forward; the global mini-batch
     outputs = net.forward_layers(x)
     raws, grads, costs = [], [], []
     for head in (net.layers[i] for i in net.output_indices):
@@ -73,11 +92,17 @@ def _train_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor) -> flo
             grads.append(-head.input_delta(output, delta))  # Darknet's deltas are -dL/d(output)
         costs.append(float(cost))
     del outputs
+    cost = sum(costs) / len(costs)
     if raws:
         torch.autograd.backward(raws, grads)
-    sgd.accumulate()
     options = net.options
-    if (net.seen // options.mini_batch) % options.subdivisions == 0:
+    update = (net.seen // options.mini_batch) % options.subdivisions == 0
+    if ranks > 1:
+        if not update:
+            return cost  # the gradients add up in param.grad until the update
+        distributed.sum_gradients(slot.param for slot in sgd.slots.values())  # one all-reduce per iteration
+    sgd.accumulate()
+    if update:
         rate = learning_rate(options, current_batch(net.seen, options))
         sgd.update(rate, options.momentum, options.decay, options.mini_batch * options.subdivisions)
-    return sum(costs) / len(costs)
+    return cost

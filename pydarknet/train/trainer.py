@@ -10,6 +10,12 @@ checkpoints on Darknet's schedule (`checkpoints.py`), until
 `max_batches`.  Ctrl-C lets the current iteration finish, saves
 `NAME.backup` (and its resume state) and raises KeyboardInterrupt; a second
 Ctrl-C stops at once.
+
+Under torchrun (pydarknet.train.distributed) every rank runs this loop on
+its share of each batch (`batch / W` images, sampled and augmented with its
+own seed, at the multi-scale size every rank computes for that batch), the
+loss printed is the mean over the ranks, and only rank 0 writes checkpoints,
+the log and the chart.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TextIO
 
 import torch
 from tqdm import tqdm
@@ -31,11 +38,12 @@ from pydarknet.errors import DarknetError
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
 from pydarknet.network import Darknet
+from pydarknet.train import distributed
 from pydarknet.train.chart import draw_loss_chart
 from pydarknet.train.checkpoints import load_state, save_checkpoint, scheduled_names
 from pydarknet.train.multiscale import multiscale_size
 from pydarknet.train.policy import current_batch, learning_rate
-from pydarknet.train.step import sgd_state
+from pydarknet.train.step import rank_mini_batch, sgd_state
 
 LOG_FIELDS = ["iteration", "loss", "avg_loss", "rate", "seconds", "images"]
 
@@ -55,6 +63,8 @@ class TrainRun:
     backup: Path | None = None
     chart: Path | None = None
     quiet: bool = False
+    sync_bn: bool = False
+    timeout: float = 600.0
 
 
 def _head(net: Darknet) -> Region | Yolo:
@@ -64,7 +74,7 @@ def _head(net: Darknet) -> Region | Yolo:
     return head
 
 
-def _start_network(run: TrainRun) -> tuple[Darknet, dict | None]:
+def _start_network(run: TrainRun, device: str) -> tuple[Darknet, dict | None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(run.seed)  # Darknet's random init, reproducible by --seed
         net = Darknet(run.cfg)
@@ -77,7 +87,7 @@ def _start_network(run: TrainRun) -> tuple[Darknet, dict | None]:
         net.seen = 0
     if state is not None and state.get("seen") != net.seen:
         state = None  # a state file from another save than this .backup
-    return net.to(run.device), state
+    return net.to(device), state
 
 
 @contextlib.contextmanager
@@ -101,20 +111,29 @@ def _deferred_interrupt():
 
 
 def train_detector(run: TrainRun) -> Path:
-    """Train as Darknet does; returns the path of `NAME_final.weights`."""
+    """Train as Darknet does, alone or as one rank of a torchrun job; returns the path of `NAME_final.weights`."""
+    with distributed.process_group(run.device, run.timeout) as ranks:
+        return _train(run, ranks)
+
+
+def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
     data = DataFile.read(run.data, need=("train",))
     paths = read_list(data.train)
     if not paths:
         raise DarknetError(f"{data.train}: the train list is empty")
-    net, state = _start_network(run)
+    net, state = _start_network(run, ranks.device)
     head = _head(net)
     opt = net.options
     if head.classes != data.classes:
         raise DarknetError(f"{run.data}: classes={data.classes} but {run.cfg} has classes={head.classes}")
+    rank_mini_batch(net, ranks.world_size)  # the batch must split over the ranks
+    if ranks.world_size > 1:
+        distributed.broadcast_model(net)
+        distributed.synchronize_batchnorm(net, run.sync_bn)
     max_batches = run.max_batches if run.max_batches is not None else opt.max_batches
     backup_dir = run.backup or data.backup
     base = run.cfg.stem
-    images_per_batch = opt.batch
+    images_per_batch = opt.batch  # global: each rank loads batch / W of them
     start = current_batch(net.seen, opt)
     if state is not None:
         sgd_state(net).load_state_dict(state["optimizer"])
@@ -123,21 +142,18 @@ def train_detector(run: TrainRun) -> Path:
         multiscale_size, max_batches=max_batches, seed=run.seed, cfg_size=(opt.width, opt.height), random=bool(head.random)
     )
     loader = DetectionLoader(
-        paths, size_for_batch, images_per_batch, head.jitter, opt.hue, opt.saturation, opt.exposure,
-        head.max_boxes, run.workers, run.seed, start_batch=start, classes=head.classes,
+        paths, size_for_batch, images_per_batch // ranks.world_size, head.jitter, opt.hue, opt.saturation, opt.exposure,
+        head.max_boxes, run.workers, run.seed, start_batch=start, rank=ranks.rank, classes=head.classes,
     )
     log_path = backup_dir / f"{base}_log.csv"
-    backup_dir.mkdir(parents=True, exist_ok=True)
-    new_log = start == 0 or not log_path.exists()
-    log_file = open(log_path, "w" if new_log else "a", newline="")
-    log = csv.writer(log_file)
-    if new_log:
-        log.writerow(LOG_FIELDS)
+    log_file = _open_log(log_path, new=start == 0) if ranks.main else None
+    log = csv.writer(log_file) if log_file is not None else None
 
     def resume_state() -> dict:
         return {"seen": net.seen, "avg_loss": avg_loss, "optimizer": sgd_state(net).state_dict(), "seed": run.seed}
 
-    progress = tqdm(total=max_batches, initial=start, unit="batch", disable=run.quiet, dynamic_ncols=True)
+    quiet = run.quiet or not ranks.main
+    progress = tqdm(total=max_batches, initial=start, unit="batch", disable=quiet, dynamic_ncols=True)
     net.train()
     try:
         with _deferred_interrupt() as stop:
@@ -146,30 +162,45 @@ def train_detector(run: TrainRun) -> Path:
                 if (width, height) != (net.width, net.height):
                     net.resize(width, height)
                 tic = time.perf_counter()
-                loss = net.train_step(images.to(run.device, non_blocking=True), truth.to(run.device, non_blocking=True))
+                loss = net.train_step(images.to(ranks.device, non_blocking=True), truth.to(ranks.device, non_blocking=True))
                 seconds = time.perf_counter() - tic
+                loss, stopping = distributed.agree(loss, stop.is_set())  # every rank stops at the same iteration
                 avg_loss = loss if avg_loss < 0 else avg_loss * 0.9 + loss * 0.1
                 i = current_batch(net.seen, opt)
                 rate = learning_rate(opt, i)
-                log.writerow([i, f"{loss:f}", f"{avg_loss:f}", f"{rate:g}", f"{seconds:f}", i * images_per_batch])
-                log_file.flush()
                 progress.set_postfix_str(f"loss {loss:.3f} avg {avg_loss:.3f} rate {rate:g} {width}x{height}")
                 progress.update(1)
-                if not run.quiet:
-                    progress.write(f"{i}: {loss:f}, {avg_loss:f} avg, {rate:f} rate, {seconds:f} seconds, {i * images_per_batch} images")
-                for name in scheduled_names(base, i):
-                    save_checkpoint(net, backup_dir / name, resume_state() if name.endswith(".backup") else None)
-                if stop.is_set():
-                    save_checkpoint(net, backup_dir / f"{base}.backup", resume_state())
-                    progress.write(f"interrupted: saved {backup_dir / f'{base}.backup'} at iteration {i}")
+                if ranks.main:
+                    log.writerow([i, f"{loss:f}", f"{avg_loss:f}", f"{rate:g}", f"{seconds:f}", i * images_per_batch])
+                    log_file.flush()
+                    if not quiet:
+                        progress.write(f"{i}: {loss:f}, {avg_loss:f} avg, {rate:f} rate, {seconds:f} seconds, {i * images_per_batch} images")
+                    for name in scheduled_names(base, i):
+                        save_checkpoint(net, backup_dir / name, resume_state() if name.endswith(".backup") else None)
+                if stopping:
+                    if ranks.main:
+                        save_checkpoint(net, backup_dir / f"{base}.backup", resume_state())
+                        progress.write(f"interrupted: saved {backup_dir / f'{base}.backup'} at iteration {i}")
                     raise KeyboardInterrupt
                 if i >= max_batches:
                     break
     finally:
         progress.close()
-        log_file.close()
-        if run.chart is not None and log_path.exists():
-            draw_loss_chart(log_path, run.chart, f"{base} on {run.data.name}")
+        if log_file is not None:
+            log_file.close()
+            if run.chart is not None and log_path.exists():
+                draw_loss_chart(log_path, run.chart, f"{base} on {run.data.name}")
     final = backup_dir / f"{base}_final.weights"
-    save_checkpoint(net, final)
+    if ranks.main:
+        save_checkpoint(net, final)
     return final
+
+
+def _open_log(path: Path, new: bool) -> TextIO:
+    """The CSV log, appended to when resuming (a new one with its header otherwise)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = new or not path.exists()
+    log_file = open(path, "w" if new else "a", newline="")
+    if new:
+        csv.writer(log_file).writerow(LOG_FIELDS)
+    return log_file
