@@ -115,6 +115,8 @@ def bench_augment(args: argparse.Namespace) -> list[str]:
             t = time.perf_counter() - start
             rows.append(f"loader   golden PNGs -> 416x416, batch 8, {workers} workers: {8 * args.repeat / t:6.1f} images/s")
     return rows
+
+
 def bench_eval(args: argparse.Namespace) -> list[str]:
     """VOC mAP of 5,000 images x 20 detections (20 classes, ~3 boxes per image); IoU k-means of 100k boxes."""
     import numpy as np
@@ -136,6 +138,8 @@ def bench_eval(args: argparse.Namespace) -> list[str]:
     t_kmeans = median_seconds(lambda: kmeans_anchors(boxes, 5, seed=0), args.repeat)
     return [f"eval     mAP (11/all/101-point) of {images} images x {per_image} detections: {t_map * 1000:7.1f} ms",
             f"eval     k-means (d = 1 - IoU, k-means++) of 100k boxes, k=5: {t_kmeans * 1000:7.1f} ms"]
+
+
 def bench_train(args: argparse.Namespace) -> list[str]:
     """Darknet train_network throughput: forward + loss + backward + SGD update per call."""
     rows = []
@@ -148,6 +152,9 @@ def bench_train(args: argparse.Namespace) -> list[str]:
             truth[:, :3] = torch.tensor([[0.3, 0.4, 0.2, 0.3, 1], [0.6, 0.5, 0.5, 0.6, 7], [0.8, 0.2, 0.1, 0.1, 14]])
             t = median_seconds(lambda: net.train_step(x, truth), min(args.repeat, 3))
             rows.append(f"train    {cfg:<18s} 416x416 batch {batch}: {batch / t:8.2f} images/s  {t * 1000:9.1f} ms/step")
+    return rows
+
+
 def bench_convert(args: argparse.Namespace) -> list[str]:
     """yolov2.cfg: .weights -> .pt / .h5 / .onnx and back, through the files (pydarknet.convert)."""
     from pydarknet.convert import convert
@@ -166,6 +173,9 @@ def bench_convert(args: argparse.Namespace) -> list[str]:
                 t = median_seconds(lambda: convert(cfg, source, target, force=True), args.repeat)
             rows.append(f"convert  yolov2 {source.suffix:>8s} -> {target.suffix:<8s}: {t * 1000:7.0f} ms  "
                         f"({target.stat().st_size / 1e6:.0f} MB)")
+    return rows
+
+
 def bench_detect(args: argparse.Namespace) -> list[str]:
     """Darknet's detector test path on one image: end to end (load + letterbox + forward + decode + NMS),
     forward alone, and decode + NMS alone (thresh: detect's .5 and valid's .005)."""
@@ -189,6 +199,8 @@ def bench_detect(args: argparse.Namespace) -> list[str]:
             rows.append(f"detect   {cfg:<18s} 416x416 thresh {thresh:<5}: {total * 1000:8.1f} ms/image end to end  "
                         f"(forward {forward * 1000:.1f} ms, decode+nms {post * 1000:.1f} ms = {post / total:.1%}; {labels} labels)")
     return rows
+
+
 def bench_shapes(args: argparse.Namespace) -> list[str]:
     """tools/make_shapes.py throughput: detection images (160-480 px) written per second."""
     from make_shapes import make_detection_set
