@@ -7,6 +7,14 @@ count), a forward in training mode, the heads' deltas, backward, and
 update_network when `(seen / net->batch) % subdivisions == 0`.  It returns
 the summed cost divided by the number of images; the network's cost is the
 mean of its loss layers' costs (calc_network_cost).
+
+A classifier (a net ending in [softmax] and/or [cost]) takes truth
+(N, classes): one-hot, several ones when several labels match the path, or
+tree-encoded (fill_hierarchy).  Its trailing loss layers each add their
+delta to what flows into the first of them (softmax: `truth - output`;
+cost: `scale * delta`), so darknet19-style [softmax]+[cost sse] passes
+`(1 + scale) * (truth - output)` down, and the network's cost is the mean of
+the softmax's cross-entropy and the cost layer's squared error.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ import torch
 from torch import Tensor
 
 from pydarknet.errors import DarknetError
+from pydarknet.layers.cost import Cost
 from pydarknet.layers.region import Region
+from pydarknet.layers.softmax import Softmax
 from pydarknet.layers.yolo import Yolo
 from pydarknet.train.policy import current_batch, learning_rate
 from pydarknet.train.sgd import DarknetSGD
@@ -34,24 +44,32 @@ def sgd_state(net: Darknet) -> DarknetSGD:
 
 
 def train_network(net: Darknet, x: Tensor, truth: Tensor) -> float:
-    """Darknet's train_network on `x` (N, C, H, W) with `truth` (N, boxes, 5)."""
+    """Darknet's train_network on `x` (N, C, H, W) with `truth` (N, boxes, 5), or (N, classes) for a classifier."""
     mini = net.options.mini_batch
     if x.dim() != 4 or x.shape[0] == 0 or x.shape[0] % mini:
         raise DarknetError(f"{net.cfg_path}: train_step needs a multiple of the mini-batch ({mini} images), got {tuple(x.shape)}")
-    if truth.dim() != 3 or truth.shape[0] != x.shape[0] or truth.shape[2] != 5:
-        raise DarknetError(f"truth must be (N={x.shape[0]}, boxes, 5), got {tuple(truth.shape)}")
     if net.options.adam:
         raise DarknetError(f"{net.cfg_path}: adam=1 training is not supported")
-    heads = [net.layers[i] for i in net.output_indices]
-    unsupported = [h for h in heads if not isinstance(h, (Region, Yolo))]
-    if unsupported:
-        raise DarknetError(f"{net.cfg_path}: training a [{unsupported[0].kind}] head is not supported ([region] and [yolo] are)")
+    chain = loss_chain(net)
+    if chain:
+        outputs = chain[0].in_shapes[0][0] * chain[0].in_shapes[0][1] * chain[0].in_shapes[0][2]
+        if truth.dim() != 2 or truth.shape[0] != x.shape[0] or truth.shape[1] != outputs:
+            raise DarknetError(f"truth must be (N={x.shape[0]}, classes={outputs}), got {tuple(truth.shape)}")
+        datum = _classifier_datum
+    else:
+        if truth.dim() != 3 or truth.shape[0] != x.shape[0] or truth.shape[2] != 5:
+            raise DarknetError(f"truth must be (N={x.shape[0]}, boxes, 5), got {tuple(truth.shape)}")
+        heads = [net.layers[i] for i in net.output_indices]
+        unsupported = [h for h in heads if not isinstance(h, (Region, Yolo))]
+        if unsupported:
+            raise DarknetError(f"{net.cfg_path}: training a [{unsupported[0].kind}] head is not supported ([region], [yolo], [softmax] and [cost] are)")
+        datum = _train_datum
     sgd = sgd_state(net)
     truth = truth.to(device=x.device, dtype=x.dtype)
     was_training = net.training
     net.train()
     try:
-        total = sum(_train_datum(net, sgd, x[k : k + mini], truth[k : k + mini]) for k in range(0, x.shape[0], mini))
+        total = sum(datum(net, sgd, x[k : k + mini], truth[k : k + mini]) for k in range(0, x.shape[0], mini))
     finally:
         net.train(was_training)
     return total / x.shape[0]
@@ -73,6 +91,45 @@ def _train_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor) -> flo
             grads.append(-head.input_delta(output, delta))  # Darknet's deltas are -dL/d(output)
         costs.append(float(cost))
     del outputs
+    _backward_and_update(net, sgd, raws, grads)
+    return sum(costs) / len(costs)
+
+
+def loss_chain(net: Darknet) -> list[Softmax | Cost]:
+    """The trailing [softmax]/[cost] layers of a classifier (empty for a detector)."""
+    chain: list[Softmax | Cost] = []
+    for layer in reversed(net.layers):
+        if not isinstance(layer, (Softmax, Cost)) or layer.sources != (layer.index - 1,):
+            break
+        chain.insert(0, layer)
+    return chain if chain and chain[0].index > 0 else []
+
+
+def _classifier_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor) -> float:
+    """train_network_datum for a classifier: the loss chain's deltas go into its input."""
+    net.seen += x.shape[0]  # Darknet: before the forward
+    outputs = net.forward_layers(x)
+    chain = loss_chain(net)
+    raw = outputs[chain[0].index - 1]
+    value = raw.detach()
+    delta = torch.zeros_like(value)
+    costs = []
+    for layer in chain:
+        if isinstance(layer, Softmax):
+            value, own, cost = layer.loss(value, truth)
+            delta = delta + own  # Darknet: backward_softmax_layer passes its delta on unchanged
+        else:
+            own, cost = layer.loss(value, truth)
+            delta = delta + layer.scale * own  # Darknet: backward_cost_layer, axpy with l.scale
+        costs.append(float(cost))
+    del outputs
+    raws, grads = ([raw], [-delta]) if raw.requires_grad else ([], [])  # Darknet's deltas are -dL/d(output)
+    _backward_and_update(net, sgd, raws, grads)
+    return sum(costs) / len(costs)
+
+
+def _backward_and_update(net: Darknet, sgd: DarknetSGD, raws: list[Tensor], grads: list[Tensor]) -> None:
+    """Backward from the loss layers' inputs, then update_network every `subdivisions` mini-batches."""
     if raws:
         torch.autograd.backward(raws, grads)
     sgd.accumulate()
@@ -80,4 +137,3 @@ def _train_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor) -> flo
     if (net.seen // options.mini_batch) % options.subdivisions == 0:
         rate = learning_rate(options, current_batch(net.seen, options))
         sgd.update(rate, options.momentum, options.decay, options.mini_batch * options.subdivisions)
-    return sum(costs) / len(costs)
