@@ -19,6 +19,7 @@ import csv
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from pydarknet.data import DataFile, DetectionLoader, read_list
+from pydarknet.data import BatchLoader, DataFile, DetectionLoader, read_list
 from pydarknet.errors import DarknetError
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
@@ -42,7 +43,7 @@ LOG_FIELDS = ["iteration", "loss", "avg_loss", "rate", "seconds", "images"]
 
 @dataclass
 class TrainRun:
-    """What `pydarknet train` was asked to do."""
+    """What `pydarknet train` (or `pydarknet classifier train`) was asked to do."""
 
     data: Path
     cfg: Path
@@ -64,7 +65,8 @@ def _head(net: Darknet) -> Region | Yolo:
     return head
 
 
-def _start_network(run: TrainRun) -> tuple[Darknet, dict | None]:
+def start_network(run: TrainRun) -> tuple[Darknet, dict | None]:
+    """The network from the cfg (seeded init) and WEIGHTS, and the resume state beside a .backup."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(run.seed)  # Darknet's random init, reproducible by --seed
         net = Darknet(run.cfg)
@@ -100,32 +102,62 @@ def _deferred_interrupt():
         signal.signal(signal.SIGINT, previous)
 
 
+@dataclass
+class LoopPlan:
+    """What differs between `detector train` and `classifier train` around the shared loop."""
+
+    base: str  # NAME of the checkpoint files (the cfg's stem)
+    backup_dir: Path
+    max_batches: int
+    images_per_batch: int
+    checkpoint_names: Callable[[int, int], list[str]]  # (iteration, seen) -> files to save now
+    progress_line: Callable[[int, float, float, float, float], str]  # (iteration, loss, avg, rate, seconds)
+    final_name: str
+
+
 def train_detector(run: TrainRun) -> Path:
     """Train as Darknet does; returns the path of `NAME_final.weights`."""
     data = DataFile.read(run.data, need=("train",))
     paths = read_list(data.train)
     if not paths:
         raise DarknetError(f"{data.train}: the train list is empty")
-    net, state = _start_network(run)
+    net, state = start_network(run)
     head = _head(net)
     opt = net.options
     if head.classes != data.classes:
         raise DarknetError(f"{run.data}: classes={data.classes} but {run.cfg} has classes={head.classes}")
     max_batches = run.max_batches if run.max_batches is not None else opt.max_batches
-    backup_dir = run.backup or data.backup
     base = run.cfg.stem
-    images_per_batch = opt.batch
-    start = current_batch(net.seen, opt)
-    if state is not None:
-        sgd_state(net).load_state_dict(state["optimizer"])
-    avg_loss = state["avg_loss"] if state is not None else -1.0
     size_for_batch = partial(
         multiscale_size, max_batches=max_batches, seed=run.seed, cfg_size=(opt.width, opt.height), random=bool(head.random)
     )
     loader = DetectionLoader(
-        paths, size_for_batch, images_per_batch, head.jitter, opt.hue, opt.saturation, opt.exposure,
-        head.max_boxes, run.workers, run.seed, start_batch=start, classes=head.classes,
+        paths, size_for_batch, opt.batch, head.jitter, opt.hue, opt.saturation, opt.exposure,
+        head.max_boxes, run.workers, run.seed, start_batch=current_batch(net.seen, opt), classes=head.classes,
     )
+    plan = LoopPlan(
+        base=base,
+        backup_dir=run.backup or data.backup,
+        max_batches=max_batches,
+        images_per_batch=opt.batch,
+        checkpoint_names=lambda i, seen: scheduled_names(base, i),
+        progress_line=lambda i, loss, avg, rate, secs: (
+            f"{i}: {loss:f}, {avg:f} avg, {rate:f} rate, {secs:f} seconds, {i * opt.batch} images"
+        ),
+        final_name=f"{base}_final.weights",
+    )
+    return train_loop(run, net, state, loader, plan)
+
+
+def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoader, plan: LoopPlan) -> Path:
+    """Darknet's training loop (see the module doc) until `plan.max_batches`; returns the final weights' path."""
+    opt = net.options
+    backup_dir = plan.backup_dir
+    base = plan.base
+    start = current_batch(net.seen, opt)
+    if state is not None:
+        sgd_state(net).load_state_dict(state["optimizer"])
+    avg_loss = state["avg_loss"] if state is not None else -1.0
     log_path = backup_dir / f"{base}_log.csv"
     backup_dir.mkdir(parents=True, exist_ok=True)
     new_log = start == 0 or not log_path.exists()
@@ -137,11 +169,11 @@ def train_detector(run: TrainRun) -> Path:
     def resume_state() -> dict:
         return {"seen": net.seen, "avg_loss": avg_loss, "optimizer": sgd_state(net).state_dict(), "seed": run.seed}
 
-    progress = tqdm(total=max_batches, initial=start, unit="batch", disable=run.quiet, dynamic_ncols=True)
+    progress = tqdm(total=plan.max_batches, initial=start, unit="batch", disable=run.quiet, dynamic_ncols=True)
     net.train()
     try:
         with _deferred_interrupt() as stop:
-            for batch, images, truth in (loader if start < max_batches else ()):
+            for batch, images, truth in (loader if start < plan.max_batches else ()):
                 width, height = images.shape[3], images.shape[2]
                 if (width, height) != (net.width, net.height):
                     net.resize(width, height)
@@ -151,25 +183,25 @@ def train_detector(run: TrainRun) -> Path:
                 avg_loss = loss if avg_loss < 0 else avg_loss * 0.9 + loss * 0.1
                 i = current_batch(net.seen, opt)
                 rate = learning_rate(opt, i)
-                log.writerow([i, f"{loss:f}", f"{avg_loss:f}", f"{rate:g}", f"{seconds:f}", i * images_per_batch])
+                log.writerow([i, f"{loss:f}", f"{avg_loss:f}", f"{rate:g}", f"{seconds:f}", i * plan.images_per_batch])
                 log_file.flush()
                 progress.set_postfix_str(f"loss {loss:.3f} avg {avg_loss:.3f} rate {rate:g} {width}x{height}")
                 progress.update(1)
                 if not run.quiet:
-                    progress.write(f"{i}: {loss:f}, {avg_loss:f} avg, {rate:f} rate, {seconds:f} seconds, {i * images_per_batch} images")
-                for name in scheduled_names(base, i):
+                    progress.write(plan.progress_line(i, loss, avg_loss, rate, seconds))
+                for name in plan.checkpoint_names(i, net.seen):
                     save_checkpoint(net, backup_dir / name, resume_state() if name.endswith(".backup") else None)
                 if stop.is_set():
                     save_checkpoint(net, backup_dir / f"{base}.backup", resume_state())
                     progress.write(f"interrupted: saved {backup_dir / f'{base}.backup'} at iteration {i}")
                     raise KeyboardInterrupt
-                if i >= max_batches:
+                if i >= plan.max_batches:
                     break
     finally:
         progress.close()
         log_file.close()
         if run.chart is not None and log_path.exists():
             draw_loss_chart(log_path, run.chart, f"{base} on {run.data.name}")
-    final = backup_dir / f"{base}_final.weights"
+    final = backup_dir / plan.final_name
     save_checkpoint(net, final)
     return final
