@@ -245,6 +245,25 @@ def bench_ddp(args: argparse.Namespace) -> list[str]:
     mb = int(count) * 4 / 1e6
     return [f"ddp      yolov2-voc gradients ({mb:.0f} MB) all-reduced over 2 gloo ranks: {float(t) * 1000:8.1f} ms/iteration "
             f"({mb / float(t):.0f} MB/s)"]
+def bench_classifier(args: argparse.Namespace) -> list[str]:
+    """Classifier training: load_data_augment at 224 (darknet19.cfg's augmentation) and one tiny-shapes train_step."""
+    import numpy as np
+
+    from pydarknet.data import augment_classification
+    from pydarknet.image import load_image
+
+    image = sorted((ROOT / "tests" / "golden" / "images").glob("*.png"))[0]
+    im = load_image(image)
+    rng = np.random.default_rng(0)
+    n = 20
+    t = median_seconds(lambda: [augment_classification(im, 224, 224, 448, 7, 0.75, 0.1, 0.75, 0.75, rng) for _ in range(n)], args.repeat)
+    rows = [f"augment  {image.name} {im.shape[2]}x{im.shape[1]} -> 224x224 crop (decoded): {n / t:6.1f} images/s"]
+    net = Darknet(ROOT / "cfg" / "tiny-shapes-classifier.cfg")
+    x = torch.rand(32, 3, 32, 32)
+    truth = torch.eye(6)[torch.arange(32) % 6]
+    t = median_seconds(lambda: net.train_step(x, truth), args.repeat)
+    rows.append(f"train    tiny-shapes-classifier 32x32, batch 32: {t * 1000:7.1f} ms/step ({torch.get_num_threads()} threads)")
+    return rows
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
@@ -257,6 +276,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "detect": bench_detect,
     "shapes": bench_shapes,
     "ddp": bench_ddp,
+    "classifier": bench_classifier,
 }
 
 

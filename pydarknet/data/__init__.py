@@ -1,15 +1,21 @@
-"""Darknet's detection data: `.data` files, list and label files, augmentation, batches."""
+"""Darknet's training data: `.data` files, list and label files, detection and classification augmentation, batches."""
 
 from pydarknet.data.augment import augment_detection
+from pydarknet.data.classification import ClassificationAugmentation, augment_classification, class_of, fill_truth
 from pydarknet.data.datafile import DataFile, read_list, read_names
 from pydarknet.data.labels import label_path, read_labels
-from pydarknet.data.loader import BadSampleWarning, DetectionLoader
+from pydarknet.data.loader import BadSampleWarning, BatchLoader, DetectionLoader
 
 __all__ = [
     "BadSampleWarning",
+    "BatchLoader",
+    "ClassificationAugmentation",
     "DataFile",
     "DetectionLoader",
+    "augment_classification",
     "augment_detection",
+    "class_of",
+    "fill_truth",
     "label_path",
     "read_labels",
     "read_list",

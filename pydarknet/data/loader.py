@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -53,6 +54,22 @@ class Augmentation:
     exposure: float
     max_boxes: int
     classes: int | None = None
+
+    @property
+    def truth_shape(self) -> tuple[int, ...]:
+        return (self.max_boxes, 5)
+
+    def sample(self, path: Path, width: int, height: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return load_sample(path, width, height, self, rng)
+
+
+class SampleSource(Protocol):
+    """What builds a batch's samples: Augmentation (detection) or ClassificationAugmentation."""
+
+    @property
+    def truth_shape(self) -> tuple[int, ...]: ...
+
+    def sample(self, path: Path, width: int, height: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def batch_rng(seed: int, rank: int, batch_index: int) -> np.random.Generator:
@@ -89,10 +106,10 @@ class Batch:
         return self
 
 
-class DetectionBatches(Dataset):
-    """Batch `(i, w, h)` -> `Batch`: `batch_size` augmented images at w x h."""
+class SampleBatches(Dataset):
+    """Batch `(i, w, h)` -> `Batch`: `batch_size` augmented images at w x h, drawn with replacement."""
 
-    def __init__(self, paths: list[Path], batch_size: int, aug: Augmentation, seed: int, rank: int) -> None:
+    def __init__(self, paths: list[Path], batch_size: int, aug: SampleSource, seed: int, rank: int) -> None:
         self.paths = [Path(p) for p in paths]
         self.batch_size = batch_size
         self.aug = aug
@@ -103,14 +120,14 @@ class DetectionBatches(Dataset):
         index, width, height = key
         rng = batch_rng(self.seed, self.rank, index)
         images = np.empty((self.batch_size, 3, height, width), dtype=np.float32)
-        truth = np.empty((self.batch_size, self.aug.max_boxes, 5), dtype=np.float32)
+        truth = np.empty((self.batch_size, *self.aug.truth_shape), dtype=np.float32)
         skipped: list[str] = []
         bad_in_a_row = 0
         filled = 0
         while filled < self.batch_size:
             path = self.paths[rng.integers(len(self.paths))]  # Darknet: get_random_paths, rand() % m
             try:
-                images[filled], truth[filled] = load_sample(path, width, height, self.aug, rng)
+                images[filled], truth[filled] = self.aug.sample(path, width, height, rng)
             except DarknetError as err:
                 skipped.append(str(err))
                 bad_in_a_row += 1
@@ -135,13 +152,11 @@ class BatchSampler(Sampler):
             yield index, int(width), int(height)
 
 
-class DetectionLoader:
-    """Endless `(batch_index, images (B, 3, h, w), truth (B, max_boxes, 5))` (see the module doc).
+class BatchLoader:
+    """Endless `(batch_index, images (B, 3, h, w), truth (B, *aug.truth_shape))` (see the module doc).
 
-    `truth` rows are x, y, w, h, class (Darknet's `d.y`), zero after the last
-    box.  `classes`, when given, makes a label with a class out of range a
-    bad label file.  Every `iter()` starts again at `start_batch`; with
-    `workers > 0` the worker processes persist between iterations.
+    Every `iter()` starts again at `start_batch`; with `workers > 0` the
+    worker processes persist between iterations.
     """
 
     def __init__(
@@ -149,24 +164,18 @@ class DetectionLoader:
         paths: list[Path],
         size_for_batch: Callable[[int], tuple[int, int]],
         batch_size: int,
-        jitter: float,
-        hue: float,
-        saturation: float,
-        exposure: float,
-        max_boxes: int,
+        aug: SampleSource,
         workers: int,
         seed: int,
         start_batch: int = 0,
         rank: int = 0,
-        classes: int | None = None,
     ) -> None:
         if not paths:
             raise DarknetError("no training images (empty list)")
-        if batch_size < 1 or max_boxes < 1:
-            raise DarknetError(f"batch size {batch_size} and max boxes {max_boxes} must be at least 1")
-        aug = Augmentation(jitter, hue, saturation, exposure, max_boxes, classes)
+        if batch_size < 1:
+            raise DarknetError(f"batch size {batch_size} must be at least 1")
         self.loader = DataLoader(
-            DetectionBatches(list(paths), batch_size, aug, seed, rank),
+            SampleBatches(list(paths), batch_size, aug, seed, rank),
             batch_size=None,  # each item is a whole batch
             sampler=BatchSampler(start_batch, size_for_batch),
             num_workers=workers,
@@ -187,3 +196,33 @@ class DetectionLoader:
             if problem not in self.reported:
                 self.reported.add(problem)
                 warnings.warn(f"{problem}; skipped", BadSampleWarning, stacklevel=3)
+
+
+class DetectionLoader(BatchLoader):
+    """BatchLoader of load_data_detection samples: truth (B, max_boxes, 5).
+
+    `truth` rows are x, y, w, h, class (Darknet's `d.y`), zero after the last
+    box.  `classes`, when given, makes a label with a class out of range a
+    bad label file.
+    """
+
+    def __init__(
+        self,
+        paths: list[Path],
+        size_for_batch: Callable[[int], tuple[int, int]],
+        batch_size: int,
+        jitter: float,
+        hue: float,
+        saturation: float,
+        exposure: float,
+        max_boxes: int,
+        workers: int,
+        seed: int,
+        start_batch: int = 0,
+        rank: int = 0,
+        classes: int | None = None,
+    ) -> None:
+        if max_boxes < 1:
+            raise DarknetError(f"max boxes {max_boxes} must be at least 1")
+        aug = Augmentation(jitter, hue, saturation, exposure, max_boxes, classes)
+        super().__init__(paths, size_for_batch, batch_size, aug, workers, seed, start_batch, rank)

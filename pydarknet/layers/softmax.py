@@ -3,6 +3,13 @@
 Over the flattened input (c*h*w) split into `groups` equal chunks, with
 `temperature`; with `tree=` the softmax is taken within each group of the
 hierarchy instead (darknet9000-style classifiers).
+
+Training (`loss`): Darknet's forward_softmax_layer with `net.truth` set runs
+softmax_x_ent: `delta = truth - output` (whatever the temperature), the
+cost is the sum of `-log(output)` where truth is non-zero; backward adds the
+delta to the input's delta unchanged.  With a tree, truth groups that hold
+no label are filled with SECRET_NUM by fill_hierarchy, and the GPU build
+(`forward_softmax_layer_gpu`, mask_gpu) zeroes delta and cost there.
 """
 
 from __future__ import annotations
@@ -13,6 +20,9 @@ from torch import Tensor
 from pydarknet.cfg.section import Section
 from pydarknet.layers.base import Layer, Shape
 from pydarknet.tree import Tree, group_softmax, read_tree
+
+# Darknet: SECRET_NUM (src/darknet.h), the truth value of "no label here".
+SECRET_NUM = -1234.0
 
 
 class Softmax(Layer):
@@ -48,6 +58,24 @@ class Softmax(Layer):
         else:
             out = torch.softmax(flat.reshape(x.shape[0], self.groups, -1), dim=2)
         return out.reshape(x.shape)
+
+    def loss(self, raw: Tensor, truth: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Darknet's forward with truth: (output, delta, cost), output and delta as `raw`'s shape.
+
+        `truth` is (N, inputs).  With `noloss=1` the delta and cost are 0.
+        """
+        output = self(raw)
+        p = output.reshape(raw.shape[0], -1)
+        t = truth.reshape(p.shape).to(p.dtype)
+        if self.noloss:
+            return output, torch.zeros_like(output), p.new_zeros(())
+        delta = t - p  # Darknet: softmax_x_ent_cpu
+        error = torch.where(t != 0, -torch.log(p), torch.zeros_like(p))
+        if self.tree is not None:  # Darknet: forward_softmax_layer_gpu, mask_gpu(..., SECRET_NUM, truth, 0)
+            unlabelled = t == SECRET_NUM
+            delta = delta.masked_fill(unlabelled, 0.0)
+            error = error.masked_fill(unlabelled, 0.0)
+        return output, delta.reshape(raw.shape), error.sum()
 
     def describe(self) -> str:
         return f"       groups {self.groups}"

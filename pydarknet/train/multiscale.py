@@ -28,3 +28,21 @@ def multiscale_size(batch: int, max_batches: int, seed: int, cfg_size: tuple[int
     draw = int(np.random.Generator(np.random.PCG64([seed, period])).integers(0, 10))
     dim = (draw + 10) * 32
     return (dim, dim)
+
+
+CLASSIFIER_PERIOD = 40
+
+
+def classifier_multiscale_size(batch: int, seed: int, cfg_size: tuple[int, int], random: bool) -> tuple[int, int]:
+    """(width, height) of classifier batch `batch` (0-based): `[net] random=1` in train_classifier.
+
+    Darknet: `if(net->random && count++%40 == 0) dim = (rand() % 11 + 4) * 32`,
+    i.e. 128..448 square, a new size every 40 iterations from the first;
+    drawn per period from (seed, period) as for the detector.
+    """
+    if not random:
+        return cfg_size
+    period = batch // CLASSIFIER_PERIOD
+    draw = int(np.random.Generator(np.random.PCG64([seed, period, CLASSIFIER_PERIOD])).integers(0, 11))
+    dim = (draw + 4) * 32
+    return (dim, dim)

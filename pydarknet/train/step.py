@@ -13,6 +13,14 @@ share: the cfg's mini-batch is global, each rank forwards `mini_batch / W`
 images per step, `seen` grows by the global mini-batch, and the gradients
 are summed over the ranks once per iteration, just before the update, so
 the update is the one a single process with the whole batch would make.
+
+A classifier (a net ending in [softmax] and/or [cost]) takes truth
+(N, classes): one-hot, several ones when several labels match the path, or
+tree-encoded (fill_hierarchy).  Its trailing loss layers each add their
+delta to what flows into the first of them (softmax: `truth - output`;
+cost: `scale * delta`), so darknet19-style [softmax]+[cost sse] passes
+`(1 + scale) * (truth - output)` down, and the network's cost is the mean of
+the softmax's cross-entropy and the cost layer's squared error.
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ import torch
 from torch import Tensor
 
 from pydarknet.errors import DarknetError
+from pydarknet.layers.cost import Cost
 from pydarknet.layers.region import Region
+from pydarknet.layers.softmax import Softmax
 from pydarknet.layers.yolo import Yolo
 from pydarknet.train import distributed
 from pydarknet.train.policy import current_batch, learning_rate
@@ -41,25 +51,33 @@ def sgd_state(net: Darknet) -> DarknetSGD:
 
 
 def train_network(net: Darknet, x: Tensor, truth: Tensor) -> float:
-    """Darknet's train_network on `x` (N, C, H, W) with `truth` (N, boxes, 5)."""
+    """Darknet's train_network on `x` (N, C, H, W) with `truth` (N, boxes, 5), or (N, classes) for a classifier."""
     ranks = distributed.world_size()
     mini = rank_mini_batch(net, ranks)
     if x.dim() != 4 or x.shape[0] == 0 or x.shape[0] % mini:
         raise DarknetError(f"{net.cfg_path}: train_step needs a multiple of the mini-batch ({mini} images), got {tuple(x.shape)}")
-    if truth.dim() != 3 or truth.shape[0] != x.shape[0] or truth.shape[2] != 5:
-        raise DarknetError(f"truth must be (N={x.shape[0]}, boxes, 5), got {tuple(truth.shape)}")
     if net.options.adam:
         raise DarknetError(f"{net.cfg_path}: adam=1 training is not supported")
-    heads = [net.layers[i] for i in net.output_indices]
-    unsupported = [h for h in heads if not isinstance(h, (Region, Yolo))]
-    if unsupported:
-        raise DarknetError(f"{net.cfg_path}: training a [{unsupported[0].kind}] head is not supported ([region] and [yolo] are)")
+    chain = loss_chain(net)
+    if chain:
+        outputs = chain[0].in_shapes[0][0] * chain[0].in_shapes[0][1] * chain[0].in_shapes[0][2]
+        if truth.dim() != 2 or truth.shape[0] != x.shape[0] or truth.shape[1] != outputs:
+            raise DarknetError(f"truth must be (N={x.shape[0]}, classes={outputs}), got {tuple(truth.shape)}")
+        datum = _classifier_datum
+    else:
+        if truth.dim() != 3 or truth.shape[0] != x.shape[0] or truth.shape[2] != 5:
+            raise DarknetError(f"truth must be (N={x.shape[0]}, boxes, 5), got {tuple(truth.shape)}")
+        heads = [net.layers[i] for i in net.output_indices]
+        unsupported = [h for h in heads if not isinstance(h, (Region, Yolo))]
+        if unsupported:
+            raise DarknetError(f"{net.cfg_path}: training a [{unsupported[0].kind}] head is not supported ([region], [yolo], [softmax] and [cost] are)")
+        datum = _train_datum
     sgd = sgd_state(net)
     truth = truth.to(device=x.device, dtype=x.dtype)
     was_training = net.training
     net.train()
     try:
-        total = sum(_train_datum(net, sgd, x[k : k + mini], truth[k : k + mini], ranks) for k in range(0, x.shape[0], mini))
+        total = sum(datum(net, sgd, x[k : k + mini], truth[k : k + mini], ranks) for k in range(0, x.shape[0], mini))
     finally:
         net.train(was_training)
     return total / x.shape[0]
@@ -92,7 +110,43 @@ def _train_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor, ranks:
             grads.append(-head.input_delta(output, delta))  # Darknet's deltas are -dL/d(output)
         costs.append(float(cost))
     del outputs
-    cost = sum(costs) / len(costs)
+    return _backward_and_update(net, sgd, raws, grads, ranks, sum(costs) / len(costs))
+
+
+def loss_chain(net: Darknet) -> list[Softmax | Cost]:
+    """The trailing [softmax]/[cost] layers of a classifier (empty for a detector)."""
+    chain: list[Softmax | Cost] = []
+    for layer in reversed(net.layers):
+        if not isinstance(layer, (Softmax, Cost)) or layer.sources != (layer.index - 1,):
+            break
+        chain.insert(0, layer)
+    return chain if chain and chain[0].index > 0 else []
+
+
+def _classifier_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor, ranks: int) -> float:
+    """train_network_datum for a classifier: the loss chain's deltas go into its input."""
+    net.seen += x.shape[0] * ranks  # Darknet: before the forward; the global mini-batch
+    outputs = net.forward_layers(x)
+    chain = loss_chain(net)
+    raw = outputs[chain[0].index - 1]
+    value = raw.detach()
+    delta = torch.zeros_like(value)
+    costs = []
+    for layer in chain:
+        if isinstance(layer, Softmax):
+            value, own, cost = layer.loss(value, truth)
+            delta = delta + own  # Darknet: backward_softmax_layer passes its delta on unchanged
+        else:
+            own, cost = layer.loss(value, truth)
+            delta = delta + layer.scale * own  # Darknet: backward_cost_layer, axpy with l.scale
+        costs.append(float(cost))
+    del outputs
+    raws, grads = ([raw], [-delta]) if raw.requires_grad else ([], [])  # Darknet's deltas are -dL/d(output)
+    return _backward_and_update(net, sgd, raws, grads, ranks, sum(costs) / len(costs))
+
+
+def _backward_and_update(net: Darknet, sgd: DarknetSGD, raws: list[Tensor], grads: list[Tensor], ranks: int, cost: float) -> float:
+    """Backward from the loss layers' inputs, then update_network every `subdivisions` mini-batches; returns `cost`."""
     if raws:
         torch.autograd.backward(raws, grads)
     options = net.options

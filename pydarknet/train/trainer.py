@@ -25,6 +25,7 @@ import csv
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import TextIO
 import torch
 from tqdm import tqdm
 
-from pydarknet.data import DataFile, DetectionLoader, read_list
+from pydarknet.data import BatchLoader, DataFile, DetectionLoader, read_list
 from pydarknet.errors import DarknetError
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
@@ -50,7 +51,7 @@ LOG_FIELDS = ["iteration", "loss", "avg_loss", "rate", "seconds", "images"]
 
 @dataclass
 class TrainRun:
-    """What `pydarknet train` was asked to do."""
+    """What `pydarknet train` (or `pydarknet classifier train`) was asked to do."""
 
     data: Path
     cfg: Path
@@ -74,7 +75,8 @@ def _head(net: Darknet) -> Region | Yolo:
     return head
 
 
-def _start_network(run: TrainRun, device: str) -> tuple[Darknet, dict | None]:
+def start_network(run: TrainRun, device: str) -> tuple[Darknet, dict | None]:
+    """The network from the cfg (seeded init) and WEIGHTS on `device`, and the resume state beside a .backup."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(run.seed)  # Darknet's random init, reproducible by --seed
         net = Darknet(run.cfg)
@@ -110,6 +112,19 @@ def _deferred_interrupt():
         signal.signal(signal.SIGINT, previous)
 
 
+@dataclass
+class LoopPlan:
+    """What differs between `detector train` and `classifier train` around the shared loop."""
+
+    base: str  # NAME of the checkpoint files (the cfg's stem)
+    backup_dir: Path
+    max_batches: int
+    images_per_batch: int
+    checkpoint_names: Callable[[int, int], list[str]]  # (iteration, seen) -> files to save now
+    progress_line: Callable[[int, float, float, float, float], str]  # (iteration, loss, avg, rate, seconds)
+    final_name: str
+
+
 def train_detector(run: TrainRun) -> Path:
     """Train as Darknet does, alone or as one rank of a torchrun job; returns the path of `NAME_final.weights`."""
     with distributed.process_group(run.device, run.timeout) as ranks:
@@ -121,7 +136,7 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
     paths = read_list(data.train)
     if not paths:
         raise DarknetError(f"{data.train}: the train list is empty")
-    net, state = _start_network(run, ranks.device)
+    net, state = start_network(run, ranks.device)
     head = _head(net)
     opt = net.options
     if head.classes != data.classes:
@@ -131,20 +146,37 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         distributed.broadcast_model(net)
         distributed.synchronize_batchnorm(net, run.sync_bn)
     max_batches = run.max_batches if run.max_batches is not None else opt.max_batches
-    backup_dir = run.backup or data.backup
     base = run.cfg.stem
-    images_per_batch = opt.batch  # global: each rank loads batch / W of them
-    start = current_batch(net.seen, opt)
-    if state is not None:
-        sgd_state(net).load_state_dict(state["optimizer"])
-    avg_loss = state["avg_loss"] if state is not None else -1.0
     size_for_batch = partial(
         multiscale_size, max_batches=max_batches, seed=run.seed, cfg_size=(opt.width, opt.height), random=bool(head.random)
     )
     loader = DetectionLoader(
-        paths, size_for_batch, images_per_batch // ranks.world_size, head.jitter, opt.hue, opt.saturation, opt.exposure,
-        head.max_boxes, run.workers, run.seed, start_batch=start, rank=ranks.rank, classes=head.classes,
+        paths, size_for_batch, opt.batch // ranks.world_size, head.jitter, opt.hue, opt.saturation, opt.exposure,
+        head.max_boxes, run.workers, run.seed, start_batch=current_batch(net.seen, opt), rank=ranks.rank, classes=head.classes,
     )
+    plan = LoopPlan(
+        base=base,
+        backup_dir=run.backup or data.backup,
+        max_batches=max_batches,
+        images_per_batch=opt.batch,
+        checkpoint_names=lambda i, seen: scheduled_names(base, i),
+        progress_line=lambda i, loss, avg, rate, secs: (
+            f"{i}: {loss:f}, {avg:f} avg, {rate:f} rate, {secs:f} seconds, {i * opt.batch} images"
+        ),
+        final_name=f"{base}_final.weights",
+    )
+    return train_loop(run, net, state, loader, plan, ranks)
+
+
+def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoader, plan: LoopPlan, ranks: distributed.Ranks) -> Path:
+    """Darknet's training loop (see the module doc) until `plan.max_batches`; returns the final weights' path."""
+    opt = net.options
+    backup_dir = plan.backup_dir
+    base = plan.base
+    start = current_batch(net.seen, opt)
+    if state is not None:
+        sgd_state(net).load_state_dict(state["optimizer"])
+    avg_loss = state["avg_loss"] if state is not None else -1.0
     log_path = backup_dir / f"{base}_log.csv"
     log_file = _open_log(log_path, new=start == 0) if ranks.main else None
     log = csv.writer(log_file) if log_file is not None else None
@@ -153,11 +185,11 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         return {"seen": net.seen, "avg_loss": avg_loss, "optimizer": sgd_state(net).state_dict(), "seed": run.seed}
 
     quiet = run.quiet or not ranks.main
-    progress = tqdm(total=max_batches, initial=start, unit="batch", disable=quiet, dynamic_ncols=True)
+    progress = tqdm(total=plan.max_batches, initial=start, unit="batch", disable=quiet, dynamic_ncols=True)
     net.train()
     try:
         with _deferred_interrupt() as stop:
-            for batch, images, truth in (loader if start < max_batches else ()):
+            for batch, images, truth in (loader if start < plan.max_batches else ()):
                 width, height = images.shape[3], images.shape[2]
                 if (width, height) != (net.width, net.height):
                     net.resize(width, height)
@@ -171,18 +203,18 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
                 progress.set_postfix_str(f"loss {loss:.3f} avg {avg_loss:.3f} rate {rate:g} {width}x{height}")
                 progress.update(1)
                 if ranks.main:
-                    log.writerow([i, f"{loss:f}", f"{avg_loss:f}", f"{rate:g}", f"{seconds:f}", i * images_per_batch])
+                    log.writerow([i, f"{loss:f}", f"{avg_loss:f}", f"{rate:g}", f"{seconds:f}", i * plan.images_per_batch])
                     log_file.flush()
                     if not quiet:
-                        progress.write(f"{i}: {loss:f}, {avg_loss:f} avg, {rate:f} rate, {seconds:f} seconds, {i * images_per_batch} images")
-                    for name in scheduled_names(base, i):
+                        progress.write(plan.progress_line(i, loss, avg_loss, rate, seconds))
+                    for name in plan.checkpoint_names(i, net.seen):
                         save_checkpoint(net, backup_dir / name, resume_state() if name.endswith(".backup") else None)
                 if stopping:
                     if ranks.main:
                         save_checkpoint(net, backup_dir / f"{base}.backup", resume_state())
                         progress.write(f"interrupted: saved {backup_dir / f'{base}.backup'} at iteration {i}")
                     raise KeyboardInterrupt
-                if i >= max_batches:
+                if i >= plan.max_batches:
                     break
     finally:
         progress.close()
@@ -190,7 +222,7 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
             log_file.close()
             if run.chart is not None and log_path.exists():
                 draw_loss_chart(log_path, run.chart, f"{base} on {run.data.name}")
-    final = backup_dir / f"{base}_final.weights"
+    final = backup_dir / plan.final_name
     if ranks.main:
         save_checkpoint(net, final)
     return final

@@ -1,0 +1,125 @@
+"""`pydarknet classifier train|valid|predict`: Darknet's `classifier` verbs (examples/classifier.c)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pydarknet.classify import CROPS, class_probabilities, classifier_input, top_k, validate_classifier
+from pydarknet.data import DataFile, read_list, read_names
+from pydarknet.errors import DarknetError
+from pydarknet.image import load_image
+from pydarknet.network import Darknet
+from pydarknet.train.classifier import train_classifier
+from pydarknet.train.trainer import TrainRun
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("classifier", help="train, validate or run a classifier, as `darknet classifier ...`")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    t = verbs.add_parser(
+        "train", help="train from a .data file (classes, train, labels, backup) and a cfg",
+        description="Darknet's train_classifier: batch/subdivisions, the cfg's policy (poly, power), crops "
+        "between min_crop and max_crop, angle/aspect/hue/saturation/exposure, flips, [net] random=1 sizes; "
+        "NAME_EPOCH.weights per epoch, NAME.backup every 1000 iterations, NAME.weights at the end. "
+        "Resume by passing NAME.backup as WEIGHTS.",
+    )
+    t.add_argument("data", type=Path, help="Darknet .data file (classes, train, labels, backup)")
+    t.add_argument("cfg", type=Path, help="classifier .cfg")
+    t.add_argument("weights", type=Path, nargs="?", help="initial weights (e.g. darknet19.weights for the 448 fine-tune), or a .backup")
+    t.add_argument("--clear", action="store_true", help="start counting from 0 (Darknet's -clear)")
+    t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
+    t.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
+    t.add_argument("--seed", type=int, default=0, help="seed for sampling, augmentation and sizes")
+    t.add_argument("--max-batches", type=int, help="stop after this many iterations instead of the cfg's max_batches")
+    t.add_argument("--backup", type=Path, help="checkpoint folder (default: the .data's backup=)")
+    t.add_argument("--chart", type=Path, help="write the loss chart PNG here at the end")
+    t.add_argument("--quiet", action="store_true", help="no per-iteration lines, no progress bar")
+    t.set_defaults(run=run_train)
+
+    v = verbs.add_parser("valid", help="top-1 and top-k accuracy on the valid= list (validate_classifier_single)")
+    v.add_argument("data", type=Path, help="Darknet .data file (classes, valid, labels, top)")
+    v.add_argument("cfg", type=Path)
+    v.add_argument("weights", type=Path)
+    v.add_argument("--crop", choices=CROPS[:2], default="center",
+                   help="center: Darknet's center_crop_image (default); resize-min: resize_min then a centred crop")
+    v.add_argument("--top", type=int, help="k of top-k (default: the .data's top=, else 1)")
+    v.add_argument("--batch", type=int, default=8, help="images per forward (default 8)")
+    v.add_argument("--device", default="cpu")
+    v.add_argument("--json", action="store_true", help="print one JSON object with the result")
+    v.add_argument("--quiet", action="store_true", help="only the final line")
+    v.set_defaults(run=run_valid)
+
+    r = verbs.add_parser("predict", help="top-k classes of images (predict_classifier: letterboxed input)")
+    r.add_argument("args", nargs="+", metavar="[DATA] CFG WEIGHTS IMAGE", help="Darknet's form takes the .data first")
+    r.add_argument("--top", type=int, help="how many classes (default: the .data's top=, else 1)")
+    r.add_argument("--names", type=Path, help="class names file (default: the .data's names=, else labels=)")
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--json", action="store_true", help="one JSON line per image")
+    r.set_defaults(run=run_predict)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    final = train_classifier(TrainRun(
+        data=args.data, cfg=args.cfg, weights=args.weights, clear=args.clear, device=args.device,
+        workers=args.workers, seed=args.seed, max_batches=args.max_batches, backup=args.backup,
+        chart=args.chart, quiet=args.quiet,
+    ))
+    print(f"saved {final}")
+    return 0
+
+
+def _load_net(cfg: Path, weights: Path, device: str) -> Darknet:
+    net = Darknet(cfg)
+    net.load_weights(weights)
+    return net.to(device).eval()
+
+
+def run_valid(args: argparse.Namespace) -> int:
+    data = DataFile.read(args.data, need=("valid", "labels"))
+    labels = read_names(data.labels)
+    paths = read_list(data.valid)
+    k = args.top or data.top or 1  # Darknet: option_find_int(options, "top", 1)
+    net = _load_net(args.cfg, args.weights, args.device)
+    accuracy = None
+    for accuracy, chunk in validate_classifier(net, paths, labels, data.classes, k, args.crop, max(1, args.batch), args.device):
+        if not args.quiet and not args.json:
+            print(f"{accuracy.images - 1}: top 1: {accuracy.top1_rate:f}, top {k}: {accuracy.topk_rate:f}")
+    assert accuracy is not None  # read_list refuses an empty list
+    if args.json:
+        print(json.dumps({"images": accuracy.images, "top1": accuracy.top1_rate, "k": k, "topk": accuracy.topk_rate}))
+    elif args.quiet:
+        print(f"top 1: {accuracy.top1_rate:f}, top {k}: {accuracy.topk_rate:f} ({accuracy.images} images)")
+    return 0
+
+
+def _predict_inputs(args: argparse.Namespace) -> tuple[DataFile | None, Path, Path, list[Path]]:
+    rest = list(args.args)
+    data = DataFile.read(rest.pop(0)) if rest and rest[0].endswith(".data") else None
+    if len(rest) < 3:
+        raise DarknetError("classifier predict needs [DATA] CFG WEIGHTS IMAGE...")
+    return data, Path(rest[0]), Path(rest[1]), [Path(p) for p in rest[2:]]
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    data, cfg, weights, images = _predict_inputs(args)
+    net = _load_net(cfg, weights, args.device)
+    names_path = args.names or (data and (data.names_path or data.labels))  # Darknet: names=, else labels=
+    names = read_names(names_path) if names_path else None
+    k = args.top or (data.top if data and data.top else 1)
+    for path in images:
+        image = classifier_input(load_image(path), net.width, net.height, "letterbox")
+        probs = class_probabilities(net, torch.from_numpy(np.ascontiguousarray(image[None])).to(args.device))[0]
+        best = top_k(probs[None], k)[0].tolist()
+        rows = [(i, names[i] if names and i < len(names) else str(i), float(probs[i])) for i in best]
+        if args.json:
+            print(json.dumps({"image": str(path), "top": [{"class": i, "name": n, "prob": p} for i, n, p in rows]}))
+        else:
+            for _, name, prob in rows:
+                print(f"{prob * 100:5.2f}%: {name}")  # Darknet: printf("%5.2f%%: %s\n", ...)
+    return 0
