@@ -88,19 +88,20 @@ class InferenceModel:
 
     def __call__(self, x: Tensor) -> list[Tensor]:
         self.net._check_input(x)
-        with torch.inference_mode():
-            if not self.compiled:
-                return self._run(x)
-            n = x.shape[0]
+        n = x.shape[0]
+        if self.compiled:
             if self._batch is None or n > self._batch:
                 self._batch = n
             if n < self._batch:  # one compiled graph: pad to the batch size it was made for
                 x = torch.cat([x, x.new_zeros(self._batch - n, *x.shape[1:])])
+        with torch.inference_mode():
+            if not self.compiled:
+                return self._run(x)
             try:
                 heads = self._run(x)
             except Exception as err:  # noqa: BLE001 - any compiler failure: warn once, run eagerly
-                warnings.warn(f"torch.compile failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
-                              "running eagerly", InferenceWarning, stacklevel=2)
+                first = str(err).splitlines()[0] if str(err) else ""
+                warnings.warn(f"torch.compile failed ({type(err).__name__}: {first}); running eagerly", InferenceWarning, stacklevel=2)
                 self.compiled, self._run = False, self.module
                 heads = self._run(x)
             return [h[:n] for h in heads]
