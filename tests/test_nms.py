@@ -12,6 +12,7 @@ def darknet_do_nms_sort(boxes: torch.Tensor, objectness: torch.Tensor, probs: to
     """src/box.c:do_nms_sort with Python lists; qsort is glibc's stable merge sort, as Python's sort."""
     dets = list(range(len(objectness)))
     probs = probs.clone()
+    iou = box_iou(boxes, boxes).tolist()  # Darknet's box_iou of every pair, looked up in the loop
     k, i = len(dets) - 1, 0
     while i <= k:
         if objectness[dets[i]] == 0:
@@ -22,13 +23,15 @@ def darknet_do_nms_sort(boxes: torch.Tensor, objectness: torch.Tensor, probs: to
     total = k + 1
     dets = dets[:total]
     for c in range(probs.shape[1]):
-        dets.sort(key=lambda d: -float(probs[d, c]))  # Darknet: nms_comparator, descending
+        p = probs[:, c].tolist()
+        dets.sort(key=lambda d: -p[d])  # Darknet: nms_comparator, descending
         for i in range(total):
-            if probs[dets[i], c] == 0:
+            if p[dets[i]] == 0:
                 continue
             for j in range(i + 1, total):
-                if float(box_iou(boxes[dets[i]][None], boxes[dets[j]][None])) > thresh:
-                    probs[dets[j], c] = 0
+                if iou[dets[i]][dets[j]] > thresh:
+                    p[dets[j]] = 0
+        probs[:, c] = torch.tensor(p)
     return torch.tensor(dets, dtype=torch.long), probs[dets]
 
 
