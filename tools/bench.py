@@ -45,6 +45,20 @@ def median_seconds(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds of each function, timed in turns (one call of each per round) after a warm-up,
+    so that a change in the machine's load hits every variant alike."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def random_network(cfg: str, size: int = 416) -> Darknet:
     """A network with Darknet's init and sane batch-norm statistics."""
     with warnings.catch_warnings():
@@ -215,31 +229,42 @@ def bench_shapes(args: argparse.Namespace) -> list[str]:
 
 
 def bench_inference(args: argparse.Namespace) -> list[str]:
-    """The inference modes against eager PyTorch in the same run: a markdown table of ms/image and ratios."""
-    from pydarknet.inference import InferenceModel
+    """The inference modes against eager PyTorch in the same run: a markdown table of ms/image and ratios.
+
+    Each (network, batch) runs in a fresh process: after large batches, glibc's allocator and the page
+    faults of a process that ran another network distort the next one's timings badly."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     rows = ["| network (416x416) | batch | mode | ms/image | images/s | time / eager | GFLOP/s |", "|---|---|---|---|---|---|---|"]
     for cfg in ("yolov2.cfg", "yolov2-tiny.cfg"):
-        net = random_network(cfg)
-        fused, compiled = InferenceModel(net), InferenceModel(net, compile=True)
         for batch in (1, 8):
-            x = torch.rand(batch, 3, 416, 416)
-            start = time.perf_counter()
-            compiled(x)
-            compile_seconds = time.perf_counter() - start
-
-            def eager() -> object:
-                with torch.inference_mode():
-                    return net(x)
-
-            times = {"eager PyTorch": median_seconds(eager, args.repeat), "folded + channels_last": median_seconds(lambda: fused(x), args.repeat),
-                     f"torch.compile (first call {compile_seconds:.0f} s)": median_seconds(lambda: compiled(x), args.repeat)}
-            if args.darknet and batch == 1:
-                times["C Darknet (detector test)"] = darknet_seconds(args.darknet, cfg, net)
-            for mode, t in times.items():
-                rows.append(f"| {cfg} | {batch} | {mode} | {t / batch * 1000:.1f} | {batch / t:.2f} | {t / times['eager PyTorch']:.2f} | "
-                            f"{net.bflops() * batch / t:.1f} |")
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                rows += pool.submit(_inference_rows, cfg, batch, args).result()
     return rows
+
+
+def _inference_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]:
+    from pydarknet.inference import InferenceModel
+
+    torch.set_num_threads(args.threads)
+    net = random_network(cfg)
+    fused, compiled = InferenceModel(net), InferenceModel(net, compile=True)
+    x = torch.rand(batch, 3, 416, 416)
+    start = time.perf_counter()
+    compiled(x)
+    compile_seconds = time.perf_counter() - start
+
+    def eager() -> object:
+        with torch.inference_mode():
+            return net(x)
+
+    times = interleaved_medians({"eager PyTorch": eager, "folded + channels_last": lambda: fused(x),
+                                 f"torch.compile (first call {compile_seconds:.0f} s)": lambda: compiled(x)}, args.repeat)
+    if args.darknet and batch == 1:
+        times["C Darknet (detector test)"] = darknet_seconds(args.darknet, cfg, net)
+    return [f"| {cfg} | {batch} | {mode} | {t / batch * 1000:.1f} | {batch / t:.2f} | {t / times['eager PyTorch']:.2f} | "
+            f"{net.bflops() * batch / t:.1f} |" for mode, t in times.items()]
 
 
 def darknet_seconds(binary: str, cfg: str, net: Darknet) -> float:
