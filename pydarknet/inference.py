@@ -80,7 +80,6 @@ class InferenceModel:
             p.requires_grad_(False)
         if channels_last:
             fused = fused.to(memory_format=torch.channels_last)
-        self.fused = fused
         self.module = _FusedForward(fused, channels_last)
         self.compiled = bool(compile)
         self._batch: int | None = None
@@ -106,15 +105,11 @@ class InferenceModel:
                 heads = self._run(x)
             return [h[:n] for h in heads]
 
-    def warm_up(self) -> None:
-        """Run one batch of the current size (compiles now rather than at the first real batch)."""
-        self(torch.zeros(self._batch or 1, *self.net.input_shape, device=next(self.fused.parameters()).device))
 
-
-
-# Compiling yolov2 takes about a minute on 2 cores and saves about .15 s per
-# image (tools/BENCHMARKS.md): worth it from a few hundred images on.
-COMPILE_MIN_IMAGES = 400
+# torch.compile saves about 10% of the folded channels_last forward on 2 cores
+# (tools/BENCHMARKS.md: ~20 ms per yolov2 image) and costs 3-5 s with a warm
+# inductor cache, ~25 s with a cold one: it pays back over about a thousand images.
+COMPILE_MIN_IMAGES = 1000
 
 
 def compile_pays_back(images: int) -> bool:
