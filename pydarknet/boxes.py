@@ -131,24 +131,6 @@ def correct_boxes(boxes: Tensor, image_sizes: list[tuple[int, int]], net_w: int,
     return torch.cat([centre, size], dim=-1)
 
 
-def _greedy_keep(overlaps: Tensor) -> Tensor:
-    """Which boxes survive greedy NMS, boxes sorted best first; overlaps[i, j] is 1. where IoU > nms
-    (a scratch matrix: overwritten).
-
-    Box j is suppressed if an earlier surviving box overlaps it.  Solved as
-    the fixed point of keep[j] = not any(keep[i] and overlaps[i, j], i < j),
-    which is unique (the system is triangular) and reached in a few rounds
-    of one matrix-vector product each.
-    """
-    earlier = overlaps.triu_(diagonal=1)
-    keep = torch.ones(overlaps.shape[0], dtype=overlaps.dtype, device=overlaps.device)
-    while True:
-        new = (keep @ earlier == 0).to(keep.dtype)
-        if torch.equal(new, keep):
-            return keep.bool()
-        keep = new
-
-
 def do_nms_sort(boxes: Tensor, objectness: Tensor, probs: Tensor, nms: float) -> tuple[Tensor, Tensor]:
     """Darknet's do_nms_sort (src/box.c) on one image's detections.
 
@@ -156,24 +138,45 @@ def do_nms_sort(boxes: Tensor, objectness: Tensor, probs: Tensor, nms: float) ->
     the order its array ends up in, and their probabilities after NMS.
     Darknet: swap objectness-0 detections to the end and drop them; then for
     each class, sort by that class's prob (descending; glibc's qsort is a
-    stable merge sort) and zero the prob of every later box whose IoU with a
+    stable merge sort, each class's sort starting from the order the
+    previous one left) and zero the prob of every later box whose IoU with a
     box still holding a nonzero prob is > nms.  IoUs are computed only
     between detections with some nonzero prob: no other box takes part.
+
+    The classes' sorts run in sequence (they depend on each other); the
+    suppression then runs for all classes at once over the few overlapping
+    pairs (IoU > nms), not over an N x N matrix per class: for each class,
+    box j keeps its prob unless an earlier box that keeps its prob overlaps
+    it.  That triangular system has one solution, reached in a few rounds.
     """
     order = _swap_zeros_to_end(objectness != 0)
     probs = probs[order].clone()
-    labelled = torch.nonzero(probs.gt(0).any(dim=1)).flatten()
-    row = torch.full((order.numel(),), -1, dtype=torch.long, device=order.device)
-    row[labelled] = torch.arange(labelled.numel(), device=order.device)
-    candidate_boxes = boxes[order[labelled]]
-    overlaps = (box_iou(candidate_boxes, candidate_boxes) > nms).to(boxes.dtype)
-    order_now = torch.arange(order.numel(), device=order.device)
-    for k in torch.nonzero((probs > 0).any(dim=0)).flatten().tolist():
+    n = order.numel()
+    positive = probs > 0
+    classes = torch.nonzero(positive.any(dim=0)).flatten()
+    labelled = torch.nonzero(positive.any(dim=1)).flatten()
+    candidates = boxes[order[labelled]]
+    overlaps = box_iou(candidates, candidates) > nms
+    overlaps.fill_diagonal_(False)
+    first, second = (labelled[i] for i in torch.nonzero(overlaps, as_tuple=True))
+    rank = torch.empty((classes.numel(), n), dtype=torch.long, device=order.device)
+    order_now = torch.arange(n, device=order.device)
+    for row, k in enumerate(classes.tolist()):
         order_now = order_now[torch.argsort(-probs[order_now, k], stable=True)]
-        candidates = order_now[: int((probs[:, k] > 0).sum())]
-        rows = row[candidates]
-        keep = _greedy_keep(overlaps[rows[:, None], rows[None, :]])
-        probs[candidates[~keep], k] = 0
+        rank[row, order_now] = torch.arange(n, device=order.device)
+    holds = positive[:, classes].t()  # (classes, n)
+    # (class, earlier box, later box) for every overlapping pair where both hold that class
+    pair = holds[:, first] & holds[:, second] & (rank[:, first] < rank[:, second])
+    cls, edge = torch.nonzero(pair, as_tuple=True)
+    src, dst = cls * n + first[edge], cls * n + second[edge]
+    keep = holds.reshape(-1)
+    while True:
+        hit = torch.zeros(keep.numel(), dtype=torch.int32, device=keep.device).index_add_(0, dst, keep[src].to(torch.int32))
+        new = holds.reshape(-1) & (hit == 0)
+        if torch.equal(new, keep):
+            break
+        keep = new
+    probs[:, classes] = torch.where(keep.view(classes.numel(), n).t(), probs[:, classes], torch.zeros((), dtype=probs.dtype, device=probs.device))
     return order[order_now], probs[order_now]
 
 

@@ -10,6 +10,7 @@ files).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,26 +87,38 @@ def _decode_heads(net: Darknet, heads: list[torch.Tensor], thresh: float, hier_t
     return tuple(torch.cat([p[i] for p in parts], dim=1) for i in range(3))  # type: ignore[return-value]
 
 
+def network_batch(net: Darknet, images: list[np.ndarray]) -> torch.Tensor:
+    """The network inputs (N, 3, h, w) for load_image arrays: `network_input` of each, stacked (CPU)."""
+    return torch.from_numpy(np.stack([network_input(net, im) for im in images]))
+
+
 def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hier_thresh: float = 0.5,
-                 nms: float = 0.45) -> list[list[Detection]]:
+                 nms: float = 0.45, *, model: Callable[[torch.Tensor], list[torch.Tensor]] | None = None,
+                 batch: torch.Tensor | None = None) -> list[list[Detection]]:
     """Detections for each image (load_image arrays (3, H, W) of any size), one forward for the batch.
 
     Per image, the detections after NMS in Darknet's final order, without
     those whose probabilities are all 0.  `nms=0` skips NMS, as Darknet does.
+    `model` runs the forward instead of `net` (e.g. a pydarknet.inference
+    InferenceModel of it); `batch` is `network_batch(net, images)` when it
+    was already made (e.g. by a prefetching thread).
     """
     if not images:
         return []
     if net.input_shape[0] != 3:
         raise DarknetError(f"{net.cfg_path}: the network takes {net.input_shape[0]} channels; detection needs 3 (RGB)")
     device = next(net.parameters()).device
-    batch = torch.from_numpy(np.stack([network_input(net, im) for im in images])).to(device)
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.inference_mode():
-            heads = net(batch)
-    finally:
-        net.train(was_training)
+    batch = (network_batch(net, images) if batch is None else batch).to(device)
+    if model is not None:
+        heads = model(batch)
+    else:
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.inference_mode():
+                heads = net(batch)
+        finally:
+            net.train(was_training)
     sizes = [(im.shape[2], im.shape[1]) for im in images]
     return detections_from_heads(net, heads, sizes, thresh, hier_thresh, nms)
 

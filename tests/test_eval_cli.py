@@ -56,14 +56,16 @@ def detector(monkeypatch):
     """Install the stand-in as pydarknet.detect.detect_batch; returns the batch sizes it was called with."""
     calls: list[int] = []
 
-    def detect_batch(net, images, thresh=0.5, hier_thresh=0.5, nms=0.45):
+    def detect_batch(net, images, thresh=0.5, hier_thresh=0.5, nms=0.45, **fast):
         assert (thresh, hier_thresh, nms) == (0.005, 0.5, 0.45)  # validate_detector's values
+        assert set(fast) <= {"model", "batch"}
         calls.append(len(images))
         return [DETECTIONS[(im.shape[2], im.shape[1])] for im in images]
 
     module = sys.modules.get("pydarknet.detect") or types.ModuleType("pydarknet.detect")
     monkeypatch.setitem(sys.modules, "pydarknet.detect", module)
     monkeypatch.setattr(module, "detect_batch", detect_batch, raising=False)
+    monkeypatch.setattr(module, "network_batch", lambda net, images: None, raising=False)
     return calls
 
 

@@ -6,14 +6,15 @@ usage: python tools/bench.py [--threads 2] [--repeat 5] [--only NAME ...]
 Networks get Darknet-like random weights (no download needed); timings are
 medians of `--repeat` runs after a warm-up.  Sections: forward latency and
 throughput (yolov2, yolov2-tiny at 416, batch 1 and 8) with BFLOPs and the
-achieved GFLOP/s, weights loading rate, and Darknet's detection augmentation
-and data loader at 416 (images/s).
-achieved GFLOP/s, weights loading rate, and training throughput
-(yolov2-tiny-voc, yolov2-voc at 416, batch 1 and 8; forward+backward+update).
-achieved GFLOP/s, weights loading rate, and checkpoint conversion times.
-achieved GFLOP/s, weights loading rate, and end-to-end detection per image
-(load + letterbox + forward + decode + NMS) split into its stages.
-achieved GFLOP/s, weights loading rate, and the shapes generator's images/s.
+achieved GFLOP/s, weights loading rate, Darknet's detection augmentation and
+data loader at 416 (images/s), training throughput (yolov2-tiny-voc, yolov2-voc
+at 416, batch 1 and 8; forward+backward+update, and the region loss's share),
+checkpoint conversion times, end-to-end detection per image (load + letterbox +
+forward + decode + NMS) split into its stages, the shapes generator's images/s,
+the gradient all-reduce of distributed training (`ddp`), classification
+augmentation (`classifier`), and the inference modes (`--only inference`: eager, batch-norm folded +
+channels_last, torch.compile) as a table of ratios to eager PyTorch, with C
+Darknet's `detector test` time when `--darknet PATH` names a Darknet binary.
 """
 
 from __future__ import annotations
@@ -43,6 +44,20 @@ def median_seconds(fn: Callable[[], object], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds of each function, timed in turns (one call of each per round) after a warm-up,
+    so that a change in the machine's load hits every variant alike."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def random_network(cfg: str, size: int = 416) -> Darknet:
@@ -115,8 +130,6 @@ def bench_augment(args: argparse.Namespace) -> list[str]:
             t = time.perf_counter() - start
             rows.append(f"loader   golden PNGs -> 416x416, batch 8, {workers} workers: {8 * args.repeat / t:6.1f} images/s")
     return rows
-
-
 def bench_eval(args: argparse.Namespace) -> list[str]:
     """VOC mAP of 5,000 images x 20 detections (20 classes, ~3 boxes per image); IoU k-means of 100k boxes."""
     import numpy as np
@@ -138,8 +151,6 @@ def bench_eval(args: argparse.Namespace) -> list[str]:
     t_kmeans = median_seconds(lambda: kmeans_anchors(boxes, 5, seed=0), args.repeat)
     return [f"eval     mAP (11/all/101-point) of {images} images x {per_image} detections: {t_map * 1000:7.1f} ms",
             f"eval     k-means (d = 1 - IoU, k-means++) of 100k boxes, k=5: {t_kmeans * 1000:7.1f} ms"]
-
-
 def bench_train(args: argparse.Namespace) -> list[str]:
     """Darknet train_network throughput: forward + loss + backward + SGD update per call."""
     rows = []
@@ -152,9 +163,11 @@ def bench_train(args: argparse.Namespace) -> list[str]:
             truth[:, :3] = torch.tensor([[0.3, 0.4, 0.2, 0.3, 1], [0.6, 0.5, 0.5, 0.6, 7], [0.8, 0.2, 0.1, 0.1, 14]])
             t = median_seconds(lambda: net.train_step(x, truth), min(args.repeat, 3))
             rows.append(f"train    {cfg:<18s} 416x416 batch {batch}: {batch / t:8.2f} images/s  {t * 1000:9.1f} ms/step")
+        region = net.layers[net.output_indices[0]]
+        raw = torch.randn(8, *region.in_shapes[0])
+        t_region = median_seconds(lambda: region.delta(raw, truth, net.seen), min(args.repeat, 3))
+        rows.append(f"train    {cfg:<18s} region loss (delta + cost), batch 8: {t_region * 1000:7.1f} ms = {t_region / t:.1%} of the step")
     return rows
-
-
 def bench_convert(args: argparse.Namespace) -> list[str]:
     """yolov2.cfg: .weights -> .pt / .h5 / .onnx and back, through the files (pydarknet.convert)."""
     from pydarknet.convert import convert
@@ -174,30 +187,34 @@ def bench_convert(args: argparse.Namespace) -> list[str]:
             rows.append(f"convert  yolov2 {source.suffix:>8s} -> {target.suffix:<8s}: {t * 1000:7.0f} ms  "
                         f"({target.stat().st_size / 1e6:.0f} MB)")
     return rows
-
-
 def bench_detect(args: argparse.Namespace) -> list[str]:
-    """Darknet's detector test path on one image: end to end (load + letterbox + forward + decode + NMS),
-    forward alone, and decode + NMS alone (thresh: detect's .5 and valid's .005)."""
+    """Darknet's detector test path on a 768x576 JPEG through the inference mode (folded, channels_last):
+    end to end (load + letterbox + forward + decode + NMS), forward alone, and decode + NMS alone
+    (thresh: detect's .5 and valid's .005)."""
+    import cv2
+
     from pydarknet.detect import detect_batch, detections_from_heads, network_input
     from pydarknet.image import load_image
+    from pydarknet.inference import InferenceModel
 
-    path = ROOT / "tests" / "golden" / "images" / "dog.png"
     rows = []
-    for cfg in ("yolov2.cfg", "yolov2-tiny.cfg"):
-        net = random_network(cfg)
-        image = load_image(path)
-        size = [(image.shape[2], image.shape[1])]
-        x = torch.from_numpy(network_input(net, image))[None]
-        with torch.inference_mode():
-            heads = net(x)
-            forward = median_seconds(lambda: net(x), args.repeat)
-        for thresh in (0.5, 0.005):
-            total = median_seconds(lambda: detect_batch(net, [load_image(path)], thresh), args.repeat)
-            post = median_seconds(lambda: detections_from_heads(net, heads, size, thresh), args.repeat)
-            labels = sum(len(d.labels) for d in detections_from_heads(net, heads, size, thresh)[0])
-            rows.append(f"detect   {cfg:<18s} 416x416 thresh {thresh:<5}: {total * 1000:8.1f} ms/image end to end  "
-                        f"(forward {forward * 1000:.1f} ms, decode+nms {post * 1000:.1f} ms = {post / total:.1%}; {labels} labels)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "dog.jpg"
+        cv2.imwrite(str(path), cv2.imread(str(ROOT / "tests" / "golden" / "images" / "dog.png")))
+        for cfg in ("yolov2.cfg", "yolov2-tiny.cfg"):
+            net = random_network(cfg)
+            model = InferenceModel(net)
+            image = load_image(path)
+            size = [(image.shape[2], image.shape[1])]
+            x = torch.from_numpy(network_input(net, image))[None]
+            heads = model(x)
+            forward = median_seconds(lambda: model(x), args.repeat)
+            for thresh in (0.5, 0.005):
+                total = median_seconds(lambda: detect_batch(net, [load_image(path)], thresh, model=model), args.repeat)
+                post = median_seconds(lambda: detections_from_heads(net, heads, size, thresh), args.repeat)
+                labels = sum(len(d.labels) for d in detections_from_heads(net, heads, size, thresh)[0])
+                rows.append(f"detect   {cfg:<18s} 768x576 JPEG -> 416x416 thresh {thresh:<5}: {total * 1000:8.1f} ms/image end to end "
+                            f"= {total / forward:.2f} x forward ({forward * 1000:.1f} ms); decode+nms {post * 1000:.1f} ms; {labels} labels")
     return rows
 
 
@@ -212,21 +229,65 @@ def bench_shapes(args: argparse.Namespace) -> list[str]:
     return [f"shapes   make_detection_set 200 images, {args.threads} workers: {200 / t:6.1f} images/s"]
 
 
-def _ddp_rank(rank: int, port: int, repeat: int, out: str) -> None:
-    """One of 2 gloo ranks: time the gradient all-reduce of yolov2-voc (one per iteration)."""
-    import os
+def bench_inference(args: argparse.Namespace) -> list[str]:
+    """The inference modes against eager PyTorch in the same run: a markdown table of ms/image and ratios.
 
-    from pydarknet.train.distributed import process_group, sum_gradients
+    Each (network, batch) runs in a fresh process: after large batches, glibc's allocator and the page
+    faults of a process that ran another network distort the next one's timings badly."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    with process_group("cpu", timeout=300):
-        params = list(random_network("yolov2-voc.cfg").parameters())
-        for param in params:
-            param.grad = torch.ones_like(param)
-        t = median_seconds(lambda: sum_gradients(params), repeat)
-    if rank == 0:
-        Path(out).write_text(f"{t} {sum(p.numel() for p in params)}")
+    rows = ["| network (416x416) | batch | mode | ms/image | images/s | time / eager | GFLOP/s |", "|---|---|---|---|---|---|---|"]
+    for cfg in ("yolov2.cfg", "yolov2-tiny.cfg"):
+        for batch in (1, 8):
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                rows += pool.submit(_inference_rows, cfg, batch, args).result()
+    return rows
+
+
+def _inference_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]:
+    from pydarknet.inference import InferenceModel
+
+    torch.set_num_threads(args.threads)
+    net = random_network(cfg)
+    fused, compiled = InferenceModel(net), InferenceModel(net, compile=True)
+    x = torch.rand(batch, 3, 416, 416)
+    start = time.perf_counter()
+    compiled(x)
+    compile_seconds = time.perf_counter() - start
+
+    def eager() -> object:
+        with torch.inference_mode():
+            return net(x)
+
+    times = interleaved_medians({"eager PyTorch": eager, "folded + channels_last": lambda: fused(x),
+                                 f"torch.compile (first call {compile_seconds:.0f} s)": lambda: compiled(x)}, args.repeat)
+    if args.darknet and batch == 1:
+        times["C Darknet (detector test)"] = darknet_seconds(args.darknet, cfg, net)
+    return [f"| {cfg} | {batch} | {mode} | {t / batch * 1000:.1f} | {batch / t:.2f} | {t / times['eager PyTorch']:.2f} | "
+            f"{net.bflops() * batch / t:.1f} |" for mode, t in times.items()]
+
+
+def darknet_seconds(binary: str, cfg: str, net: Darknet) -> float:
+    """C Darknet's own "Predicted in" time for `detector test` on dog.png with this network's weights (median)."""
+    import re
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "random.weights"
+        net.save_weights(weights)
+        data = Path(tmp) / "coco.data"
+        data.write_text(f"classes=80\nnames={ROOT / 'data' / 'coco.names'}\n")
+        times = []
+        for _ in range(3):
+            out = subprocess.run([binary, "detector", "test", str(data), str(ROOT / "cfg" / cfg), str(weights),
+                                  str(ROOT / "tests" / "golden" / "images" / "dog.png"), "-thresh", "0.5"],
+                                 cwd=tmp, capture_output=True, text=True, timeout=600)
+            found = re.search(r"Predicted in ([0-9.]+) seconds", out.stdout + out.stderr)
+            if not found:
+                raise SystemExit(f"bench: {binary} printed no 'Predicted in' time: {(out.stderr or out.stdout)[-300:]}")
+            times.append(float(found.group(1)))
+    return statistics.median(times)
 
 
 def bench_ddp(args: argparse.Namespace) -> list[str]:
@@ -245,6 +306,8 @@ def bench_ddp(args: argparse.Namespace) -> list[str]:
     mb = int(count) * 4 / 1e6
     return [f"ddp      yolov2-voc gradients ({mb:.0f} MB) all-reduced over 2 gloo ranks: {float(t) * 1000:8.1f} ms/iteration "
             f"({mb / float(t):.0f} MB/s)"]
+
+
 def bench_classifier(args: argparse.Namespace) -> list[str]:
     """Classifier training: load_data_augment at 224 (darknet19.cfg's augmentation) and one tiny-shapes train_step."""
     import numpy as np
@@ -275,6 +338,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "convert": bench_convert,
     "detect": bench_detect,
     "shapes": bench_shapes,
+    "inference": bench_inference,
     "ddp": bench_ddp,
     "classifier": bench_classifier,
 }
@@ -285,6 +349,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these sections")
+    parser.add_argument("--darknet", metavar="PATH", help="a C Darknet binary: adds its detector test time to the inference table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"pydarknet bench: torch {torch.__version__}, {args.threads} threads, median of {args.repeat}")

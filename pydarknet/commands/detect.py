@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from itertools import groupby
 from pathlib import Path
 
 import cv2
@@ -27,11 +28,13 @@ import torch
 from tqdm import tqdm
 
 from pydarknet.commands.summary import parse_size
-from pydarknet.detect import Detection, detect_batch, find_names, names_from_data, read_names
+from pydarknet.detect import Detection, detect_batch, find_names, names_from_data, network_batch, read_names
 from pydarknet.draw import class_name, draw_detections
 from pydarknet.errors import DarknetError
+from pydarknet.inference import InferenceModel, compile_pays_back
 from pydarknet.image import IMAGE_EXTENSIONS, image_from_bgr, load_image
 from pydarknet.network import Darknet
+from pydarknet.prefetch import batched, prefetch
 from pydarknet.weights import write_atomic
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
@@ -54,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON lines (one per image or frame) instead of text")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--size", metavar="WxH", help="network input size, e.g. 608x608 (default: the cfg's)")
+    p.add_argument("--batch", type=int, default=4, help="images or video frames per forward (default 4)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the network (default: only when the inputs hold enough images to pay back)")
     p.set_defaults(run=run)
 
 
@@ -141,11 +147,40 @@ def _to_bgr(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray((image.transpose(1, 2, 0)[:, :, ::-1] * 255 + 0.5).astype(np.uint8))
 
 
-def _detect_image(net: Darknet, path: Path, args: argparse.Namespace, names: list[str] | None, outputs: Outputs) -> None:
-    image = load_image(path)
-    start = time.perf_counter()
-    dets = detect_batch(net, [image], args.thresh, args.hier_thresh, args.nms)[0]
-    seconds = time.perf_counter() - start
+def _image_batches(net: Darknet, paths: list[Path], size: int) -> Iterator[tuple[list[tuple[Path, object]], torch.Tensor | None]]:
+    """Batches of `size` paths loaded and letterboxed: ([(path, image or DarknetError)], inputs of the images)."""
+    for chunk in batched(paths, size):
+        loaded: list[tuple[Path, object]] = []
+        for path in chunk:
+            try:
+                loaded.append((path, load_image(path)))
+            except DarknetError as err:
+                loaded.append((path, err))
+        images = [im for _, im in loaded if isinstance(im, np.ndarray)]
+        yield loaded, (network_batch(net, images) if images else None)
+
+
+def _detect_images(net: Darknet, model: InferenceModel, paths: list[Path], args: argparse.Namespace,
+                   names: list[str] | None, outputs: Outputs, report: Callable[[str], None]) -> None:
+    for loaded, batch in prefetch(_image_batches(net, paths, args.batch)):
+        for path, failed in loaded:
+            if isinstance(failed, DarknetError):
+                report(str(failed))
+        good = [(path, im) for path, im in loaded if isinstance(im, np.ndarray)]
+        if not good:
+            continue
+        start = time.perf_counter()
+        found = detect_batch(net, [im for _, im in good], args.thresh, args.hier_thresh, args.nms, model=model, batch=batch)
+        seconds = (time.perf_counter() - start) / len(good)
+        for (path, image), dets in zip(good, found):
+            try:
+                _write_image(path, image, dets, seconds, args, names, outputs)
+            except DarknetError as err:
+                report(str(err))
+
+
+def _write_image(path: Path, image: np.ndarray, dets: list[Detection], seconds: float, args: argparse.Namespace,
+                 names: list[str] | None, outputs: Outputs) -> None:
     height, width = image.shape[1:]
     if args.json:
         print(json.dumps({"image": str(path), "width": width, "height": height, "detections": _records(dets, width, height, names)}))
@@ -160,7 +195,8 @@ def _detect_image(net: Darknet, path: Path, args: argparse.Namespace, names: lis
         print(f"wrote {target}")
 
 
-def _detect_video(net: Darknet, path: Path, args: argparse.Namespace, names: list[str] | None, outputs: Outputs) -> None:
+def _detect_video(net: Darknet, model: InferenceModel, path: Path, args: argparse.Namespace, names: list[str] | None,
+                  outputs: Outputs) -> None:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise DarknetError(f"{path}: cannot open video")
@@ -172,19 +208,23 @@ def _detect_video(net: Darknet, path: Path, args: argparse.Namespace, names: lis
     writer = None
     count = boxes = 0
     try:
-        for count, frame in enumerate(tqdm(_frames(capture), total=frames, desc=path.name, unit="frame"), 1):
-            dets = detect_batch(net, [image_from_bgr(frame)], args.thresh, args.hier_thresh, args.nms)[0]
-            boxes += len(dets)
-            if args.json:
-                h, w = frame.shape[:2]
-                print(json.dumps({"video": str(path), "frame": count - 1, "width": w, "height": h,
-                                  "detections": _records(dets, w, h, names)}))
-            if writer is None:
-                fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS.get(target.suffix, "mp4v"))
-                writer = cv2.VideoWriter(tmp, fourcc, fps, (frame.shape[1], frame.shape[0]))
-                if not writer.isOpened():
-                    raise DarknetError(f"{target}: cannot write a {target.suffix} video here")
-            writer.write(draw_detections(frame, dets, names))
+        with tqdm(total=frames, desc=path.name, unit="frame") as bar:
+            for chunk, images, batch in prefetch(_frame_batches(net, capture, args.batch)):
+                found = detect_batch(net, images, args.thresh, args.hier_thresh, args.nms, model=model, batch=batch)
+                for frame, dets in zip(chunk, found):
+                    boxes += len(dets)
+                    if args.json:
+                        h, w = frame.shape[:2]
+                        print(json.dumps({"video": str(path), "frame": count, "width": w, "height": h,
+                                          "detections": _records(dets, w, h, names)}))
+                    if writer is None:
+                        fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS.get(target.suffix, "mp4v"))
+                        writer = cv2.VideoWriter(tmp, fourcc, fps, (frame.shape[1], frame.shape[0]))
+                        if not writer.isOpened():
+                            raise DarknetError(f"{target}: cannot write a {target.suffix} video here")
+                    writer.write(draw_detections(frame, dets, names))
+                    count += 1
+                bar.update(len(chunk))
         if writer is None:
             raise DarknetError(f"{path}: no frames could be read")
         writer.release()
@@ -198,6 +238,13 @@ def _detect_video(net: Darknet, path: Path, args: argparse.Namespace, names: lis
         print(f"{path}: {count} frames, {boxes} detections; wrote {target}")
 
 
+def _frame_batches(net: Darknet, capture: cv2.VideoCapture, size: int) -> Iterator[tuple[list[np.ndarray], list[np.ndarray], torch.Tensor]]:
+    """Batches of `size` video frames: (BGR frames, their load_image arrays, network inputs)."""
+    for chunk in batched(_frames(capture), size):
+        images = [image_from_bgr(frame) for frame in chunk]
+        yield chunk, images, network_batch(net, images)
+
+
 def _frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
     while True:
         ok, frame = capture.read()
@@ -206,7 +253,22 @@ def _frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
         yield frame
 
 
+def _image_count(sources: list[Path]) -> int:
+    """How many images the sources hold (a video counts its frames), to decide whether compiling pays back."""
+    count = 0
+    for source in sources:
+        if source.suffix.lower() in VIDEO_EXTENSIONS:
+            capture = cv2.VideoCapture(str(source))
+            count += max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+            capture.release()
+        else:
+            count += 1
+    return count
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.batch < 1:
+        raise DarknetError(f"--batch {args.batch}: must be at least 1")
     device = _device(args.device)
     width, height = parse_size(args.size)
     net = Darknet(args.cfg, width, height)
@@ -223,12 +285,15 @@ def run(args: argparse.Namespace) -> int:
 
     sources = list(_expand(args.inputs, report))
     outputs = Outputs(args.out, single=len(sources) == 1)
-    for source in sources:
-        try:
-            if source.suffix.lower() in VIDEO_EXTENSIONS:
-                _detect_video(net, source, args, names, outputs)
-            else:
-                _detect_image(net, source, args, names, outputs)
-        except DarknetError as err:
-            report(str(err))
+    compile = args.compile if args.compile is not None else compile_pays_back(_image_count(sources))
+    model = InferenceModel(net, compile=compile)
+    for is_video, group in groupby(sources, key=lambda p: p.suffix.lower() in VIDEO_EXTENSIONS):
+        if not is_video:
+            _detect_images(net, model, list(group), args, names, outputs, report)
+            continue
+        for source in group:
+            try:
+                _detect_video(net, model, source, args, names, outputs)
+            except DarknetError as err:
+                report(str(err))
     return 1 if failures else 0

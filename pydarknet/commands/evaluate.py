@@ -2,7 +2,9 @@
 
 Both run every image of the `.data` file's `valid=` list the way Darknet's
 `validate_detector` does (letterboxed, thresh .005, hier_thresh .5, NMS .45),
-in batches, with a progress bar.  `valid` writes Darknet's result files into
+in batches (the next one loaded and letterboxed in a background thread), with
+the fast inference mode (pydarknet.inference; compiled when the list is long)
+and a progress bar.  `valid` writes Darknet's result files into
 `results=` (default `results/`); `map` scores the detections against the
 label files: VOC AP per class, mAP@IoU (11-point, all-point, 101-point),
 precision/recall/F1/average IoU at `--thresh`, and COCO mAP@[.5:.95] with
@@ -29,7 +31,9 @@ from pydarknet.eval.coco import coco_results, coco_stats, ground_truth_from_json
 from pydarknet.eval.results import ResultWriter, clamped_corners, coco_image_id
 from pydarknet.eval.truth import read_truth, truth_table
 from pydarknet.image import load_image
+from pydarknet.inference import InferenceModel, compile_pays_back
 from pydarknet.network import Darknet
+from pydarknet.prefetch import batched, prefetch
 from pydarknet.weights import write_atomic
 
 # Darknet: validate_detector's fixed thresholds
@@ -44,6 +48,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("weights", help=".weights file")
     p.add_argument("--batch", type=int, default=8, help="images per forward pass (default 8)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the network (default: when the valid list is long enough to pay back)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -87,21 +93,31 @@ class ValidSet:
         if len(self.names) < self.classes:
             raise DarknetError(f"{args.data}: names file has {len(self.names)} names, the network {self.classes} classes")
         self.batch = args.batch
+        compile = args.compile if args.compile is not None else compile_pays_back(len(self.paths))
+        self.model = InferenceModel(self.net, compile=compile)
 
     def detections(self) -> Iterator[tuple[str, int, int, np.ndarray, np.ndarray]]:
-        """(path, width, height, boxes (N, 4) relative x y w h, probs (N, classes)) per image, in list order."""
+        """(path, width, height, boxes (N, 4) relative x y w h, probs (N, classes)) per image, in list order.
+
+        A background thread loads and letterboxes the next batch while the
+        network runs the current one.
+        """
         from tqdm import tqdm
 
         try:
-            detect_batch = importlib.import_module("pydarknet.detect").detect_batch
+            detect = importlib.import_module("pydarknet.detect")
+            detect_batch, network_batch = detect.detect_batch, detect.network_batch
         except (ImportError, AttributeError):
             raise DarknetError("pydarknet.detect.detect_batch is not available in this installation") from None
+
+        def load(paths: list[str]) -> tuple[list[str], list[np.ndarray], torch.Tensor]:
+            images = [load_image(p) for p in paths]
+            return paths, images, network_batch(self.net, images)
+
         with tqdm(total=len(self.paths), unit="img", desc="valid") as bar:
-            for start in range(0, len(self.paths), self.batch):
-                paths = self.paths[start:start + self.batch]
-                images = [load_image(p) for p in paths]
-                with torch.inference_mode():
-                    found = detect_batch(self.net, images, thresh=VALID_THRESH, hier_thresh=VALID_HIER_THRESH, nms=VALID_NMS)
+            for paths, images, batch in prefetch(map(load, batched(self.paths, self.batch))):
+                found = detect_batch(self.net, images, thresh=VALID_THRESH, hier_thresh=VALID_HIER_THRESH, nms=VALID_NMS,
+                                     model=self.model, batch=batch)
                 for path, image, dets in zip(paths, images, found):
                     boxes = np.array([d.box for d in dets], dtype=np.float32).reshape(-1, 4)
                     probs = np.array([d.probs for d in dets], dtype=np.float32).reshape(-1, self.classes)

@@ -1,0 +1,117 @@
+"""The fast inference mode: a network prepared once for many forwards.
+
+`InferenceModel(net)` takes a batch-norm-folded copy of `net`
+(`pydarknet.convert.fuse.fuse_batchnorm`: Darknet's CPU inference formula
+`(x - mean) / (sqrt(var) + 1e-6)` folded into the convolution weights),
+runs its convolutional trunk in channels_last memory format under
+`torch.inference_mode`, and with `compile=True` compiles it with
+`torch.compile` (inductor, weights frozen as constants).  Calling it maps a
+batch (N, C, H, W) to the heads' outputs, as `Darknet.forward` does, in the
+usual contiguous layout; every head (the `[region]` tree CPU quirk included)
+runs unchanged on that layout, so the outputs stay within the golden
+tolerances.  The network's weights are copied: load new weights, then make
+a new InferenceModel.
+
+Compiling takes a while (tens of seconds for yolov2) and pays back over a
+long run (video, `valid`, `map`).  A compiled model is specialised to one
+batch size: smaller batches are padded to the first batch size seen.  If
+compilation fails (no C++ compiler, an unsupported op), the model warns in
+one line and stays eager.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor, nn
+
+from pydarknet.convert.fuse import fuse_batchnorm
+from pydarknet.layers.convolutional import Convolutional
+from pydarknet.layers.maxpool import Maxpool
+from pydarknet.layers.route import Route
+from pydarknet.layers.shortcut import Shortcut
+from pydarknet.network import Darknet
+
+# Layers whose forward works on any memory format; every other layer (heads
+# use .view on Darknet's channel layout) gets a contiguous input.
+CHANNELS_LAST_LAYERS = (Convolutional, Maxpool, Route, Shortcut)
+
+
+class InferenceWarning(UserWarning):
+    """torch.compile was not usable; the model runs eagerly."""
+
+
+class _FusedForward(nn.Module):
+    """Darknet.forward over a folded copy's layers, channels_last where the layer allows it."""
+
+    def __init__(self, fused: Darknet, channels_last: bool) -> None:
+        super().__init__()
+        self.layers = fused.layers
+        self.keep = fused._keep
+        self.output_indices = fused.output_indices
+        self.channels_last = channels_last
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        kept: dict[int, Tensor] = {}
+        out = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        for layer in self.layers:
+            i = layer.index
+            inputs = [out if s == i - 1 else (x if s < 0 else kept[s]) for s in layer.sources]
+            if not isinstance(layer, CHANNELS_LAST_LAYERS):
+                inputs = [t.contiguous() for t in inputs]
+            out = layer(*inputs)
+            if i in self.keep:
+                kept[i] = out
+        return [kept[i].contiguous() for i in self.output_indices]
+
+
+class InferenceModel:
+    """`net`'s forward, batch-norm folded, channels_last, in inference mode; optionally compiled.
+
+    `model(batch)` returns the head outputs of `net(batch)` (within float32
+    rounding).  `net` itself is left untouched.
+    """
+
+    def __init__(self, net: Darknet, compile: bool = False, channels_last: bool = True) -> None:
+        self.net = net
+        fused = fuse_batchnorm(net)
+        for p in fused.parameters():
+            p.requires_grad_(False)
+        if channels_last:
+            fused = fused.to(memory_format=torch.channels_last)
+        self.module = _FusedForward(fused, channels_last)
+        self.compiled = bool(compile)
+        self._batch: int | None = None
+        self._run = torch.compile(self.module, dynamic=False, options={"freezing": True}) if compile else self.module
+
+    def __call__(self, x: Tensor) -> list[Tensor]:
+        self.net._check_input(x)
+        n = x.shape[0]
+        if self.compiled:
+            if self._batch is None or n > self._batch:
+                self._batch = n
+            if n < self._batch:  # one compiled graph: pad to the batch size it was made for
+                x = torch.cat([x, x.new_zeros(self._batch - n, *x.shape[1:])])
+        with torch.inference_mode():
+            if not self.compiled:
+                return self._run(x)
+            try:
+                heads = self._run(x)
+            except Exception as err:  # noqa: BLE001 - any compiler failure: warn once, run eagerly
+                first = str(err).splitlines()[0] if str(err) else ""
+                warnings.warn(f"torch.compile failed ({type(err).__name__}: {first}); running eagerly", InferenceWarning, stacklevel=2)
+                self.compiled, self._run = False, self.module
+                heads = self._run(x)
+            return [h[:n] for h in heads]
+
+
+# torch.compile saves about 10% of the folded channels_last forward on 2 cores
+# (tools/BENCHMARKS.md: ~20 ms per yolov2 image) and costs 3-5 s with a warm
+# inductor cache, ~25 s with a cold one: it pays back over about a thousand images.
+COMPILE_MIN_IMAGES = 1000
+
+
+def compile_pays_back(images: int) -> bool:
+    """Whether a run over `images` images is long enough for torch.compile to pay for itself."""
+    return images >= COMPILE_MIN_IMAGES

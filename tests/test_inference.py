@@ -1,0 +1,132 @@
+"""The fast inference mode (pydarknet.inference) against Darknet's goldens, and the prefetching loader."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import GOLDEN, MANIFEST, golden_close
+from pydarknet.detect import detect_batch
+from pydarknet.image import load_image
+from pydarknet.inference import InferenceModel, InferenceWarning
+from pydarknet.prefetch import batched, prefetch
+from test_detect_golden import assert_same_lines, golden_lines, our_lines
+from test_forward_golden import case_input
+
+# region (plain and YOLO9000's tree with the CPU quirk), yolo heads with upsample/route, reorg
+EAGER = ["yolov2-slim_dog_160", "yolov2-slim_eagle_224x160", "yolov2-tiny-slim_scream_160", "yolo9000_dog_224",
+         "yolov3-tiny_dog_416", "yolov2-tiny_dog_416"]
+
+
+def case(name: str) -> dict:
+    return next(c for c in MANIFEST["forward"] if c["name"] == name)
+
+
+def assert_heads_golden(name: str, net, heads: list[torch.Tensor], item: int = 0) -> None:
+    for index, head in zip(net.output_indices, heads):
+        assert head.is_contiguous()
+        ok, how = golden_close(head[item].numpy(), np.load(GOLDEN / "forward" / name / f"layer_{index:03d}.npy"))
+        assert ok, f"{name} head {index}: {how}"
+
+
+@pytest.mark.parametrize("name", EAGER)
+def test_fused_channels_last_heads_match_darknet(name, golden_net):
+    c = case(name)
+    net = golden_net(c["cfg"], c["width"], c["height"])
+    model = InferenceModel(net)
+    x = torch.from_numpy(case_input(c)).reshape(1, *net.input_shape)
+    assert_heads_golden(name, net, model(x))
+    assert_heads_golden(name, net, model(torch.cat([torch.zeros_like(x), x])), item=1)
+    assert net.layers[0].bn is None or net.layers[0].bn.weight.requires_grad  # the network is untouched
+
+
+def test_contiguous_layout_also_matches(golden_net):
+    c = case("yolov2-slim_dog_160")
+    net = golden_net(c["cfg"], c["width"], c["height"])
+    x = torch.from_numpy(case_input(c)).reshape(1, *net.input_shape)
+    assert_heads_golden(c["name"], net, InferenceModel(net, channels_last=False)(x))
+
+
+@pytest.mark.parametrize("name", ["yolov2-slim_eagle_224x160", "yolo9000_dog_224"])
+def test_detections_through_the_model_match_darknet(name, golden_net):
+    c = case(name)
+    net = golden_net(c["cfg"], c["width"], c["height"])
+    image = load_image(GOLDEN / "images" / c["image"])
+    theirs, _ = golden_lines(c)
+    ours = our_lines(detect_batch(net, [image], c["thresh"], c["hier_thresh"], c["nms"], model=InferenceModel(net))[0])
+    assert_same_lines(ours, theirs, c["thresh"])
+    assert [line[0] for line in ours] == [line[0] for line in theirs]
+
+
+def test_input_of_the_wrong_size_is_one_error(golden_net):
+    net = golden_net("yolov2-tiny-slim.cfg", 160, 160)
+    with pytest.raises(Exception, match="does not fit the network"):
+        InferenceModel(net)(torch.zeros(1, 3, 96, 96))
+
+
+def test_compile_failure_falls_back_to_eager(golden_net, monkeypatch):
+    def broken(module, **options):
+        def run(x):
+            raise RuntimeError("no C++ compiler\nmore lines")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    c = case("yolov2-tiny-slim_scream_160")
+    net = golden_net(c["cfg"], c["width"], c["height"])
+    model = InferenceModel(net, compile=True)
+    x = torch.from_numpy(case_input(c)).reshape(1, *net.input_shape)
+    with pytest.warns(InferenceWarning, match="torch.compile failed .RuntimeError: no C\\+\\+ compiler.; running eagerly"):
+        heads = model(x)
+    assert not model.compiled
+    assert_heads_golden(c["name"], net, heads)
+
+
+@pytest.mark.slow
+def test_compiled_heads_match_darknet(golden_net):
+    """torch.compile with freezing (~30-60 s on 2 cores): golden heads; a smaller batch is padded, not recompiled."""
+    c = case("yolov2-tiny-slim_scream_160")
+    net = golden_net(c["cfg"], c["width"], c["height"])
+    model = InferenceModel(net, compile=True)
+    x = torch.from_numpy(case_input(c)).reshape(1, *net.input_shape)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        two = model(torch.cat([x, x.flip(3)]))
+        one = model(x)
+    assert model.compiled
+    assert_heads_golden(c["name"], net, two)
+    assert_heads_golden(c["name"], net, one)
+    assert one[0].shape[0] == 1
+
+
+def test_prefetch_keeps_order_and_runs_ahead():
+    produced: list[int] = []
+    ahead = threading.Event()
+
+    def items():
+        for i in range(10):
+            produced.append(i)
+            if i == 2:
+                ahead.set()
+            yield i
+
+    stream = prefetch(items(), depth=2)
+    assert next(stream) == 0
+    assert ahead.wait(5)  # items 1 and 2 were made while the consumer held item 0
+    assert list(stream) == list(range(1, 10))
+    assert list(batched(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+def test_prefetch_raises_at_the_failing_item_and_stops_early():
+    def items():
+        yield 1
+        raise ValueError("bad image")
+
+    stream = prefetch(items())
+    assert next(stream) == 1
+    with pytest.raises(ValueError, match="bad image"):
+        next(stream)
+    endless = prefetch(iter(int, 1))  # never ends on its own
+    assert next(endless) == 0
+    endless.close()
