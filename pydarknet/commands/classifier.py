@@ -15,7 +15,7 @@ from pydarknet.errors import DarknetError
 from pydarknet.image import load_image
 from pydarknet.network import Darknet
 from pydarknet.train.classifier import train_classifier
-from pydarknet.train.trainer import TrainRun
+from pydarknet.commands.train import add_training_arguments, training_run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,14 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("data", type=Path, help="Darknet .data file (classes, train, labels, backup)")
     t.add_argument("cfg", type=Path, help="classifier .cfg")
     t.add_argument("weights", type=Path, nargs="?", help="initial weights (e.g. darknet19.weights for the 448 fine-tune), or a .backup")
-    t.add_argument("--clear", action="store_true", help="start counting from 0 (Darknet's -clear)")
-    t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
-    t.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
-    t.add_argument("--seed", type=int, default=0, help="seed for sampling, augmentation and sizes")
-    t.add_argument("--max-batches", type=int, help="stop after this many iterations instead of the cfg's max_batches")
-    t.add_argument("--backup", type=Path, help="checkpoint folder (default: the .data's backup=)")
-    t.add_argument("--chart", type=Path, help="write the loss chart PNG here at the end")
-    t.add_argument("--quiet", action="store_true", help="no per-iteration lines, no progress bar")
+    add_training_arguments(t)
     t.set_defaults(run=run_train)
 
     v = verbs.add_parser("valid", help="top-1 and top-k accuracy on the valid= list (validate_classifier_single)")
@@ -65,11 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    final = train_classifier(TrainRun(
-        data=args.data, cfg=args.cfg, weights=args.weights, clear=args.clear, device=args.device,
-        workers=args.workers, seed=args.seed, max_batches=args.max_batches, backup=args.backup,
-        chart=args.chart, quiet=args.quiet,
-    ))
+    final = train_classifier(training_run(args))
     print(f"saved {final}")
     return 0
 

@@ -20,10 +20,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", type=Path, help="Darknet .data file (classes, train, backup, names)")
     p.add_argument("cfg", type=Path, help="network .cfg")
     p.add_argument("weights", type=Path, nargs="?", help="initial weights, e.g. darknet19_448.conv.23, or a .backup to resume")
+    add_training_arguments(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    final = train_detector(training_run(args))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 saves it
+        print(f"saved {final}")
+    return 0
+
+
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """The options `train` and `classifier train` share (the trainer's TrainRun)."""
     p.add_argument("--clear", action="store_true", help="start counting from 0 (Darknet's -clear): seen, schedule and burn_in restart")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu); under torchrun `cuda` is GPU LOCAL_RANK")
     p.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling, augmentation and multi-scale sizes")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling, augmentation, multi-scale sizes and the initialisation")
     p.add_argument("--max-batches", type=int, help="stop after this many iterations instead of the cfg's max_batches")
     p.add_argument("--backup", type=Path, help="checkpoint folder (default: the .data's backup=)")
     p.add_argument("--chart", type=Path, help="write the loss chart PNG here at the end")
@@ -32,15 +45,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="under torchrun: batch norm over the global mini-batch (default: each rank's share, as Darknet's GPUs)")
     p.add_argument("--dist-timeout", type=float, default=600.0, metavar="SECONDS",
                    help="under torchrun: a rank waiting longer than this for the others stops the job (default 600)")
-    p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    final = train_detector(TrainRun(
+def training_run(args: argparse.Namespace) -> TrainRun:
+    """The TrainRun of parsed `train`/`classifier train` arguments."""
+    return TrainRun(
         data=args.data, cfg=args.cfg, weights=args.weights, clear=args.clear, device=args.device,
         workers=args.workers, seed=args.seed, max_batches=args.max_batches, backup=args.backup,
         chart=args.chart, quiet=args.quiet, sync_bn=args.sync_bn, timeout=args.dist_timeout,
-    ))
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 saves it
-        print(f"saved {final}")
-    return 0
+    )
