@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import GOLDEN, MANIFEST
-from pydarknet.boxes import _swap_zeros_to_end, box_iou, correct_boxes
+from pydarknet.boxes import box_iou, correct_boxes
 from pydarknet.detect import Detection, detect_batch, network_input
 from pydarknet.image import load_image
 
@@ -70,23 +70,6 @@ def test_detection_accessors():
     assert det.labels == [(1, pytest.approx(0.6)), (2, pytest.approx(0.7))]
     assert det.corners(200, 100) == (50.0, -25.0, 150.0, 75.0)
     assert det.pixel_box(200, 100) == (50, 0, 150, 75)
-
-
-def test_swap_zeros_to_end_is_darknets_loop():
-    """The kept detections' order equals do_nms_sort's swap loop, ported line by line."""
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        objectness = (rng.random(int(rng.integers(0, 12))) < 0.4).astype(np.float32)
-        dets = list(range(len(objectness)))
-        k, i = len(dets) - 1, 0
-        while i <= k:
-            if objectness[dets[i]] == 0:
-                dets[i], dets[k] = dets[k], dets[i]
-                k -= 1
-            else:
-                i += 1
-        ours = _swap_zeros_to_end(torch.from_numpy(objectness) != 0).tolist()
-        assert ours == dets[: k + 1]
 
 
 def test_box_iou_is_darknets():
