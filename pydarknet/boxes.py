@@ -16,27 +16,16 @@ from torch import Tensor
 
 from pydarknet.hierarchy import hierarchy_predictions, hierarchy_top_prediction, tree_index
 from pydarknet.image import letterbox_geometry
+from pydarknet.layers.boxes import box_iou
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
 
 Decoded = tuple[Tensor, Tensor, Tensor]  # boxes (B, N, 4), objectness (B, N), probs (B, N, classes)
 
 
-def box_iou(a: Tensor, b: Tensor) -> Tensor:
-    """Darknet's box_iou (src/box.c) between every box of `a` (N, 4) and of `b` (M, 4): (N, M).
-
-    Darknet: overlap = min(right) - max(left) per axis; the intersection is 0
-    when either overlap is negative; union = area_a + area_b - intersection.
-    """
-    a, b = a[:, None, :], b[None, :, :]
-    left = torch.maximum(a[..., 0] - a[..., 2] / 2, b[..., 0] - b[..., 2] / 2)
-    right = torch.minimum(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2)
-    top = torch.maximum(a[..., 1] - a[..., 3] / 2, b[..., 1] - b[..., 3] / 2)
-    bottom = torch.minimum(a[..., 1] + a[..., 3] / 2, b[..., 1] + b[..., 3] / 2)
-    ow, oh = right - left, bottom - top
-    inter = torch.where((ow < 0) | (oh < 0), torch.zeros_like(ow), ow * oh)
-    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
-    return inter / union
+def pairwise_iou(a: Tensor, b: Tensor) -> Tensor:
+    """Darknet's box_iou (src/box.c) between every box of `a` (N, 4) and of `b` (M, 4): (N, M)."""
+    return box_iou(a[:, None, :], b[None, :, :])
 
 
 def _grid(h: int, w: int, like: Tensor) -> tuple[Tensor, Tensor]:
@@ -156,7 +145,7 @@ def do_nms_sort(boxes: Tensor, objectness: Tensor, probs: Tensor, nms: float) ->
     classes = torch.nonzero(positive.any(dim=0)).flatten()
     labelled = torch.nonzero(positive.any(dim=1)).flatten()
     candidates = boxes[order[labelled]]
-    overlaps = box_iou(candidates, candidates) > nms
+    overlaps = pairwise_iou(candidates, candidates) > nms
     overlaps.fill_diagonal_(False)
     first, second = (labelled[i] for i in torch.nonzero(overlaps, as_tuple=True))
     rank = torch.empty((classes.numel(), n), dtype=torch.long, device=order.device)

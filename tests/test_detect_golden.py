@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import GOLDEN, MANIFEST
-from pydarknet.boxes import box_iou, correct_boxes
+from pydarknet.boxes import correct_boxes, pairwise_iou
 from pydarknet.detect import Detection, detect_batch, network_input
 from pydarknet.image import load_image
 
@@ -72,10 +72,10 @@ def test_detection_accessors():
     assert det.pixel_box(200, 100) == (50, 0, 150, 75)
 
 
-def test_box_iou_is_darknets():
+def test_pairwise_iou_is_darknets():
     a = torch.tensor([[0.5, 0.5, 0.2, 0.2]])
     b = torch.tensor([[0.6, 0.5, 0.2, 0.2], [0.9, 0.9, 0.1, 0.1], [0.5, 0.5, 0.2, 0.2]])
-    assert box_iou(a, b)[0].tolist() == pytest.approx([0.02 / 0.06, 0.0, 1.0])
+    assert pairwise_iou(a, b)[0].tolist() == pytest.approx([0.02 / 0.06, 0.0, 1.0])
 
 
 @pytest.mark.parametrize("letter_box, golden", [(1, "eagle_letterbox_224x160.npy"), (0, "eagle_resize_224x160.npy")])

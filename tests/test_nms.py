@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pydarknet.boxes import box_iou, do_nms_sort
+from pydarknet.boxes import do_nms_sort, pairwise_iou
 
 
 def darknet_do_nms_sort(boxes: torch.Tensor, objectness: torch.Tensor, probs: torch.Tensor, thresh: float):
     """src/box.c:do_nms_sort with Python lists; qsort is glibc's stable merge sort, as Python's sort."""
     dets = list(range(len(objectness)))
     probs = probs.clone()
-    iou = box_iou(boxes, boxes).tolist()  # Darknet's box_iou of every pair, looked up in the loop
+    iou = pairwise_iou(boxes, boxes).tolist()  # Darknet's box_iou of every pair, looked up in the loop
     k, i = len(dets) - 1, 0
     while i <= k:
         if objectness[dets[i]] == 0:
