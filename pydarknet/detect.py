@@ -19,6 +19,7 @@ import torch
 
 from pydarknet.boxes import Decoded, correct_boxes, decode_region, decode_yolo, do_nms_sort
 from pydarknet.cfg.parser import read_data_file
+from pydarknet.data.datafile import read_names
 from pydarknet.errors import DarknetError
 from pydarknet.image import letterbox_image, resize_image
 from pydarknet.layers.region import Region
@@ -148,14 +149,6 @@ def _image_detections(boxes: torch.Tensor, objectness: torch.Tensor, probs: torc
     objectness_np = objectness[order].cpu().numpy()
     probs_np = probs.cpu().numpy().astype(np.float32)
     return [Detection(tuple(boxes_np[i].tolist()), float(objectness_np[i]), probs_np[i]) for i in range(len(order))]
-
-
-def read_names(path: str | Path) -> list[str]:
-    """A Darknet `.names` file: one class name per line (get_labels)."""
-    try:
-        return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as err:
-        raise DarknetError(f"{path}: cannot read names file: {err}") from None
 
 
 def names_from_data(data_path: str | Path) -> Path:

@@ -28,7 +28,8 @@ import torch
 from tqdm import tqdm
 
 from pydarknet.commands.summary import parse_size
-from pydarknet.detect import Detection, detect_batch, find_names, names_from_data, network_batch, read_names
+from pydarknet.data import read_names
+from pydarknet.detect import Detection, detect_batch, find_names, names_from_data, network_batch
 from pydarknet.draw import class_name, draw_detections
 from pydarknet.errors import DarknetError
 from pydarknet.inference import InferenceModel, compile_pays_back

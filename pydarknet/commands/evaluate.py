@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from pydarknet.cfg import read_data_file
+from pydarknet.data.datafile import read_lines, read_names
 from pydarknet.errors import DarknetError
 from pydarknet.eval.ap import INTERPOLATIONS, DetectionTable, Evaluation, evaluate
 from pydarknet.eval.coco import coco_results, coco_stats, ground_truth_from_json, ground_truth_from_labels
@@ -78,7 +79,7 @@ class ValidSet:
             raise DarknetError(f"--batch {args.batch}: must be at least 1")
         self.data = read_data_file(args.data)
         self.paths = _read_list(self.data.get_path("valid"))
-        self.names = _read_names(self.data.get_path("names"))
+        self.names = read_names(self.data.get_path("names"))
         self.results = self.data.get_str("results", "results")
         self.coco = self.data.get_str("eval", "voc") == "coco"
         self.net = Darknet(args.cfg)
@@ -125,17 +126,10 @@ class ValidSet:
                 bar.update(len(paths))
 
 
-def _read_lines(path: Path, what: str) -> list[str]:
-    try:
-        return path.read_text().splitlines()
-    except OSError as err:
-        raise DarknetError(f"{path}: cannot read {what}: {err.strerror or err}") from None
-
-
 def _read_list(path: Path) -> list[str]:
     """Darknet's `get_paths`: one image path per line, as written (blank lines skipped)."""
     paths = []
-    for number, line in enumerate(_read_lines(path, "image list"), 1):
+    for number, line in enumerate(read_lines(path, "image list"), 1):
         if line.strip():
             if not Path(line.strip()).is_file():
                 raise DarknetError(f"{path}:{number}: {line.strip()}: no such image file")
@@ -143,11 +137,6 @@ def _read_list(path: Path) -> list[str]:
     if not paths:
         raise DarknetError(f"{path}: no images listed")
     return paths
-
-
-def _read_names(path: Path) -> list[str]:
-    """Darknet's `get_labels`: one class name per line."""
-    return _read_lines(path, "names")
 
 
 def run_valid(args: argparse.Namespace) -> int:

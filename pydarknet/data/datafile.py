@@ -115,7 +115,8 @@ def _folder(section: Section, key: str, default: str | None) -> Path:
     return written
 
 
-def _read_lines(path: str | Path, what: str) -> list[str]:
+def read_lines(path: str | Path, what: str) -> list[str]:
+    """The lines of a text file (UTF-8, a BOM and \\r dropped); a missing or unreadable file is one line naming `what`."""
     try:
         text = Path(path).read_bytes().decode("utf-8", errors="replace")
     except FileNotFoundError:
@@ -131,7 +132,7 @@ def read_list(path: str | Path) -> list[Path]:
     Blank lines, which Darknet would try to open as images, are skipped;
     surrounding spaces and Windows line ends are dropped.
     """
-    paths = [Path(line.strip()) for line in _read_lines(path, "list file") if line.strip()]
+    paths = [Path(line.strip()) for line in read_lines(path, "list file") if line.strip()]
     if not paths:
         raise DarknetError(f"{path}: list file has no image paths")
     return paths
@@ -139,7 +140,7 @@ def read_list(path: str | Path) -> list[Path]:
 
 def read_names(path: str | Path) -> list[str]:
     """A names file (Darknet's `get_labels`): one class name a line, in class order."""
-    lines = _read_lines(path, "names file")
+    lines = read_lines(path, "names file")
     if lines and lines[-1] == "":
         lines.pop()  # the newline ending the last name
     if not lines:

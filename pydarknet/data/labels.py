@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pydarknet.data.datafile import read_lines
 from pydarknet.errors import DarknetError
 
 # Darknet: fill_truth_detection's find_replace chain, in its order.
@@ -49,14 +50,8 @@ def read_labels(path: str | Path, classes: int | None = None) -> np.ndarray:
     number.  Blank lines are skipped.  Values outside [0, 1] are kept: the
     augmentation clips them the way Darknet does.
     """
-    try:
-        text = Path(path).read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        raise DarknetError(f"{path}: no such label file") from None
-    except OSError as err:
-        raise DarknetError(f"{path}: cannot read label file: {err.strerror or err}") from None
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(read_lines(path, "label file"), start=1):
         fields = line.split()
         if fields:
             rows.append(_parse_line(fields, f"{path}:{number}", classes))
