@@ -13,7 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from conftest import CFG, ROOT, run_cli
 from pydarknet import Darknet

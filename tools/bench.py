@@ -290,6 +290,23 @@ def darknet_seconds(binary: str, cfg: str, net: Darknet) -> float:
     return statistics.median(times)
 
 
+def _ddp_rank(rank: int, port: int, repeat: int, out: str) -> None:
+    """One of 2 gloo ranks: time the gradient all-reduce of yolov2-voc (one per iteration)."""
+    import os
+
+    from pydarknet.train.distributed import process_group, sum_gradients
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    with process_group("cpu", timeout=300):
+        params = list(random_network("yolov2-voc.cfg").parameters())
+        for param in params:
+            param.grad = torch.ones_like(param)
+        t = median_seconds(lambda: sum_gradients(params), repeat)
+    if rank == 0:
+        Path(out).write_text(f"{t} {sum(p.numel() for p in params)}")
+
+
 def bench_ddp(args: argparse.Namespace) -> list[str]:
     """Distributed training's per-iteration communication: yolov2-voc's gradients summed over 2 CPU ranks (gloo)."""
     import socket
