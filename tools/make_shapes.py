@@ -9,17 +9,17 @@ usage:
 Six classes (`CLASSES`): circle, square, triangle, star, cross, ring.  Squares,
 triangles, stars and crosses are filled or outlined; a circle is always filled
 and a ring is an annulus, so an outlined circle never stands for a ring.  Every
-shape has a random size (9%-50% of the image's short side), aspect (0.75-1.33),
+shape has a random size (12%-50% of the image's short side), aspect (0.75-1.33),
 rotation and colour (chosen to contrast with what lies under it), over one of
 four backgrounds (smooth noise, a gradient, stripes/checks, a blurred crop of a
 photograph from `tests/golden/images/`), with unlabelled clutter (thin lines,
 zigzags, open arcs) under the shapes and images of varied size and aspect.
 
 Occlusion rule: shapes are drawn one over another; a new shape is placed only
-if every shape already drawn keeps at least `MIN_VISIBLE` (60%) of its pixels
+if every shape already drawn keeps at least `MIN_VISIBLE` (70%) of its pixels
 visible, otherwise another position is tried (and the shape is dropped after
 `PLACEMENT_TRIES`).  So every drawn shape is labelled, and every label's shape
-is at least 60% visible.  A label's box is the tight box of the whole shape's
+is at least 70% visible.  A label's box is the tight box of the whole shape's
 pixels (visible or not), as VOC labels occluded objects.
 
 Detection set (Darknet's `detector train` layout): `images/{train,valid}/N.jpg`,
@@ -63,9 +63,9 @@ from pydarknet.errors import DarknetError  # noqa: E402
 
 CLASSES = ("circle", "square", "triangle", "star", "cross", "ring")
 OUTLINABLE = {"square", "triangle", "star", "cross"}
-MIN_VISIBLE = 0.6
+MIN_VISIBLE = 0.7
 PLACEMENT_TRIES = 8
-SIZE_FRACTION = (0.09, 0.5)  # shape size / image short side
+SIZE_FRACTION = (0.12, 0.5)  # shape size / image short side
 ASPECT = (0.75, 1.33)
 MIN_CONTRAST = 90.0  # RGB distance between a shape and what lies under it
 PHOTOS = ROOT / "tests" / "golden" / "images"
