@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -32,6 +33,23 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     command = [str(script)] if script.exists() else [sys.executable, "-m", "pydarknet"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([*command, *map(str, args)], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def set_options(text: str, **options: object) -> str:
+    """A cfg's text with each `key=value` line replaced (each key must occur)."""
+    for key, value in options.items():
+        text, n = re.subn(rf"^{key}\s*=.*$", f"{key}={value}", text, count=1, flags=re.M)
+        assert n == 1, key
+    return text
+
+
+@pytest.fixture
+def one_thread():
+    """Two oversubscribed cores train a tiny net ~40x faster on one torch thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def cfg_path(name: str) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import CFG, ROOT, run_cli
+from conftest import CFG, ROOT, run_cli, set_options
 from pydarknet import Darknet
 from pydarknet.classify import validate_classifier
 from pydarknet.commands.partial import partial
@@ -25,22 +25,6 @@ sys.path.insert(0, str(ROOT / "tools"))
 from make_shapes import make_classification_set, make_detection_set  # noqa: E402
 
 TOP1_FLOOR = 0.4  # 6 classes: chance is 1/6
-
-
-@pytest.fixture
-def one_thread():
-    """Two oversubscribed cores train this tiny net ~40x faster on one torch thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def set_options(text: str, **options: object) -> str:
-    for key, value in options.items():
-        text, n = re.subn(rf"^{key}=.*$", f"{key}={value}", text, count=1, flags=re.M)
-        assert n == 1, key
-    return text
 
 
 def top1(cfg: Path, weights: Path, data_dir: Path) -> float:

@@ -130,6 +130,8 @@ def bench_augment(args: argparse.Namespace) -> list[str]:
             t = time.perf_counter() - start
             rows.append(f"loader   golden PNGs -> 416x416, batch 8, {workers} workers: {8 * args.repeat / t:6.1f} images/s")
     return rows
+
+
 def bench_eval(args: argparse.Namespace) -> list[str]:
     """VOC mAP of 5,000 images x 20 detections (20 classes, ~3 boxes per image); IoU k-means of 100k boxes."""
     import numpy as np
@@ -151,23 +153,30 @@ def bench_eval(args: argparse.Namespace) -> list[str]:
     t_kmeans = median_seconds(lambda: kmeans_anchors(boxes, 5, seed=0), args.repeat)
     return [f"eval     mAP (11/all/101-point) of {images} images x {per_image} detections: {t_map * 1000:7.1f} ms",
             f"eval     k-means (d = 1 - IoU, k-means++) of 100k boxes, k=5: {t_kmeans * 1000:7.1f} ms"]
+
+
 def bench_train(args: argparse.Namespace) -> list[str]:
     """Darknet train_network throughput: forward + loss + backward + SGD update per call."""
     rows = []
     for cfg in ("yolov2-tiny-voc.cfg", "yolov2-voc.cfg"):
         net = random_network(cfg)
-        for batch in (1, 8):
-            net.options.batch, net.options.subdivisions = batch, 1  # one update per call
-            x = torch.rand(batch, 3, 416, 416)
-            truth = torch.zeros(batch, 30, 5)
-            truth[:, :3] = torch.tensor([[0.3, 0.4, 0.2, 0.3, 1], [0.6, 0.5, 0.5, 0.6, 7], [0.8, 0.2, 0.1, 0.1, 14]])
-            t = median_seconds(lambda: net.train_step(x, truth), min(args.repeat, 3))
-            rows.append(f"train    {cfg:<18s} 416x416 batch {batch}: {batch / t:8.2f} images/s  {t * 1000:9.1f} ms/step")
+        for layout in (torch.contiguous_format, torch.channels_last):  # channels_last: as `pydarknet train`
+            net = net.to(memory_format=layout)
+            name = "NCHW" if layout is torch.contiguous_format else "NHWC"
+            for batch in (1, 8):
+                net.options.batch, net.options.subdivisions = batch, 1  # one update per call
+                x = torch.rand(batch, 3, 416, 416).contiguous(memory_format=layout)
+                truth = torch.zeros(batch, 30, 5)
+                truth[:, :3] = torch.tensor([[0.3, 0.4, 0.2, 0.3, 1], [0.6, 0.5, 0.5, 0.6, 7], [0.8, 0.2, 0.1, 0.1, 14]])
+                t = median_seconds(lambda: net.train_step(x, truth), min(args.repeat, 3))
+                rows.append(f"train    {cfg:<18s} 416x416 {name} batch {batch}: {batch / t:8.2f} images/s  {t * 1000:9.1f} ms/step")
         region = net.layers[net.output_indices[0]]
         raw = torch.randn(8, *region.in_shapes[0])
         t_region = median_seconds(lambda: region.delta(raw, truth, net.seen), min(args.repeat, 3))
         rows.append(f"train    {cfg:<18s} region loss (delta + cost), batch 8: {t_region * 1000:7.1f} ms = {t_region / t:.1%} of the step")
     return rows
+
+
 def bench_convert(args: argparse.Namespace) -> list[str]:
     """yolov2.cfg: .weights -> .pt / .h5 / .onnx and back, through the files (pydarknet.convert)."""
     from pydarknet.convert import convert
@@ -187,6 +196,8 @@ def bench_convert(args: argparse.Namespace) -> list[str]:
             rows.append(f"convert  yolov2 {source.suffix:>8s} -> {target.suffix:<8s}: {t * 1000:7.0f} ms  "
                         f"({target.stat().st_size / 1e6:.0f} MB)")
     return rows
+
+
 def bench_detect(args: argparse.Namespace) -> list[str]:
     """Darknet's detector test path on a 768x576 JPEG through the inference mode (folded, channels_last):
     end to end (load + letterbox + forward + decode + NMS), forward alone, and decode + NMS alone
