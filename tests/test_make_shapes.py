@@ -18,6 +18,7 @@ import pytest
 
 from conftest import ROOT, cfg_path
 from pydarknet import Darknet
+from pydarknet.data import read_names
 from pydarknet.data.labels import label_path
 from pydarknet.cfg import read_data_file
 from pydarknet.errors import DarknetError
@@ -142,6 +143,10 @@ def test_shapes_cfg_builds_small():
         net = Darknet(cfg_path("yolov2-tiny-shapes.cfg"), strict=True)
     region = net.layers[-1]
     assert region.kind == "region" and (region.num, region.classes, region.random) == (5, 6, 1)
-    assert net.input_shape == (3, 320, 320) and net.options.burn_in == 100
+    assert net.input_shape == (3, 544, 544) and net.options.burn_in == 200
     assert net.layers[-2].filters == region.num * (region.coords + 1 + region.classes)
     assert len(weights_bytes(net)) < 20 * 2**20
+
+
+def test_shipped_names_are_the_generators_classes():
+    assert read_names(ROOT / "data" / "shapes.names") == list(ms.CLASSES)
