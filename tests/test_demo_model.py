@@ -25,6 +25,17 @@ THRESH = 0.5  # the README's command: Darknet's detect default
 
 
 @pytest.fixture(scope="module")
+def truth() -> np.ndarray:
+    """The generator's labels of the demo image: (6, 5) rows class, x, y, w, h."""
+    return read_labels(DEMO.with_suffix(".txt"), 6)
+
+
+@pytest.fixture(scope="module")
+def names() -> list[str]:
+    return read_names(DATA / "shapes.names")
+
+
+@pytest.fixture(scope="module")
 def demo_detections():
     net = Darknet(SHAPES_CFG)
     net.load_weights(WEIGHTS)
@@ -52,24 +63,21 @@ def test_shipped_weights_are_small():
     assert WEIGHTS.stat().st_size < 20 * 2**20
 
 
-def test_finds_every_demo_shape_and_nothing_else(demo_detections):
-    truth = read_labels(DEMO.with_suffix(".txt"), 6)
+def test_finds_every_demo_shape_and_nothing_else(demo_detections, truth, names):
     assert len(truth) == 6
-    names = read_names(DATA / "shapes.names")
     pairs = matches(demo_detections, truth)
     found = {t for _, t, _ in pairs}
     missed = [names[int(truth[t][0])] for t in range(len(truth)) if t not in found]
     assert not missed, f"missed: {missed}"
-    extra = [(names[d.best_class], round(d.best_prob, 3)) for i, d in enumerate(demo_detections)
-             if i not in {d for d, _, _ in pairs} and d.best_prob > THRESH]
+    matched = {d for d, _, _ in pairs}
+    extra = [(names[det.best_class], round(det.best_prob, 3)) for i, det in enumerate(demo_detections)
+             if i not in matched and det.best_prob > THRESH]
     assert not extra, f"extra detections above {THRESH}: {extra}"
 
 
-def test_readme_first_command_prints_the_shapes(tmp_path):
+def test_readme_first_command_prints_the_shapes(tmp_path, truth, names):
     result = run_cli("detect", SHAPES_CFG, WEIGHTS, DEMO, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     printed = sorted(m.group(1) for m in re.finditer(r"^(\w+): \d+%", result.stdout, flags=re.M))
-    truth = read_labels(DEMO.with_suffix(".txt"), 6)
-    names = read_names(DATA / "shapes.names")
     assert printed == sorted(names[int(c)] for c in truth[:, 0])
     assert (tmp_path / "predictions.jpg").stat().st_size > 0

@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from conftest import CFG, ROOT, run_cli, set_options
+from conftest import CFG, ROOT, set_options
+from pydarknet.cli import main
 from pydarknet.train.trainer import TrainRun, train_detector
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -24,14 +25,14 @@ MAP_FLOOR = 0.02
 ITERATIONS = 600
 
 
-def mean_ap(data, cfg, weights) -> float:
-    result = run_cli("detector", "map", data, cfg, weights, "--json", "--no-compile")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["map"]["11"]
+def mean_ap(data, cfg, weights, capsys) -> float:
+    """`pydarknet detector map --json` in this process (and its one torch thread): the 11-point mAP."""
+    assert main(["detector", "map", str(data), str(cfg), str(weights), "--json", "--no-compile"]) == 0
+    return json.loads(capsys.readouterr().out)["map"]["11"]
 
 
 @pytest.mark.slow
-def test_loss_falls_and_map_rises(tmp_path, one_thread):
+def test_loss_falls_and_map_rises(tmp_path, one_thread, capsys):
     data = make_detection_set(tmp_path / "set", seed=1, n_train=300, n_valid=60, size_range=(96, 192))
     cfg = tmp_path / "shapes-160.cfg"
     cfg.write_text(set_options((CFG / "yolov2-tiny-shapes.cfg").read_text(), batch=8, width=160, height=160,
@@ -45,7 +46,9 @@ def test_loss_falls_and_map_rises(tmp_path, one_thread):
     first, last = sum(losses[:10]) / 10, sum(losses[-50:]) / 50
     assert last < first / 4, (first, last)
 
-    early, trained = mean_ap(data, cfg, backup / "shapes-160_100.weights"), mean_ap(data, cfg, final)
+    capsys.readouterr()  # the trainer's own output
+    early = mean_ap(data, cfg, backup / "shapes-160_100.weights", capsys)
+    trained = mean_ap(data, cfg, final, capsys)
     print(f"loss {first:.1f} -> {last:.1f}; mAP@0.5 {early:.4f} at iteration 100, {trained:.4f} at {ITERATIONS}")
     assert trained > early
     assert trained >= MAP_FLOOR
