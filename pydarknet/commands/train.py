@@ -45,6 +45,9 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
                    help="under torchrun: batch norm over the global mini-batch (default: each rank's share, as Darknet's GPUs)")
     p.add_argument("--dist-timeout", type=float, default=600.0, metavar="SECONDS",
                    help="under torchrun: a rank waiting longer than this for the others stops the job (default 600)")
+    p.add_argument("--amp", action="store_true",
+                   help="mixed precision: convolutions in float16 with dynamic loss scaling on CUDA (bfloat16 on the CPU), "
+                   "batch norm, the loss and the SGD update in float32; meant for GPUs, not Darknet-exact (default off)")
 
 
 def training_run(args: argparse.Namespace) -> TrainRun:
@@ -52,5 +55,5 @@ def training_run(args: argparse.Namespace) -> TrainRun:
     return TrainRun(
         data=args.data, cfg=args.cfg, weights=args.weights, clear=args.clear, device=args.device,
         workers=args.workers, seed=args.seed, max_batches=args.max_batches, backup=args.backup,
-        chart=args.chart, quiet=args.quiet, sync_bn=args.sync_bn, timeout=args.dist_timeout,
+        chart=args.chart, quiet=args.quiet, sync_bn=args.sync_bn, timeout=args.dist_timeout, amp=args.amp,
     )

@@ -58,6 +58,11 @@ class DarknetSGD:
                 slot.updates.sub_(slot.param.grad)
                 slot.param.grad = None
 
+    def discard(self) -> None:
+        """Drop the parameters' gradients unused (an update skipped for an inf/NaN gradient under amp)."""
+        for slot in self.slots.values():
+            slot.param.grad = None
+
     @torch.no_grad()
     def update(self, learning_rate: float, momentum: float, decay: float, batch: int) -> None:
         """Darknet's update_network: every layer's update with args (lr, momentum, decay, batch)."""

@@ -21,6 +21,11 @@ delta to what flows into the first of them (softmax: `truth - output`;
 cost: `scale * delta`), so darknet19-style [softmax]+[cost sse] passes
 `(1 + scale) * (truth - output)` down, and the network's cost is the mean of
 the softmax's cross-entropy and the cost layer's squared error.
+
+With `net.amp` set (pydarknet.train.amp.enable_amp; off by default) the
+forward runs under autocast, the loss math on float32 copies of the heads'
+inputs, and with float16 the injected gradients are loss-scaled: they stay
+in `.grad` until the iteration's update, which an inf/NaN skips.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from pydarknet.layers.region import Region
 from pydarknet.layers.softmax import Softmax
 from pydarknet.layers.yolo import Yolo
 from pydarknet.train import distributed
+from pydarknet.train.amp import autocast, loss_scaler
 from pydarknet.train.policy import current_batch, learning_rate
 from pydarknet.train.sgd import DarknetSGD
 
@@ -97,10 +103,11 @@ def rank_mini_batch(net: Darknet, ranks: int) -> int:
 def _train_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor, ranks: int) -> float:
     """Darknet's train_network_datum: one mini-batch (this rank's share); returns the network's cost."""
     net.seen += x.shape[0] * ranks  # Darknet: before the forward; the global mini-batch
-    outputs = net.forward_layers(x)
+    with autocast(net, x.device.type):
+        outputs = net.forward_layers(x)
     raws, grads, costs = [], [], []
     for head in (net.layers[i] for i in net.output_indices):
-        raw = x if head.sources[0] < 0 else outputs[head.sources[0]]
+        raw = (x if head.sources[0] < 0 else outputs[head.sources[0]]).float()  # the loss math in float32 under amp
         if isinstance(head, Region):
             output, delta, cost = head.delta(raw.detach(), truth, net.seen)
         else:
@@ -126,9 +133,10 @@ def loss_chain(net: Darknet) -> list[Softmax | Cost]:
 def _classifier_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor, ranks: int) -> float:
     """train_network_datum for a classifier: the loss chain's deltas go into its input."""
     net.seen += x.shape[0] * ranks  # Darknet: before the forward; the global mini-batch
-    outputs = net.forward_layers(x)
+    with autocast(net, x.device.type):
+        outputs = net.forward_layers(x)
     chain = loss_chain(net)
-    raw = outputs[chain[0].index - 1]
+    raw = outputs[chain[0].index - 1].float()  # the loss math in float32 under amp
     value = raw.detach()
     delta = torch.zeros_like(value)
     costs = []
@@ -146,15 +154,25 @@ def _classifier_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor, r
 
 
 def _backward_and_update(net: Darknet, sgd: DarknetSGD, raws: list[Tensor], grads: list[Tensor], ranks: int, cost: float) -> float:
-    """Backward from the loss layers' inputs, then update_network every `subdivisions` mini-batches; returns `cost`."""
+    """Backward from the loss layers' inputs, then update_network every `subdivisions` mini-batches; returns `cost`.
+
+    Several ranks, or a loss scale, keep the gradients in param.grad until the
+    update: one all-reduce, one unscale and inf/NaN check per iteration.
+    """
+    scaler = loss_scaler(net)
     if raws:
-        torch.autograd.backward(raws, grads)
+        torch.autograd.backward(raws, grads if scaler is None else scaler.scaled(grads))
     options = net.options
     update = (net.seen // options.mini_batch) % options.subdivisions == 0
-    if ranks > 1:
+    if ranks > 1 or scaler is not None:
         if not update:
             return cost  # the gradients add up in param.grad until the update
-        distributed.sum_gradients(slot.param for slot in sgd.slots.values())  # one all-reduce per iteration
+        params = [slot.param for slot in sgd.slots.values()]
+        if ranks > 1:
+            distributed.sum_gradients(params)
+        if scaler is not None and not scaler.unscale_and_update(params):
+            sgd.discard()  # an inf/NaN gradient (the same on every rank after the sum): no update this iteration
+            return cost
     sgd.accumulate()
     if update:
         rate = learning_rate(options, current_batch(net.seen, options))
