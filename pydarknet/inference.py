@@ -4,8 +4,11 @@
 (`pydarknet.convert.fuse.fuse_batchnorm`: Darknet's CPU inference formula
 `(x - mean) / (sqrt(var) + 1e-6)` folded into the convolution weights),
 runs its convolutional trunk in channels_last memory format under
-`torch.inference_mode`, and with `compile=True` compiles it with
-`torch.compile` (inductor, weights frozen as constants).  Calling it maps a
+`torch.inference_mode`, computes the heavy 3x3 layers (both channel counts
+>= 256, e.g. yolov2's 13x13 layers) with Winograd's F(4x4, 3x3)
+(`pydarknet.winograd`, on the CPU, where oneDNN's direct convolution is
+slow on them), and with `compile=True` compiles it with `torch.compile`
+(inductor, weights frozen as constants).  Calling it maps a
 batch (N, C, H, W) to the heads' outputs, as `Darknet.forward` does, in the
 usual contiguous layout; every head (the `[region]` tree CPU quirk included)
 runs unchanged on that layout, so the outputs stay within the golden
@@ -32,6 +35,7 @@ from pydarknet.layers.maxpool import Maxpool
 from pydarknet.layers.route import Route
 from pydarknet.layers.shortcut import Shortcut
 from pydarknet.network import Darknet
+from pydarknet.winograd import WinogradConv2d, suits
 
 # Layers whose forward works on any memory format; every other layer (heads
 # use .view on Darknet's channel layout) gets a contiguous input.
@@ -70,16 +74,24 @@ class InferenceModel:
     """`net`'s forward, batch-norm folded, channels_last, in inference mode; optionally compiled.
 
     `model(batch)` returns the head outputs of `net(batch)` (within float32
-    rounding).  `net` itself is left untouched.
+    rounding).  `net` itself is left untouched.  `winograd` (default: when
+    the network is on the CPU; cuDNN picks its own algorithms on CUDA) runs
+    the layers `pydarknet.winograd.suits` with Winograd's algorithm.
     """
 
-    def __init__(self, net: Darknet, compile: bool = False, channels_last: bool = True) -> None:
+    def __init__(self, net: Darknet, compile: bool = False, channels_last: bool = True, winograd: bool | None = None) -> None:
         self.net = net
         fused = fuse_batchnorm(net)
         for p in fused.parameters():
             p.requires_grad_(False)
         if channels_last:
             fused = fused.to(memory_format=torch.channels_last)
+        if winograd is None:
+            winograd = all(p.device.type == "cpu" for p in fused.parameters())
+        if winograd:
+            for layer in fused.layers:
+                if isinstance(layer, Convolutional) and suits(layer.conv):
+                    layer.conv = WinogradConv2d(layer.conv)
         self.module = _FusedForward(fused, channels_last)
         self.compiled = bool(compile)
         self._batch: int | None = None
