@@ -4,6 +4,8 @@
 for a whole batch in one forward: `letterbox_image` to the network size
 (plain `resize_image` when the cfg says `letter_box=0`), predict,
 `get_network_boxes(thresh, hier_thresh, relative=1)` and `do_nms_sort`.
+Images are load_image arrays or OpenCV uint8 BGR frames (`load_frame`,
+video frames); frames are letterboxed to the same bits, faster.
 Also here: where a network's class names come from (Darknet's `.names`
 files).
 """
@@ -21,7 +23,7 @@ from pydarknet.boxes import Decoded, correct_boxes, decode_region, decode_yolo, 
 from pydarknet.cfg.parser import read_data_file
 from pydarknet.data.datafile import read_names
 from pydarknet.errors import DarknetError
-from pydarknet.image import letterbox_image, resize_image
+from pydarknet.image import letterbox_frame, letterbox_image, resize_frame, resize_image
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
 from pydarknet.network import Darknet
@@ -65,11 +67,29 @@ class Detection:
         return max(x1, 0), max(y1, 0), min(x2, width - 1), min(y2, height - 1)
 
 
-def network_input(net: Darknet, image: np.ndarray) -> np.ndarray:
-    """An image (3, H, W) sized for the network: letterboxed, or resized if the cfg has letter_box=0."""
+def _is_frame(image: np.ndarray) -> bool:
+    """Whether `image` is an OpenCV uint8 BGR frame (H, W, 3) rather than a load_image array (3, H, W)."""
+    return image.dtype == np.uint8
+
+
+def image_size(image: np.ndarray) -> tuple[int, int]:
+    """(width, height) of a load_image array or a BGR frame."""
+    height, width = image.shape[:2] if _is_frame(image) else image.shape[1:]
+    return width, height
+
+
+def network_input(net: Darknet, image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """An image (3, H, W) sized for the network: letterboxed, or resized if the cfg has letter_box=0.
+
+    `image` is a load_image array or an OpenCV uint8 BGR frame (H, W, 3)
+    (`load_frame`, a video frame): the frame gives the same bits without
+    converting all its pixels to float.  Written into `out` if given.
+    """
     if net.options.letter_box:
-        return letterbox_image(image, net.width, net.height)
-    return resize_image(image, net.width, net.height)
+        fit = letterbox_frame if _is_frame(image) else letterbox_image
+    else:
+        fit = resize_frame if _is_frame(image) else resize_image
+    return fit(image, net.width, net.height, out=out)
 
 
 def _decode_heads(net: Darknet, heads: list[torch.Tensor], thresh: float, hier_thresh: float) -> Decoded:
@@ -89,14 +109,17 @@ def _decode_heads(net: Darknet, heads: list[torch.Tensor], thresh: float, hier_t
 
 
 def network_batch(net: Darknet, images: list[np.ndarray]) -> torch.Tensor:
-    """The network inputs (N, 3, h, w) for load_image arrays: `network_input` of each, stacked (CPU)."""
-    return torch.from_numpy(np.stack([network_input(net, im) for im in images]))
+    """The network inputs (N, 3, h, w) for load_image arrays or BGR frames: `network_input` of each (CPU)."""
+    batch = np.empty((len(images), 3, net.height, net.width), dtype=np.float32)
+    for image, out in zip(images, batch):
+        network_input(net, image, out=out)
+    return torch.from_numpy(batch)
 
 
 def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hier_thresh: float = 0.5,
                  nms: float = 0.45, *, model: Callable[[torch.Tensor], list[torch.Tensor]] | None = None,
                  batch: torch.Tensor | None = None) -> list[list[Detection]]:
-    """Detections for each image (load_image arrays (3, H, W) of any size), one forward for the batch.
+    """Detections for each image (load_image arrays or BGR frames, any size), one forward for the batch.
 
     Per image, the detections after NMS in Darknet's final order, without
     those whose probabilities are all 0.  `nms=0` skips NMS, as Darknet does.
@@ -120,7 +143,7 @@ def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hi
                 heads = net(batch)
         finally:
             net.train(was_training)
-    sizes = [(im.shape[2], im.shape[1]) for im in images]
+    sizes = [image_size(im) for im in images]
     return detections_from_heads(net, heads, sizes, thresh, hier_thresh, nms)
 
 

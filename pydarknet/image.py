@@ -5,11 +5,21 @@ Images are float32 arrays (3, H, W), RGB, values in [0, 1] (Darknet's
 separable bilinear filter with align-corners scales (in - 1) / (out - 1),
 horizontal pass then vertical pass, every step rounded to float32; cv2.resize
 gives other numbers.  Reproduced here vectorised, to the same float32
-rounding, quirks included (see `resize_image`).
+rounding, quirks included (see `_taps`).
+
+`letterbox_frame` and `resize_frame` take OpenCV's uint8 BGR frames
+(`load_frame`, video frames) and convert only the pixels the filter reads:
+the same bits as `letterbox_image(image_from_bgr(frame))`, a fraction of
+the time (the detection path uses them).
 """
 
 from __future__ import annotations
 
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -17,14 +27,11 @@ import numpy as np
 
 from pydarknet.errors import DarknetError
 
-# Darknet: (float)byte / 255. is computed in double, then stored as float
-_BYTE_TO_FLOAT = (np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
-
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as float32 (3, H, W) RGB in [0, 1].
+def load_frame(path: str | Path) -> np.ndarray:
+    """Read an image file as OpenCV's uint8 (H, W, 3) BGR frame.
 
     Like Darknet's stb_image loader: 3 channels (grey replicated, alpha
     dropped), no EXIF rotation.
@@ -37,51 +44,206 @@ def load_image(path: str | Path) -> np.ndarray:
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None:
         raise DarknetError(f"{path}: cannot decode image (not an image, or a format OpenCV cannot read)")
-    return image_from_bgr(bgr)
+    return bgr
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as float32 (3, H, W) RGB in [0, 1] (the `load_frame`, as floats)."""
+    return image_from_bgr(load_frame(path))
+
+
+def _to_floats(channel: np.ndarray, out: np.ndarray) -> None:
+    """Darknet's pixel from a byte: (float)byte / 255. in double, stored as float32.
+
+    The float32 division byte / 255.f rounds to the same float for every
+    byte (tests/test_image.py checks all 256).
+    """
+    np.divide(channel, np.float32(255), out=out, dtype=np.float32)
 
 
 def image_from_bgr(bgr: np.ndarray) -> np.ndarray:
     """A uint8 OpenCV (H, W, 3) BGR frame as Darknet's float image."""
-    rgb = bgr[:, :, ::-1].transpose(2, 0, 1)
-    return _BYTE_TO_FLOAT[np.ascontiguousarray(rgb)]
+    image = np.empty((3, *bgr.shape[:2]), dtype=np.float32)
+    for plane, channel in zip(image, cv2.split(bgr)[::-1]):
+        _to_floats(channel, plane)
+    return image
 
 
-def _interpolate_axis(im: np.ndarray, out: int, axis: int) -> np.ndarray:
-    """One pass of Darknet's resize along `axis` (1 = rows, 2 = columns)."""
-    n = im.shape[axis]
+class _Scratch(threading.local):
+    """Work buffers per thread, reused from call to call.
+
+    The resize's temporaries are megabytes: fresh ones cost more in page
+    faults than the arithmetic done in them.  Each buffer keeps the largest
+    size asked for: a few times (rows read) x (frame width + output width).
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.size < nbytes:
+            buffer = self.buffers[name] = np.empty(nbytes, dtype=np.uint8)
+        return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+_scratch = _Scratch()
+
+
+@dataclass(frozen=True)
+class _Taps:
+    """One pass of Darknet's resize along an axis: out[i] = w0[i] * p[i0[i]] + w1[i] * p[i1[i]].
+
+    Two float32 products and a float32 sum, as Darknet's
+    `(1 - dx) * p[ix] + dx * p[ix + 1]` (pixels are finite, so a 0 weight
+    adds exactly nothing).
+    """
+
+    i0: np.ndarray
+    i1: np.ndarray
+    w0: np.ndarray
+    w1: np.ndarray
+
+
+def _taps(n: int, out: int, horizontal: bool) -> _Taps:
+    """Darknet's weights for resizing n pixels to `out` along one axis."""
     scale = np.float32(n - 1) / np.float32(out - 1) if out > 1 else np.float32(0)
     pos = np.arange(out, dtype=np.float32) * scale  # float32 c * w_scale
-    base = pos.astype(np.int64)  # (int) truncation
-    frac = pos - base.astype(np.float32)
-    nxt = np.minimum(base + 1, n - 1)
-    take = lambda idx: np.take(im, idx, axis=axis)  # noqa: E731
-    shape = [1, 1, 1]
-    shape[axis] = out
-    frac = frac.reshape(shape)
-    if axis == 2:
-        # horizontal: val = (1 - dx) * p[ix] + dx * p[ix + 1]; last column copies the last pixel
-        vals = (np.float32(1) - frac) * take(base) + frac * take(nxt)
-        if n == 1:
-            return np.repeat(im, out, axis=2)
-        vals[:, :, out - 1] = im[:, :, n - 1]
-        return vals.astype(np.float32)
+    i0 = pos.astype(np.intp)  # (int) truncation
+    frac = pos - i0.astype(np.float32)
+    i1 = np.minimum(i0 + 1, n - 1)
+    w0, w1 = np.float32(1) - frac, frac
+    if horizontal:
+        # Darknet: `if (c == w-1 || im.w == 1) val = get_pixel(im, im.w-1, r, k)`: the last
+        # column copies the last pixel (for n == 1 every column does: weights 1 and 0 already)
+        i0[-1], w0[-1] = n - 1, 1
     # vertical: out = (1 - dy) * p[iy], then += dy * p[iy + 1] except on the last row
     # (Darknet skips the add there, trusting dy == 0 even when float rounding made
     # iy = h - 2, dy ~ 1: that row is then nearly black, and so it is here).
-    vals = (np.float32(1) - frac) * take(base)
-    if n > 1:
-        add = frac * take(nxt)
-        add[:, out - 1, :] = 0
-        vals = vals + add
-    return vals.astype(np.float32)
+    i1[-1], w1[-1] = i0[-1], 0
+    return _Taps(i0, i1, w0, w1)
 
 
-def resize_image(im: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Darknet's resize_image: (3, H, W) float32 -> (3, h, w)."""
+@dataclass(frozen=True)
+class _Plan:
+    """Darknet's resize of a W x H image to w x h, reading only the source pixels it needs.
+
+    `rows` are the source rows the vertical pass reads; `y` indexes them.
+    """
+
+    rows: np.ndarray
+    x: _Taps
+    y: _Taps
+
+
+@lru_cache(maxsize=64)
+def _plan(im_w: int, im_h: int, w: int, h: int) -> _Plan:
+    x, y = _taps(im_w, w, horizontal=True), _taps(im_h, h, horizontal=False)
+    rows = np.union1d(y.i0, y.i1)
+    y = _Taps(np.searchsorted(rows, y.i0), np.searchsorted(rows, y.i1), y.w0[:, None], y.w1[:, None])
+    for array in (rows, *vars(x).values(), *vars(y).values()):
+        array.flags.writeable = False  # shared by every call through the cache
+    return _Plan(rows, x, y)
+
+
+# The source pixels a plan reads, float32 (2, C, rows, w): the columns x.i0, then x.i1
+# (each half contiguous: numpy is several times slower on strided halves).
+_Gather = Callable[[_Plan], np.ndarray]
+
+
+def _take_rows(source: np.ndarray, rows: np.ndarray, axis: int) -> np.ndarray:
+    """`source` cut to `rows` along `axis` (itself when they are all its rows).
+
+    A new array, not scratch: it scales with the source image, which may be huge.
+    """
+    return source if len(rows) == source.shape[axis] else np.take(source, rows, axis=axis)
+
+
+def _take_pair(source: np.ndarray, taps: _Taps, axis: int, out: np.ndarray) -> np.ndarray:
+    """out[0], out[1]: `source` at taps.i0 and at taps.i1 along `axis`."""
+    for half, index in zip(out, (taps.i0, taps.i1)):
+        np.take(source, index, axis=axis, out=half, mode="clip")
+    return out
+
+
+def _image_pixels(im: np.ndarray) -> _Gather:
+    """Gather from a float image (C, H, W)."""
+    def gather(plan: _Plan) -> np.ndarray:
+        source = _take_rows(im, plan.rows, axis=1)
+        shape = (2, im.shape[0], len(plan.rows), len(plan.x.i0))
+        return _take_pair(source, plan.x, -1, _scratch.get("pixels", shape, np.float32))
+    return gather
+
+
+def _frame_pixels(bgr: np.ndarray) -> _Gather:
+    """Gather from a uint8 BGR frame (H, W, 3), converting only the pixels gathered."""
+    def gather(plan: _Plan) -> np.ndarray:
+        rows, w = len(plan.rows), len(plan.x.i0)
+        source = _take_rows(bgr, plan.rows, axis=0)
+        # RGBA makes a pixel one uint32 (gathered as words), its bytes in Darknet's channel order;
+        # cv2.split then gives contiguous planes (numpy converts strided bytes several times slower)
+        rgba = cv2.cvtColor(source, cv2.COLOR_BGR2RGBA, dst=_scratch.get("rgba", (rows, bgr.shape[1], 4), np.uint8))
+        words = _take_pair(rgba.view(np.uint32)[..., 0], plan.x, -1, _scratch.get("words", (2, rows, w), np.uint32))
+        planes = [_scratch.get(f"plane{c}", (2 * rows, w), np.uint8) for c in range(4)]
+        planes = cv2.split(words.view(np.uint8).reshape(2 * rows, w, 4), planes)
+        pixels = _scratch.get("pixels", (2, 3, rows, w), np.float32)
+        for c in range(3):
+            _to_floats(planes[c].reshape(2, rows, w), pixels[:, c])
+        return pixels
+    return gather
+
+
+def _blend(a: np.ndarray, b: np.ndarray, taps: _Taps, out: np.ndarray) -> None:
+    """out = taps.w0 * a + taps.w1 * b in float32 (a and b are overwritten)."""
+    np.multiply(a, taps.w0, out=a)
+    np.multiply(b, taps.w1, out=b)
+    np.add(a, b, out=out)
+
+
+def _check_size(w: int, h: int) -> None:
     if w < 1 or h < 1:
         raise DarknetError(f"cannot resize an image to {w}x{h}")
+
+
+def _resize_into(out: np.ndarray, im_w: int, im_h: int, gather: _Gather) -> np.ndarray:
+    """Darknet's resize_image of a im_w x im_h image into `out` (C, h, w): horizontal pass, then vertical."""
+    channels, h, w = out.shape
+    _check_size(w, h)
+    plan = _plan(im_w, im_h, w, h)
+    pixels = gather(plan)
+    part = pixels[0]
+    _blend(part, pixels[1], plan.x, out=part)
+    rows = _take_pair(part, plan.y, 1, _scratch.get("part_rows", (2, channels, h, w), np.float32))
+    _blend(rows[0], rows[1], plan.y, out=out)
+    return out
+
+
+def _letterbox_into(boxed: np.ndarray, im_w: int, im_h: int, gather: _Gather) -> np.ndarray:
+    """Darknet's letterbox_image into `boxed` (C, h, w): the resized image centred on grey 0.5."""
+    _, h, w = boxed.shape
+    new_w, new_h = letterbox_geometry(im_w, im_h, w, h)
+    dx, dy = (w - new_w) // 2, (h - new_h) // 2
+    _resize_into(boxed[:, dy : dy + new_h, dx : dx + new_w], im_w, im_h, gather)
+    boxed[:, :dy] = boxed[:, dy + new_h :] = 0.5  # the grey around it (Darknet fills all, then embeds)
+    boxed[:, :, :dx] = boxed[:, :, dx + new_w :] = 0.5
+    return boxed
+
+
+def _output(out: np.ndarray | None, channels: int, w: int, h: int) -> np.ndarray:
+    """`out` checked to be float32 (channels, h, w), or a new array."""
+    _check_size(w, h)
+    if out is None:
+        return np.empty((channels, h, w), dtype=np.float32)
+    if out.shape != (channels, h, w) or out.dtype != np.float32:
+        raise DarknetError(f"out= is {out.dtype} {out.shape}, not float32 {(channels, h, w)}")
+    return out
+
+
+def resize_image(im: np.ndarray, w: int, h: int, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Darknet's resize_image: (3, H, W) float32 -> (3, h, w) (into `out` if given)."""
     im = np.asarray(im, dtype=np.float32)
-    return _interpolate_axis(_interpolate_axis(im, w, axis=2), h, axis=1)
+    return _resize_into(_output(out, im.shape[0], w, h), im.shape[2], im.shape[1], _image_pixels(im))
 
 
 def letterbox_geometry(im_w: int, im_h: int, w: int, h: int) -> tuple[int, int]:
@@ -91,12 +253,23 @@ def letterbox_geometry(im_w: int, im_h: int, w: int, h: int) -> tuple[int, int]:
     return (im_w * h) // im_h, h
 
 
-def letterbox_image(im: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Darknet's letterbox_image: resize keeping the aspect, centred on grey 0.5."""
-    _, im_h, im_w = im.shape
-    new_w, new_h = letterbox_geometry(im_w, im_h, w, h)
-    resized = resize_image(im, new_w, new_h)
-    boxed = np.full((im.shape[0], h, w), 0.5, dtype=np.float32)
-    dx, dy = (w - new_w) // 2, (h - new_h) // 2
-    boxed[:, dy : dy + new_h, dx : dx + new_w] = resized
-    return boxed
+def letterbox_image(im: np.ndarray, w: int, h: int, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Darknet's letterbox_image: resize keeping the aspect, centred on grey 0.5 (into `out` if given)."""
+    im = np.asarray(im, dtype=np.float32)
+    return _letterbox_into(_output(out, im.shape[0], w, h), im.shape[2], im.shape[1], _image_pixels(im))
+
+
+def resize_frame(bgr: np.ndarray, w: int, h: int, *, out: np.ndarray | None = None) -> np.ndarray:
+    """`resize_image(image_from_bgr(bgr), w, h)` bit for bit, for a uint8 BGR frame (H, W, 3).
+
+    Only the pixels the resize reads are converted to float.
+    """
+    return _resize_into(_output(out, 3, w, h), bgr.shape[1], bgr.shape[0], _frame_pixels(bgr))
+
+
+def letterbox_frame(bgr: np.ndarray, w: int, h: int, *, out: np.ndarray | None = None) -> np.ndarray:
+    """`letterbox_image(image_from_bgr(bgr), w, h)` bit for bit, for a uint8 BGR frame (H, W, 3).
+
+    Only the pixels the resize reads are converted to float.
+    """
+    return _letterbox_into(_output(out, 3, w, h), bgr.shape[1], bgr.shape[0], _frame_pixels(bgr))

@@ -33,7 +33,7 @@ from pydarknet.detect import Detection, detect_batch, find_names, names_from_dat
 from pydarknet.draw import class_name, draw_detections
 from pydarknet.errors import DarknetError
 from pydarknet.inference import InferenceModel, compile_pays_back
-from pydarknet.image import IMAGE_EXTENSIONS, image_from_bgr, load_image
+from pydarknet.image import IMAGE_EXTENSIONS, load_frame
 from pydarknet.network import Darknet
 from pydarknet.prefetch import batched, prefetch
 from pydarknet.weights import write_atomic
@@ -144,17 +144,13 @@ def _print_text(source: Path, seconds: float, dets: list[Detection], width: int,
             print(f"{class_name(c, names)}: {p * 100:.0f}%\t(left {left}, top {top}, right {right}, bottom {bottom})")
 
 
-def _to_bgr(image: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray((image.transpose(1, 2, 0)[:, :, ::-1] * 255 + 0.5).astype(np.uint8))
-
-
 def _image_batches(net: Darknet, paths: list[Path], size: int) -> Iterator[tuple[list[tuple[Path, object]], torch.Tensor | None]]:
-    """Batches of `size` paths loaded and letterboxed: ([(path, image or DarknetError)], inputs of the images)."""
+    """Batches of `size` paths loaded and letterboxed: ([(path, BGR frame or DarknetError)], inputs of the frames)."""
     for chunk in batched(paths, size):
         loaded: list[tuple[Path, object]] = []
         for path in chunk:
             try:
-                loaded.append((path, load_image(path)))
+                loaded.append((path, load_frame(path)))
             except DarknetError as err:
                 loaded.append((path, err))
         images = [im for _, im in loaded if isinstance(im, np.ndarray)]
@@ -180,14 +176,14 @@ def _detect_images(net: Darknet, model: InferenceModel, paths: list[Path], args:
                 report(str(err))
 
 
-def _write_image(path: Path, image: np.ndarray, dets: list[Detection], seconds: float, args: argparse.Namespace,
+def _write_image(path: Path, frame: np.ndarray, dets: list[Detection], seconds: float, args: argparse.Namespace,
                  names: list[str] | None, outputs: Outputs) -> None:
-    height, width = image.shape[1:]
+    height, width = frame.shape[:2]
     if args.json:
         print(json.dumps({"image": str(path), "width": width, "height": height, "detections": _records(dets, width, height, names)}))
     else:
         _print_text(path, seconds, dets, width, height, names)
-    ok, encoded = cv2.imencode(".jpg", draw_detections(_to_bgr(image), dets, names))
+    ok, encoded = cv2.imencode(".jpg", draw_detections(frame, dets, names))
     if not ok:
         raise DarknetError(f"{path}: cannot encode the annotated image")
     target = outputs.path_for(path, ".jpg")
@@ -210,8 +206,8 @@ def _detect_video(net: Darknet, model: InferenceModel, path: Path, args: argpars
     count = boxes = 0
     try:
         with tqdm(total=frames, desc=path.name, unit="frame") as bar:
-            for chunk, images, batch in prefetch(_frame_batches(net, capture, args.batch)):
-                found = detect_batch(net, images, args.thresh, args.hier_thresh, args.nms, model=model, batch=batch)
+            for chunk, batch in prefetch(_frame_batches(net, capture, args.batch)):
+                found = detect_batch(net, chunk, args.thresh, args.hier_thresh, args.nms, model=model, batch=batch)
                 for frame, dets in zip(chunk, found):
                     boxes += len(dets)
                     if args.json:
@@ -239,11 +235,10 @@ def _detect_video(net: Darknet, model: InferenceModel, path: Path, args: argpars
         print(f"{path}: {count} frames, {boxes} detections; wrote {target}")
 
 
-def _frame_batches(net: Darknet, capture: cv2.VideoCapture, size: int) -> Iterator[tuple[list[np.ndarray], list[np.ndarray], torch.Tensor]]:
-    """Batches of `size` video frames: (BGR frames, their load_image arrays, network inputs)."""
+def _frame_batches(net: Darknet, capture: cv2.VideoCapture, size: int) -> Iterator[tuple[list[np.ndarray], torch.Tensor]]:
+    """Batches of `size` video frames: (BGR frames, their network inputs)."""
     for chunk in batched(_frames(capture), size):
-        images = [image_from_bgr(frame) for frame in chunk]
-        yield chunk, images, network_batch(net, images)
+        yield chunk, network_batch(net, chunk)
 
 
 def _frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
