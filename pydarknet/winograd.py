@@ -41,7 +41,7 @@ WINDOW = TILE + 2  # input tile side (a 3x3 kernel)
 # channels) is then small beside the GEMM's (their product).  Measured on
 # yolov2/yolov2-tiny's layers (tools/BENCHMARKS.md): 1.1-2.6x faster than
 # oneDNN from 256 channels at 13x13 and 26x26, slower below 128.
-MIN_CHANNELS = 256
+MIN_CHANNELS = 128
 
 
 def computable(conv: nn.Conv2d) -> bool:

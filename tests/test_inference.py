@@ -11,7 +11,8 @@ import torch
 from conftest import GOLDEN, MANIFEST, golden_close
 from pydarknet.detect import detect_batch
 from pydarknet.image import load_image
-from pydarknet.inference import InferenceModel, InferenceWarning
+import pydarknet.inference
+from pydarknet.inference import InferenceModel, InferenceWarning, image_by_image_prefix
 from pydarknet.prefetch import batched, prefetch
 from test_detect_golden import assert_same_lines, golden_lines, our_lines
 from test_forward_golden import case_input
@@ -130,3 +131,23 @@ def test_prefetch_raises_at_the_failing_item_and_stops_early():
     endless = prefetch(iter(int, 1))  # never ends on its own
     assert next(endless) == 0
     endless.close()
+
+
+@pytest.mark.parametrize("cfg, size", [("yolov2-slim.cfg", 160), ("yolov3-tiny.cfg", 96)])
+def test_image_by_image_prefix_gives_the_batched_numbers(cfg, size, golden_net, monkeypatch):
+    """Every layer image by image (routes, reorg, upsample and heads cross the prefix): each image's heads as alone."""
+    net = golden_net(cfg, size, size)
+    batch = torch.rand(3, 3, size, size, generator=torch.Generator().manual_seed(0))
+    alone = [InferenceModel(net)(batch[k : k + 1]) for k in range(3)]
+    monkeypatch.setattr(pydarknet.inference, "IMAGE_BY_IMAGE_BYTES", 0)
+    model = InferenceModel(net)
+    assert model.module.prefix == len(net.layers)
+    for k, heads in enumerate(alone):
+        for ours, theirs in zip(model(batch), heads):
+            assert ours.is_contiguous()
+            torch.testing.assert_close(ours[k : k + 1], theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_image_by_image_prefix_covers_the_large_outputs(golden_net):
+    net = golden_net("yolov2-tiny.cfg", 416, 416)
+    assert image_by_image_prefix(net.layers) == 5  # up to 64x104x104 (2.8 MB); 128x52x52 (1.4 MB) is batched

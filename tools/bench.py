@@ -13,7 +13,7 @@ checkpoint conversion times, end-to-end detection per image (load + letterbox +
 forward + decode + NMS) split into its stages, the shapes generator's images/s,
 the gradient all-reduce of distributed training (`ddp`), classification
 augmentation (`classifier`), and the inference modes (`--only inference`: eager, batch-norm folded +
-channels_last, torch.compile) as a table of ratios to eager PyTorch, with C
+channels_last, + Winograd, torch.compile) as a table of ratios to eager PyTorch, with C
 Darknet's `detector test` time when `--darknet PATH` names a Darknet binary.
 """
 
@@ -199,14 +199,16 @@ def bench_convert(args: argparse.Namespace) -> list[str]:
 
 
 def bench_detect(args: argparse.Namespace) -> list[str]:
-    """Darknet's detector test path on a 768x576 JPEG through the inference mode (folded, channels_last):
-    end to end (load + letterbox + forward + decode + NMS), forward alone, and decode + NMS alone
-    (thresh: detect's .5 and valid's .005)."""
+    """Darknet's detector test path on a 768x576 JPEG through the inference mode (as `pydarknet detect`):
+    one image end to end (load + letterbox + forward + decode + NMS), forward alone, decode + NMS alone
+    (thresh: detect's .5 and valid's .005), and a stream of 16 JPEGs through detect's prefetching path
+    (the next image decoded and letterboxed in a thread while the network runs), per image."""
     import cv2
 
-    from pydarknet.detect import detect_batch, detections_from_heads, network_input
-    from pydarknet.image import load_image
+    from pydarknet.detect import detect_batch, detections_from_heads, image_size, network_batch
+    from pydarknet.image import load_frame
     from pydarknet.inference import InferenceModel
+    from pydarknet.prefetch import prefetch
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,17 +217,28 @@ def bench_detect(args: argparse.Namespace) -> list[str]:
         for cfg in ("yolov2.cfg", "yolov2-tiny.cfg"):
             net = random_network(cfg)
             model = InferenceModel(net)
-            image = load_image(path)
-            size = [(image.shape[2], image.shape[1])]
-            x = torch.from_numpy(network_input(net, image))[None]
+            image = load_frame(path)
+            size = [image_size(image)]
+            x = network_batch(net, [image])
             heads = model(x)
-            forward = median_seconds(lambda: model(x), args.repeat)
+
+            def stream(thresh: float, count: int = 16) -> None:
+                frames = (load_frame(path) for _ in range(count))
+                for frame, batch in prefetch((frame, network_batch(net, [frame])) for frame in frames):
+                    detect_batch(net, [frame], thresh, model=model, batch=batch)
+
             for thresh in (0.5, 0.005):
-                total = median_seconds(lambda: detect_batch(net, [load_image(path)], thresh, model=model), args.repeat)
-                post = median_seconds(lambda: detections_from_heads(net, heads, size, thresh), args.repeat)
+                times = interleaved_medians({
+                    "forward": lambda: model(x),
+                    "end to end": lambda: detect_batch(net, [load_frame(path)], thresh, model=model),
+                    "stream": lambda: stream(thresh),
+                    "post": lambda: detections_from_heads(net, heads, size, thresh),
+                }, args.repeat)
+                forward, total, streamed = times["forward"], times["end to end"], times["stream"] / 16
                 labels = sum(len(d.labels) for d in detections_from_heads(net, heads, size, thresh)[0])
                 rows.append(f"detect   {cfg:<18s} 768x576 JPEG -> 416x416 thresh {thresh:<5}: {total * 1000:8.1f} ms/image end to end "
-                            f"= {total / forward:.2f} x forward ({forward * 1000:.1f} ms); decode+nms {post * 1000:.1f} ms; {labels} labels")
+                            f"= {total / forward:.2f} x forward ({forward * 1000:.1f} ms); 16 JPEGs prefetched {streamed * 1000:.1f} ms/image "
+                            f"= {streamed / forward:.2f} x forward; decode+nms {times['post'] * 1000:.1f} ms; {labels} labels")
     return rows
 
 
@@ -261,7 +274,7 @@ def _inference_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]
 
     torch.set_num_threads(args.threads)
     net = random_network(cfg)
-    fused, compiled = InferenceModel(net), InferenceModel(net, compile=True)
+    direct, fused, compiled = InferenceModel(net, winograd=False), InferenceModel(net), InferenceModel(net, compile=True)
     x = torch.rand(batch, 3, 416, 416)
     start = time.perf_counter()
     compiled(x)
@@ -271,7 +284,8 @@ def _inference_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]
         with torch.inference_mode():
             return net(x)
 
-    times = interleaved_medians({"eager PyTorch": eager, "folded + channels_last": lambda: fused(x),
+    times = interleaved_medians({"eager PyTorch": eager, "folded + channels_last": lambda: direct(x),
+                                 "folded + channels_last + Winograd": lambda: fused(x),
                                  f"torch.compile (first call {compile_seconds:.0f} s)": lambda: compiled(x)}, args.repeat)
     if args.darknet and batch == 1:
         times["C Darknet (detector test)"] = darknet_seconds(args.darknet, cfg, net)
