@@ -150,10 +150,11 @@ class InferenceModel:
             return [h[:n] for h in heads]
 
 
-# torch.compile saves about 10% of the folded channels_last forward on 2 cores
-# (tools/BENCHMARKS.md: ~20 ms per yolov2 image) and costs 3-5 s with a warm
-# inductor cache, ~25 s with a cold one: it pays back over about a thousand images.
-COMPILE_MIN_IMAGES = 1000
+# torch.compile saves 6-20% of the eager inference mode on 2 cores
+# (tools/BENCHMARKS.md: ~11 ms per yolov2 image, ~8 ms per yolov2-tiny image
+# at batch 1) and its first call takes 12-40 s: it pays back over about two
+# thousand images.
+COMPILE_MIN_IMAGES = 2000
 
 
 def compile_pays_back(images: int) -> bool:
