@@ -64,17 +64,18 @@ def image_by_image_prefix(layers: nn.ModuleList, bytes_per_value: int = 4) -> in
 class _FusedForward(nn.Module):
     """Darknet.forward over a folded copy's layers, channels_last where the layer allows it.
 
-    A batch runs its high-resolution prefix (`image_by_image_prefix`) one
-    image at a time, then the rest batched: the same numbers, better cache use.
+    On the CPU a batch runs its high-resolution prefix (`image_by_image_prefix`)
+    one image at a time, then the rest batched: the same numbers, better cache
+    use (a GPU has no such caches to fit: there the batch runs whole).
     """
 
-    def __init__(self, fused: Darknet, channels_last: bool) -> None:
+    def __init__(self, fused: Darknet, channels_last: bool, image_by_image: bool) -> None:
         super().__init__()
         self.layers = fused.layers
         self.keep = fused._keep
         self.output_indices = fused.output_indices
         self.channels_last = channels_last
-        self.prefix = image_by_image_prefix(fused.layers)
+        self.prefix = image_by_image_prefix(fused.layers) if image_by_image else 0
 
     def forward(self, x: Tensor) -> list[Tensor]:
         if self.channels_last:
@@ -118,13 +119,14 @@ class InferenceModel:
             p.requires_grad_(False)
         if channels_last:
             fused = fused.to(memory_format=torch.channels_last)
+        cpu = all(p.device.type == "cpu" for p in fused.parameters())
         if winograd is None:
-            winograd = all(p.device.type == "cpu" for p in fused.parameters())
+            winograd = cpu
         if winograd:
             for layer in fused.layers:
                 if isinstance(layer, Convolutional) and suits(layer.conv):
                     layer.conv = WinogradConv2d(layer.conv)
-        self.module = _FusedForward(fused, channels_last)
+        self.module = _FusedForward(fused, channels_last, image_by_image=cpu)
         self.compiled = bool(compile)
         self._batch: int | None = None
         self._run = torch.compile(self.module, dynamic=False, options={"freezing": True}) if compile else self.module

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pydarknet import winograd
+from pydarknet import Darknet, winograd
 from pydarknet.inference import InferenceModel
 from pydarknet.winograd import WinogradConv2d, suits
 from test_forward_golden import case_input
@@ -63,3 +66,13 @@ def test_yolov2_tiny_heavy_layers_match_darknet(golden_net):
     assert winograd_layers(InferenceModel(net, winograd=False)) == 0
     x = torch.from_numpy(case_input(c)).reshape(1, *net.input_shape)
     assert_heads_golden(c["name"], net, model(x))
+
+
+def test_off_the_cpu_neither_winograd_nor_image_by_image():
+    """On another device (meta stands in for CUDA here) the library's own algorithms run the batch whole."""
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = Darknet(Path(__file__).parent.parent / "cfg" / "yolov2-tiny.cfg", 416, 416)
+    model = InferenceModel(net)
+    assert winograd_layers(model) == 0
+    assert model.module.prefix == 0
