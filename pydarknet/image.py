@@ -11,13 +11,20 @@ rounding, quirks included (see `_taps`).
 (`load_frame`, video frames) and convert only the pixels the filter reads:
 the same bits as `letterbox_image(image_from_bgr(frame))`, a fraction of
 the time (the detection path uses them).
+
+Big resizes run in two bands of output rows, one on a worker thread (numpy
+and OpenCV release the GIL): each band reads only the source rows its
+vertical taps need, so the bands are independent and give the same bits.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -97,7 +104,8 @@ class _Taps:
 
     Two float32 products and a float32 sum, as Darknet's
     `(1 - dx) * p[ix] + dx * p[ix + 1]` (pixels are finite, so a 0 weight
-    adds exactly nothing).
+    adds exactly nothing).  The weights are 1-D from `_taps`, whole arrays
+    shaped like the pixels they multiply once `_spread`.
     """
 
     i0: np.ndarray
@@ -125,71 +133,114 @@ def _taps(n: int, out: int, horizontal: bool) -> _Taps:
     return _Taps(i0, i1, w0, w1)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Darknet's resize of a W x H image to w x h, reading only the source pixels it needs.
+def _spread(taps: _Taps, shape: tuple[int, int]) -> _Taps:
+    """`taps` with the weights broadcast to whole arrays of `shape`, read-only (they are cached).
 
-    `rows` are the source rows the vertical pass reads; `y` indexes them.
+    numpy multiplies two arrays of one shape some 2.5 times faster than an
+    array by a broadcast row or column of weights.
+    """
+    weights = (np.ascontiguousarray(np.broadcast_to(w, shape)) for w in (taps.w0, taps.w1))
+    spread = _Taps(taps.i0, taps.i1, *weights)
+    for array in vars(spread).values():
+        array.flags.writeable = False
+    return spread
+
+
+@dataclass(frozen=True)
+class _Band:
+    """Output rows [start, stop) of a resize: the source `rows` read, the horizontal taps `x`
+    (weights (len(rows), w)) and the vertical taps `y` (indexing `rows`, weights (stop - start, w)).
+
+    Bands are independent: each runs Darknet's horizontal pass on its own
+    rows (a row two bands read is computed twice, to the same bits).
     """
 
+    start: int
+    stop: int
     rows: np.ndarray
     x: _Taps
     y: _Taps
 
 
-@lru_cache(maxsize=64)
-def _plan(im_w: int, im_h: int, w: int, h: int) -> _Plan:
+_THREADS = min(2, os.cpu_count() or 1)
+_BAND_PIXELS = 1 << 16  # a band with a smaller horizontal pass costs more to hand to a thread than it saves
+
+
+@lru_cache(maxsize=16)
+def _plan(im_w: int, im_h: int, w: int, h: int) -> tuple[_Band, ...]:
+    """Darknet's resize of a W x H image to w x h, in bands of output rows.
+
+    One band per thread when the horizontal pass is big enough to pay for
+    the hand-over (a 1-pixel image or a 1-row output is one band).
+    """
     x, y = _taps(im_w, w, horizontal=True), _taps(im_h, h, horizontal=False)
-    rows = np.union1d(y.i0, y.i1)
-    y = _Taps(np.searchsorted(rows, y.i0), np.searchsorted(rows, y.i1), y.w0[:, None], y.w1[:, None])
-    for array in (rows, *vars(x).values(), *vars(y).values()):
+    pixels = len(np.union1d(y.i0, y.i1)) * w  # what the horizontal pass computes
+    count = max(1, min(_THREADS, h, pixels // _BAND_PIXELS))
+    spans = list(itertools.pairwise(h * k // count for k in range(count + 1)))
+    rows = [np.union1d(y.i0[start:stop], y.i1[start:stop]) for start, stop in spans]
+    x = _spread(x, (max(map(len, rows)), w))
+    y = _spread(_Taps(y.i0, y.i1, y.w0[:, None], y.w1[:, None]), (h, w))
+    return tuple(_band(x, y, band_rows, start, stop) for band_rows, (start, stop) in zip(rows, spans))
+
+
+def _band(x: _Taps, y: _Taps, rows: np.ndarray, start: int, stop: int) -> _Band:
+    """The band of output rows [start, stop), reading source `rows`, of spread taps x and y."""
+    i0, i1 = (np.searchsorted(rows, i[start:stop]) for i in (y.i0, y.i1))
+    for array in (rows, i0, i1):
         array.flags.writeable = False  # shared by every call through the cache
-    return _Plan(rows, x, y)
+    n = len(rows)
+    x = _Taps(x.i0, x.i1, x.w0[:n], x.w1[:n])  # every row of x's weights is the same
+    return _Band(start, stop, rows, x, _Taps(i0, i1, y.w0[start:stop], y.w1[start:stop]))
 
 
-# The source pixels a plan reads, float32 (2, C, rows, w): the columns x.i0, then x.i1
-# (each half contiguous: numpy is several times slower on strided halves).
-_Gather = Callable[[_Plan], np.ndarray]
+# The pixels of source `rows` (ascending) that the horizontal taps read, float32 (2, C, rows, w):
+# the columns x.i0, then x.i1 (each half contiguous: numpy is several times slower on strided halves).
+_Gather = Callable[[np.ndarray, _Taps], np.ndarray]
 
 
 def _take_rows(source: np.ndarray, rows: np.ndarray, axis: int) -> np.ndarray:
-    """`source` cut to `rows` along `axis` (itself when they are all its rows).
+    """`source` cut to `rows` (ascending) along `axis`: a view when they are consecutive.
 
-    A new array, not scratch: it scales with the source image, which may be huge.
+    Otherwise a new array, not scratch: it scales with the source image, which may be huge.
     """
-    return source if len(rows) == source.shape[axis] else np.take(source, rows, axis=axis)
+    if rows[-1] - rows[0] + 1 == len(rows):
+        return source[(slice(None),) * axis + (slice(rows[0], rows[-1] + 1),)]
+    return np.take(source, rows, axis=axis)
 
 
 def _take_pair(source: np.ndarray, taps: _Taps, axis: int, out: np.ndarray) -> np.ndarray:
-    """out[0], out[1]: `source` at taps.i0 and at taps.i1 along `axis`."""
+    """out[0], out[1]: `source` at taps.i0 and at taps.i1 along `axis`.
+
+    (The taps are in range: mode="wrap" only skips numpy's slower bounds handling.)
+    """
     for half, index in zip(out, (taps.i0, taps.i1)):
-        np.take(source, index, axis=axis, out=half, mode="clip")
+        np.take(source, index, axis=axis, out=half, mode="wrap")
     return out
 
 
 def _image_pixels(im: np.ndarray) -> _Gather:
     """Gather from a float image (C, H, W)."""
-    def gather(plan: _Plan) -> np.ndarray:
-        source = _take_rows(im, plan.rows, axis=1)
-        shape = (2, im.shape[0], len(plan.rows), len(plan.x.i0))
-        return _take_pair(source, plan.x, -1, _scratch.get("pixels", shape, np.float32))
+    def gather(rows: np.ndarray, x: _Taps) -> np.ndarray:
+        source = _take_rows(im, rows, axis=1)
+        shape = (2, im.shape[0], len(rows), len(x.i0))
+        return _take_pair(source, x, -1, _scratch.get("pixels", shape, np.float32))
     return gather
 
 
 def _frame_pixels(bgr: np.ndarray) -> _Gather:
     """Gather from a uint8 BGR frame (H, W, 3), converting only the pixels gathered."""
-    def gather(plan: _Plan) -> np.ndarray:
-        rows, w = len(plan.rows), len(plan.x.i0)
-        source = _take_rows(bgr, plan.rows, axis=0)
+    def gather(rows: np.ndarray, x: _Taps) -> np.ndarray:
+        n, w = len(rows), len(x.i0)
+        source = _take_rows(bgr, rows, axis=0)
         # RGBA makes a pixel one uint32 (gathered as words), its bytes in Darknet's channel order;
         # cv2.split then gives contiguous planes (numpy converts strided bytes several times slower)
-        rgba = cv2.cvtColor(source, cv2.COLOR_BGR2RGBA, dst=_scratch.get("rgba", (rows, bgr.shape[1], 4), np.uint8))
-        words = _take_pair(rgba.view(np.uint32)[..., 0], plan.x, -1, _scratch.get("words", (2, rows, w), np.uint32))
-        planes = [_scratch.get(f"plane{c}", (2 * rows, w), np.uint8) for c in range(4)]
-        planes = cv2.split(words.view(np.uint8).reshape(2 * rows, w, 4), planes)
-        pixels = _scratch.get("pixels", (2, 3, rows, w), np.float32)
+        rgba = cv2.cvtColor(source, cv2.COLOR_BGR2RGBA, dst=_scratch.get("rgba", (n, bgr.shape[1], 4), np.uint8))
+        words = _take_pair(rgba.view(np.uint32)[..., 0], x, -1, _scratch.get("words", (2, n, w), np.uint32))
+        planes = [_scratch.get(f"plane{c}", (2 * n, w), np.uint8) for c in range(4)]
+        planes = cv2.split(words.view(np.uint8).reshape(2 * n, w, 4), planes)
+        pixels = _scratch.get("pixels", (2, 3, n, w), np.float32)
         for c in range(3):
-            _to_floats(planes[c].reshape(2, rows, w), pixels[:, c])
+            _to_floats(planes[c].reshape(2, n, w), pixels[:, c])
         return pixels
     return gather
 
@@ -201,21 +252,58 @@ def _blend(a: np.ndarray, b: np.ndarray, taps: _Taps, out: np.ndarray) -> None:
     np.add(a, b, out=out)
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _workers() -> ThreadPoolExecutor:
+    """The resize's worker threads, started on first use."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="pydarknet-resize")
+        return _pool
+
+
+def _forget_workers() -> None:
+    """In a forked child: the parent's threads are not there, start new ones if needed."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_workers)
+
+
+def _each(work: Callable[[_Band], None], bands: tuple[_Band, ...]) -> None:
+    """work(band) for every band: the first in this thread, the others on the worker threads."""
+    futures = [_workers().submit(work, band) for band in bands[1:]]
+    work(bands[0])
+    for band, future in zip(bands[1:], futures):
+        if future.cancel():  # not started (the worker is busy, or not scheduled yet): run it here
+            work(band)
+        else:
+            future.result()
+
+
 def _check_size(w: int, h: int) -> None:
     if w < 1 or h < 1:
         raise DarknetError(f"cannot resize an image to {w}x{h}")
 
 
-def _resize_into(out: np.ndarray, im_w: int, im_h: int, gather: _Gather) -> np.ndarray:
-    """Darknet's resize_image of a im_w x im_h image into `out` (C, h, w): horizontal pass, then vertical."""
-    channels, h, w = out.shape
-    _check_size(w, h)
-    plan = _plan(im_w, im_h, w, h)
-    pixels = gather(plan)
+def _resize_band(out: np.ndarray, band: _Band, gather: _Gather) -> None:
+    """One band of Darknet's resize_image into `out` (C, band rows, w): horizontal pass, then vertical."""
+    pixels = gather(band.rows, band.x)
     part = pixels[0]
-    _blend(part, pixels[1], plan.x, out=part)
-    rows = _take_pair(part, plan.y, 1, _scratch.get("part_rows", (2, channels, h, w), np.float32))
-    _blend(rows[0], rows[1], plan.y, out=out)
+    _blend(part, pixels[1], band.x, out=part)
+    rows = _take_pair(part, band.y, 1, _scratch.get("part_rows", (2, *out.shape), np.float32))
+    _blend(rows[0], rows[1], band.y, out=out)
+
+
+def _resize_into(out: np.ndarray, im_w: int, im_h: int, gather: _Gather) -> np.ndarray:
+    """Darknet's resize_image of a im_w x im_h image into `out` (C, h, w), band by band."""
+    _, h, w = out.shape
+    _check_size(w, h)
+    _each(lambda band: _resize_band(out[:, band.start : band.stop], band, gather), _plan(im_w, im_h, w, h))
     return out
 
 

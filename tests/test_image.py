@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import cv2
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import pydarknet.image as darknet_image
 from conftest import GOLDEN
 from pydarknet import DarknetError, letterbox_image, load_image, resize_image
 from pydarknet.image import image_from_bgr, letterbox_frame, load_frame, resize_frame
@@ -109,6 +111,54 @@ def test_frame_path_is_bit_identical(frame_w, frame_h, w, h):
             letterbox_frame(frame, w, h)
     else:
         assert np.array_equal(letterbox_frame(frame, w, h), expected)
+
+
+@pytest.fixture
+def bands(monkeypatch):
+    """bands(n): plan resizes in n bands (one per thread) whatever their size; the plan cache is cleared around."""
+    def use(count: int) -> None:
+        monkeypatch.setattr(darknet_image, "_THREADS", count)
+        monkeypatch.setattr(darknet_image, "_BAND_PIXELS", 1)
+        darknet_image._plan.cache_clear()
+    yield use
+    darknet_image._plan.cache_clear()
+
+
+# 1-row outputs (one band), 2 rows, odd heights, upscaling, a 1920x1080 shrink that reads
+# rows with gaps (each band its own rows), a letterbox whose rows are a band-split slice
+BAND_SIZES = [(768, 576, 416, 1), (768, 576, 416, 2), (768, 576, 416, 311), (13, 17, 40, 33), (640, 480, 608, 608),
+              (1920, 1080, 416, 233), (1920, 1080, 416, 416), (1, 40, 5, 80), (300, 7, 600, 9)]
+
+
+@pytest.mark.parametrize("frame_w, frame_h, w, h", BAND_SIZES)
+def test_bands_on_two_threads_give_the_bits_of_one_band(bands, frame_w, frame_h, w, h):
+    frame = np.random.default_rng(frame_w * 7919 + h).integers(0, 256, (frame_h, frame_w, 3), dtype=np.uint8)
+    image = image_from_bgr(frame)
+    ops = [lambda: resize_frame(frame, w, h), lambda: resize_image(image, w, h), lambda: letterbox_frame(frame, w, h)]
+    bands(1)
+    expected = [op() for op in ops]
+    bands(2)
+    assert len(darknet_image._plan(frame_w, frame_h, w, h)) == min(2, h)
+    for op, single in zip(ops, expected):
+        assert np.array_equal(op(), single)
+
+
+def test_a_band_the_busy_worker_has_not_started_runs_in_the_caller(bands):
+    frame = np.random.default_rng(3).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    bands(1)
+    expected = letterbox_frame(frame, 416, 416)
+    bands(2)
+    release = threading.Event()
+    darknet_image._workers().submit(release.wait)
+    try:
+        assert np.array_equal(letterbox_frame(frame, 416, 416), expected)
+    finally:
+        release.set()
+
+
+def test_small_resizes_stay_on_one_thread():
+    assert len(darknet_image._plan(1, 1, 1, 1)) == len(darknet_image._plan(40, 30, 32, 32)) == 1
+    assert len(darknet_image._plan(768, 576, 416, 312)) == darknet_image._THREADS
 
 
 def test_out_receives_the_result():
