@@ -2,15 +2,18 @@
 
 Boxes are (x, y, w, h) centre and size, relative (0..1) to the network input
 before `correct_boxes` and to the original image after it.  Decoding is
-batched: a head output (B, C, H, W) gives boxes (B, N, 4), objectness (B, N)
-and class probabilities (B, N, classes), N detections per image in Darknet's
-order (src/region_layer.c:get_region_detections, src/yolo_layer.c:
-get_yolo_detections).  Detections Darknet would not keep have objectness 0
-and all probabilities 0; `do_nms_sort` drops them, as Darknet's does.
+batched: a head output (B, C, H, W) gives N detections per image in
+Darknet's order (src/region_layer.c:get_region_detections,
+src/yolo_layer.c:get_yolo_detections), of which only those with nonzero
+objectness are decoded (`Candidates`): Darknet's do_nms_sort drops the
+others.  NMS runs on the CPU, in numpy, over those few.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -20,7 +23,33 @@ from pydarknet.layers.boxes import box_iou
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
 
-Decoded = tuple[Tensor, Tensor, Tensor]  # boxes (B, N, 4), objectness (B, N), probs (B, N, classes)
+
+@dataclass
+class Candidates:
+    """The detections of a batch whose objectness is not 0: the only ones Darknet's do_nms_sort keeps.
+
+    Row r is detection `index[r]` (Darknet's order, heads in cfg order) of
+    image `image[r]`, ascending within each image; `count` is the number of
+    detections per image, kept or not.  `boxes` (K, 4), `objectness` (K,)
+    and `probs` (K, classes) are what Darknet fills them with.
+    """
+
+    image: Tensor
+    index: Tensor
+    boxes: Tensor
+    objectness: Tensor
+    probs: Tensor
+    count: int
+
+    @classmethod
+    def cat(cls, parts: list[Candidates]) -> Candidates:
+        """The heads' candidates as one array per image, heads in order."""
+        if len(parts) == 1:
+            return parts[0]
+        offsets = [sum(p.count for p in parts[:i]) for i in range(len(parts))]
+        return cls(torch.cat([p.image for p in parts]), torch.cat([p.index + o for p, o in zip(parts, offsets)]),
+                   torch.cat([p.boxes for p in parts]), torch.cat([p.objectness for p in parts]),
+                   torch.cat([p.probs for p in parts]), sum(p.count for p in parts))
 
 
 def pairwise_iou(a: Tensor, b: Tensor) -> Tensor:
@@ -28,28 +57,29 @@ def pairwise_iou(a: Tensor, b: Tensor) -> Tensor:
     return box_iou(a[:, None, :], b[None, :, :])
 
 
-def _grid(h: int, w: int, like: Tensor) -> tuple[Tensor, Tensor]:
-    """Column and row of every cell, (H, W) each, in `like`'s dtype and device."""
-    rows = torch.arange(h, dtype=like.dtype, device=like.device)[:, None].expand(h, w)
-    cols = torch.arange(w, dtype=like.dtype, device=like.device)[None, :].expand(h, w)
-    return cols, rows
+def _above(x: Tensor, thresh: float) -> Tensor:
+    """Darknet's `(x > thresh) ? x : 0`."""
+    return torch.where(x > thresh, x, 0)
 
 
-def _anchor_boxes(v: Tensor, anchors: Tensor, scale_w: float, scale_h: float) -> Tensor:
-    """get_region_box / get_yolo_box on v (B, num, entries, H, W): boxes (B, num, H, W, 4).
+def _anchor_boxes(v: Tensor, cells: tuple[Tensor, Tensor, Tensor, Tensor], entries: Tensor, anchors: Tensor,
+                  scale_w: float, scale_h: float) -> Tensor:
+    """get_region_box / get_yolo_box for the (image, anchor, row, col) `cells` of v (B, num, entries, H, W): (K, 4).
 
-    Darknet: x = (col + out_x) / grid_w, y = (row + out_y) / grid_h,
+    `entries` (K, entries) are the cells' values.  Darknet:
+    x = (col + out_x) / grid_w, y = (row + out_y) / grid_h,
     w = exp(out_w) * anchor_w / scale_w, h = exp(out_h) * anchor_h / scale_h.
+    exp runs over the whole map, as it always did here: a vectorised and a
+    scalar exp need not agree in the last bit.
     """
-    _, _, _, h, w = v.shape
-    cols, rows = _grid(h, w, v)
-    aw = anchors[:, 0].to(v)[None, :, None, None]
-    ah = anchors[:, 1].to(v)[None, :, None, None]
-    return torch.stack([(cols + v[:, :, 0]) / w, (rows + v[:, :, 1]) / h,
-                        torch.exp(v[:, :, 2]) * aw / scale_w, torch.exp(v[:, :, 3]) * ah / scale_h], dim=-1)
+    _, anchor, row, col = cells
+    h, w = v.shape[-2:]
+    xy = (torch.stack([col, row], dim=1).to(v.dtype) + entries[:, :2]) / torch.tensor([w, h], dtype=v.dtype, device=v.device)
+    wh = torch.stack([torch.exp(v[:, :, 2]), torch.exp(v[:, :, 3])], dim=-1)[cells] * anchors.to(v)[anchor]
+    return torch.cat([xy, wh / torch.tensor([scale_w, scale_h], dtype=v.dtype, device=v.device)], dim=1)
 
 
-def decode_region(layer: Region, output: Tensor, thresh: float, hier_thresh: float) -> Decoded:
+def decode_region(layer: Region, output: Tensor, thresh: float, hier_thresh: float) -> Candidates:
     """Darknet's get_region_detections (before correct_region_boxes), batched.
 
     `output` is the activated [region] output (B, C, H, W).  Detection n*H*W + i
@@ -58,60 +88,63 @@ def decode_region(layer: Region, output: Tensor, thresh: float, hier_thresh: flo
     objectness != 0 and obj * class > thresh.  With a tree (YOLO9000), the
     classes go through hierarchy_predictions and only the class
     hierarchy_top_prediction picks gets a prob: objectness.  The cfg's
-    `map=` is not used: Darknet's test_detector passes no map.
+    `map=` is not used: Darknet's test_detector passes no map.  Only the
+    detections with objectness != 0 are decoded.
     """
     b, _, h, w = output.shape
     v = output.view(b, layer.num, layer.entries, h, w)
-    boxes = _anchor_boxes(v, layer.anchors, w, h).reshape(b, -1, 4)
     scale = torch.ones_like(v[:, :, 0]) if layer.background else v[:, :, layer.coords]
-    scale = scale.reshape(b, -1)
-    objectness = torch.where(scale > thresh, scale, torch.zeros_like(scale))
-    classes = v[:, :, layer.coords + 1 :].permute(0, 1, 3, 4, 2).reshape(b * layer.num * h * w, layer.classes)
+    image, anchor, row, col = cells = torch.nonzero(_above(scale, thresh)).unbind(1)
+    entries = v[image, anchor, :, row, col]
+    objectness = scale[cells]
+    classes = entries[:, layer.coords + 1 :]
     if layer.tree is not None:
         index = tree_index(layer.tree, output.device)
         top = hierarchy_top_prediction(hierarchy_predictions(classes, index), index, hier_thresh)
         probs = torch.zeros_like(classes)
-        probs[torch.arange(classes.shape[0], device=output.device), top] = objectness.reshape(-1)
-        return boxes, objectness, probs.view(b, -1, layer.classes)
-    probs = scale.reshape(-1, 1) * classes
-    keep = (objectness.reshape(-1, 1) != 0) & (probs > thresh)
-    probs = torch.where(keep, probs, torch.zeros_like(probs))
-    return boxes, objectness, probs.view(b, -1, layer.classes)
+        probs[torch.arange(classes.shape[0], device=output.device), top] = objectness
+    else:
+        probs = _above(objectness[:, None] * classes, thresh)
+    return Candidates(image, (anchor * h + row) * w + col, _anchor_boxes(v, cells, entries, layer.anchors, w, h),
+                      objectness, probs, layer.num * h * w)
 
 
-def decode_yolo(layer: Yolo, output: Tensor, net_w: int, net_h: int, thresh: float) -> Decoded:
+def decode_yolo(layer: Yolo, output: Tensor, net_w: int, net_h: int, thresh: float) -> Candidates:
     """Darknet's get_yolo_detections (before correct_yolo_boxes), batched.
 
     Anchors are pixels of the network input (this layer's `mask` of them).
     Darknet keeps only boxes with obj > thresh, cell by cell then anchor by
-    anchor; the others here have objectness 0.  prob = obj * class where
+    anchor: detection (row*W + col)*num + anchor.  prob = obj * class where
     that is > thresh.
     """
     b, _, h, w = output.shape
     v = output.view(b, layer.num, layer.classes + 5, h, w)
+    image, row, col, anchor = torch.nonzero(_above(v[:, :, 4], thresh).permute(0, 2, 3, 1)).unbind(1)
+    cells = image, anchor, row, col
+    entries = v[image, anchor, :, row, col]
+    objectness = entries[:, 4]
+    probs = _above(objectness[:, None] * entries[:, 5:], thresh)
     anchors = layer.anchors[torch.tensor(layer.mask, device=layer.anchors.device)]
-    boxes = _anchor_boxes(v, anchors, net_w, net_h).permute(0, 2, 3, 1, 4).reshape(b, -1, 4)
-    obj = v[:, :, 4].permute(0, 2, 3, 1).reshape(b, -1)
-    keep = obj > thresh
-    objectness = torch.where(keep, obj, torch.zeros_like(obj))
-    probs = obj[..., None] * v[:, :, 5:].permute(0, 3, 4, 1, 2).reshape(b, -1, layer.classes)
-    probs = torch.where(keep[..., None] & (probs > thresh), probs, torch.zeros_like(probs))
-    return boxes, objectness, probs
+    return Candidates(image, (row * w + col) * layer.num + anchor, _anchor_boxes(v, cells, entries, anchors, net_w, net_h),
+                      objectness, probs, h * w * layer.num)
 
 
-def correct_boxes(boxes: Tensor, image_sizes: list[tuple[int, int]], net_w: int, net_h: int, letterbox: bool) -> Tensor:
+def correct_boxes(boxes: Tensor, image_sizes: list[tuple[int, int]], net_w: int, net_h: int, letterbox: bool,
+                  image: Tensor | None = None) -> Tensor:
     """Darknet's correct_region_boxes / correct_yolo_boxes (relative=1), per image.
 
     Boxes relative to the network input become relative to the image
     (width, height) of `image_sizes`: x = (x - (netw - new_w)/2./netw) /
     ((float)new_w/netw), w *= (float)netw/new_w, likewise y and h, with
     (new_w, new_h) the letterbox size.  With a plain resize (`letter_box=0`)
-    the boxes are already relative to the image.
+    the boxes are already relative to the image.  `boxes` is (B, N, 4), or
+    (K, 4) with `image` (K,) the image of each box.
     """
     if not letterbox:
         return boxes
     geometry = [letterbox_geometry(iw, ih, net_w, net_h) for iw, ih in image_sizes]
-    new = torch.tensor(geometry, dtype=torch.float32, device=boxes.device)[:, None, :]  # (B, 1, 2)
+    new = torch.tensor(geometry, dtype=torch.float32, device=boxes.device)
+    new = new[:, None, :] if image is None else new[image]  # (B, 1, 2) or (K, 2)
     net = torch.tensor([net_w, net_h], dtype=torch.float32, device=boxes.device)
     ratio = new / net  # Darknet: (float)new_w / netw
     offset = (net.double() - new.double()) / 2.0 / net.double()  # Darknet: (netw - new_w)/2./netw, in double
@@ -125,61 +158,87 @@ def do_nms_sort(boxes: Tensor, objectness: Tensor, probs: Tensor, nms: float) ->
 
     Returns (order, probs): the indices of the detections Darknet keeps, in
     the order its array ends up in, and their probabilities after NMS.
-    Darknet: swap objectness-0 detections to the end and drop them; then for
-    each class, sort by that class's prob (descending; glibc's qsort is a
-    stable merge sort, each class's sort starting from the order the
-    previous one left) and zero the prob of every later box whose IoU with a
-    box still holding a nonzero prob is > nms.  IoUs are computed only
-    between detections with some nonzero prob: no other box takes part.
-
-    The classes' sorts run in sequence (they depend on each other); the
-    suppression then runs for all classes at once over the few overlapping
-    pairs (IoU > nms), not over an N x N matrix per class: for each class,
-    box j keeps its prob unless an earlier box that keeps its prob overlaps
-    it.  That triangular system has one solution, reached in a few rounds.
+    Darknet first swaps objectness-0 detections to the end and drops them
+    (`swap_positions`), then sorts and suppresses (`nms_sort`).
     """
-    order = _swap_zeros_to_end(objectness != 0)
-    probs = probs[order].clone()
-    n = order.numel()
-    positive = probs > 0
-    classes = torch.nonzero(positive.any(dim=0)).flatten()
-    labelled = torch.nonzero(positive.any(dim=1)).flatten()
-    candidates = boxes[order[labelled]]
-    overlaps = pairwise_iou(candidates, candidates) > nms
-    overlaps.fill_diagonal_(False)
-    first, second = (labelled[i] for i in torch.nonzero(overlaps, as_tuple=True))
-    rank = torch.empty((classes.numel(), n), dtype=torch.long, device=order.device)
-    order_now = torch.arange(n, device=order.device)
-    for row, k in enumerate(classes.tolist()):
-        order_now = order_now[torch.argsort(-probs[order_now, k], stable=True)]
-        rank[row, order_now] = torch.arange(n, device=order.device)
-    holds = positive[:, classes].t()  # (classes, n)
-    # (class, earlier box, later box) for every overlapping pair where both hold that class
-    pair = holds[:, first] & holds[:, second] & (rank[:, first] < rank[:, second])
-    cls, edge = torch.nonzero(pair, as_tuple=True)
-    src, dst = cls * n + first[edge], cls * n + second[edge]
-    keep = holds.reshape(-1)
-    while True:
-        hit = torch.zeros(keep.numel(), dtype=torch.int32, device=keep.device).index_add_(0, dst, keep[src].to(torch.int32))
-        new = holds.reshape(-1) & (hit == 0)
-        if torch.equal(new, keep):
-            break
-        keep = new
-    probs[:, classes] = torch.where(keep.view(classes.numel(), n).t(), probs[:, classes], torch.zeros((), dtype=probs.dtype, device=probs.device))
-    return order[order_now], probs[order_now]
+    index = torch.nonzero(objectness != 0).flatten()
+    rows = index[torch.from_numpy(np.argsort(swap_positions(index.cpu().numpy()))).to(index.device)]
+    order, after = nms_sort(boxes[rows].cpu().numpy(), probs[rows].cpu().numpy(), nms)
+    return rows[torch.from_numpy(order).to(rows.device)], torch.from_numpy(after).to(probs.device)
 
 
-def _swap_zeros_to_end(nonzero: Tensor) -> Tensor:
-    """The indices of nonzero entries in the order Darknet's do_nms_sort leaves them.
+def swap_positions(index: np.ndarray) -> np.ndarray:
+    """Where Darknet's do_nms_sort moves the detections with nonzero objectness, at ascending `index`.
 
     Darknet scans forward and swaps each objectness-0 detection with the last
-    not yet swapped one: entries before the cut keep their place, and the
-    holes are filled by the kept entries beyond it, last first.
+    not yet swapped one: the detections before the cut (their count) keep
+    their place, and the holes before it are filled by those beyond it, last
+    first.
     """
-    count = int(nonzero.sum())
-    index = torch.arange(nonzero.numel(), device=nonzero.device)
-    order = index[:count].clone()
-    holes = torch.nonzero(~nonzero[:count]).flatten()
-    tail = torch.nonzero(nonzero[count:]).flatten() + count
-    order[holes] = tail.flip(0)
-    return order
+    count = len(index)
+    beyond = index >= count
+    hole = np.ones(count, dtype=bool)
+    hole[index[~beyond]] = False
+    position = index.copy()
+    position[beyond] = np.flatnonzero(hole)[::-1]
+    return position
+
+
+def nms_sort(boxes: np.ndarray, probs: np.ndarray, nms: float) -> tuple[np.ndarray, np.ndarray]:
+    """Darknet's do_nms_sort after its swap, on boxes (n, 4) and probs (n, classes) >= 0: (order, probs after NMS).
+
+    For each class, Darknet sorts by that class's prob (descending; glibc's
+    qsort is a stable merge sort, each class's sort starting from the order
+    the previous one left) and zeroes the prob of every later box whose IoU
+    with a box still holding a nonzero prob is > nms.  Boxes whose probs are
+    all 0 move along in the sorts and affect nothing else.
+    """
+    positive = probs > 0
+    classes = np.flatnonzero(positive.any(axis=0))
+    order, rank = _class_sorts(probs[:, classes])
+    keep = _suppress(boxes, positive[:, classes], rank, nms)
+    probs = probs.copy()
+    probs[:, classes] = np.where(keep, probs[:, classes], 0)
+    return order, probs[order]
+
+
+def _class_sorts(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Darknet's sorts by each class's prob (n, classes) in turn, each stable and starting from the last one's order.
+
+    Returns the final order and each detection's rank in each class's sort (classes, n).
+    """
+    n = len(probs)
+    order = np.arange(n)
+    rank = np.empty((probs.shape[1], n), dtype=np.intp)
+    for k, column in enumerate(-probs.T):
+        order = order[np.argsort(column[order], kind="stable")]
+        rank[k, order] = np.arange(n)
+    return order, rank
+
+
+def _suppress(boxes: np.ndarray, holds: np.ndarray, rank: np.ndarray, nms: float) -> np.ndarray:
+    """Which of the nonzero probs `holds` (n, classes) survive Darknet's suppression loops.
+
+    For each class, box j keeps its prob unless a box earlier in that
+    class's sort (`rank`) that keeps its prob has IoU > nms with it.  That
+    triangular system has one solution, reached in a few rounds over the
+    (class, earlier box, later box) triples of overlapping boxes that both
+    hold the class.
+    """
+    overlaps = pairwise_iou(torch.from_numpy(boxes), torch.from_numpy(boxes)).numpy() > nms
+    first, second = np.nonzero(np.triu(overlaps, 1))
+    pair, cls = np.nonzero(holds[first] & holds[second])
+    a, b = first[pair], second[pair]
+    earlier = rank[cls, a] < rank[cls, b]
+    shape = holds.shape
+    src = np.where(earlier, a, b) * shape[1] + cls
+    dst = np.where(earlier, b, a) * shape[1] + cls
+    holds = holds.ravel()
+    keep = holds
+    while True:
+        hit = np.zeros_like(holds)
+        hit[dst[keep[src]]] = True
+        new = holds & ~hit
+        if np.array_equal(new, keep):
+            return keep.reshape(shape)
+        keep = new

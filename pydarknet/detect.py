@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pydarknet.boxes import Decoded, correct_boxes, decode_region, decode_yolo, do_nms_sort
+from pydarknet.boxes import Candidates, correct_boxes, decode_region, decode_yolo, nms_sort, swap_positions
 from pydarknet.cfg.parser import read_data_file
 from pydarknet.data.datafile import read_names
 from pydarknet.errors import DarknetError
@@ -92,7 +92,7 @@ def network_input(net: Darknet, image: np.ndarray, *, out: np.ndarray | None = N
     return fit(image, net.width, net.height, out=out)
 
 
-def _decode_heads(net: Darknet, heads: list[torch.Tensor], thresh: float, hier_thresh: float) -> Decoded:
+def _decode_heads(net: Darknet, heads: list[torch.Tensor], thresh: float, hier_thresh: float) -> Candidates:
     """Darknet's fill_network_boxes before the box correction: every head, in cfg order."""
     parts = []
     for index, output in zip(net.output_indices, heads):
@@ -103,9 +103,9 @@ def _decode_heads(net: Darknet, heads: list[torch.Tensor], thresh: float, hier_t
             parts.append(decode_yolo(layer, output, net.width, net.height, thresh))
         else:
             raise DarknetError(f"{net.cfg_path}: layer {index} [{layer.kind}] is not a [region] or [yolo] head; cannot detect")
-    if len({p[2].shape[-1] for p in parts}) != 1:
+    if len({p.probs.shape[-1] for p in parts}) != 1:
         raise DarknetError(f"{net.cfg_path}: the heads disagree on the number of classes")
-    return tuple(torch.cat([p[i] for p in parts], dim=1) for i in range(3))  # type: ignore[return-value]
+    return Candidates.cat(parts)
 
 
 def network_batch(net: Darknet, images: list[np.ndarray]) -> torch.Tensor:
@@ -155,23 +155,32 @@ def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: 
     was made from.
     """
     with torch.inference_mode():
-        boxes, objectness, probs = _decode_heads(net, heads, thresh, hier_thresh)
-        boxes = correct_boxes(boxes, image_sizes, net.width, net.height, bool(net.options.letter_box))
-        return [_image_detections(boxes[i], objectness[i], probs[i], nms) for i in range(len(image_sizes))]
+        found = _decode_heads(net, heads, thresh, hier_thresh)
+        boxes = correct_boxes(found.boxes, image_sizes, net.width, net.height, bool(net.options.letter_box), found.image)
+        image, index, boxes, objectness, probs = (t.cpu().numpy() for t in (found.image, found.index, boxes, found.objectness, found.probs))
+        mine = [image == i for i in range(len(image_sizes))]
+        return [_image_detections(index[m], boxes[m], objectness[m], probs[m], nms) for m in mine]
 
 
-def _image_detections(boxes: torch.Tensor, objectness: torch.Tensor, probs: torch.Tensor, nms: float) -> list[Detection]:
-    if nms:
-        order, probs = do_nms_sort(boxes, objectness, probs, nms)
+def _image_detections(index: np.ndarray, boxes: np.ndarray, objectness: np.ndarray, probs: np.ndarray,
+                      nms: float) -> list[Detection]:
+    """One image's detections from those with nonzero objectness (at ascending `index` in its array).
+
+    Darknet prints only the detections with some nonzero prob after NMS; the
+    others take no part in it (`nms_sort`), so only those with some nonzero
+    prob before it go in, in the order Darknet's swap leaves them.  With
+    `nms=0` Darknet skips do_nms_sort: the array keeps its order.
+    """
+    rows = np.flatnonzero((probs > 0).any(axis=1))
+    if nms and len(rows):
+        rows = rows[np.argsort(swap_positions(index)[rows])]
+        order, after = nms_sort(boxes[rows], probs[rows], nms)
+        kept = (after > 0).any(axis=1)
+        rows, after = rows[order][kept], after[kept]
     else:
-        order = torch.nonzero(objectness != 0).flatten()
-        probs = probs[order]
-    kept = probs.gt(0).any(dim=1)
-    order, probs = order[kept], probs[kept]
-    boxes_np = boxes[order].cpu().numpy().astype(np.float64)
-    objectness_np = objectness[order].cpu().numpy()
-    probs_np = probs.cpu().numpy().astype(np.float32)
-    return [Detection(tuple(boxes_np[i].tolist()), float(objectness_np[i]), probs_np[i]) for i in range(len(order))]
+        after = probs[rows]
+    boxes64 = boxes[rows].astype(np.float64)
+    return [Detection(tuple(boxes64[i].tolist()), float(objectness[r]), after[i]) for i, r in enumerate(rows)]
 
 
 def names_from_data(data_path: str | Path) -> Path:
