@@ -12,6 +12,7 @@ from conftest import GOLDEN, MANIFEST, golden_close
 from pydarknet.detect import detect_batch
 from pydarknet.image import load_image
 import pydarknet.inference
+import pydarknet.winograd
 from pydarknet.inference import InferenceModel, InferenceWarning, image_by_image_prefix
 from pydarknet.prefetch import batched, prefetch
 from test_detect_golden import assert_same_lines, golden_lines, our_lines
@@ -86,11 +87,18 @@ def test_compile_failure_falls_back_to_eager(golden_net, monkeypatch):
 
 
 @pytest.mark.slow
-def test_compiled_heads_match_darknet(golden_net):
-    """torch.compile with freezing (~30-60 s on 2 cores): golden heads; a smaller batch is padded, not recompiled."""
+def test_compiled_heads_match_darknet(golden_net, monkeypatch):
+    """torch.compile with freezing (~30-60 s on 2 cores): golden heads; a smaller batch is padded, not recompiled.
+
+    Every 3x3 layer by Winograd and every layer image by image, so that the compiled graph holds both.
+    """
+    monkeypatch.setattr(pydarknet.winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(pydarknet.inference, "IMAGE_BY_IMAGE_BYTES", 0)
     c = case("yolov2-tiny-slim_scream_160")
     net = golden_net(c["cfg"], c["width"], c["height"])
     model = InferenceModel(net, compile=True)
+    assert model.module.prefix == len(net.layers)
+    assert any(type(layer.conv).__name__ == "WinogradConv2d" for layer in model.module.layers if hasattr(layer, "conv"))
     x = torch.from_numpy(case_input(c)).reshape(1, *net.input_shape)
     with torch._dynamo.config.patch(error_on_recompile=True):
         two = model(torch.cat([x, x.flip(3)]))
