@@ -39,8 +39,9 @@ WINDOW = TILE + 2  # input tile side (a 3x3 kernel)
 
 # Both channel counts at least this: the transforms' cost (linear in the
 # channels) is then small beside the GEMM's (their product).  Measured on
-# yolov2/yolov2-tiny's layers (tools/BENCHMARKS.md): 1.1-2.6x faster than
-# oneDNN from 256 channels at 13x13 and 26x26, slower below 128.
+# yolov2's layers at 416, batch 1, 2 threads (tools/BENCHMARKS.md): 128->256
+# at 52x52 1.5x faster than oneDNN, the 13x13 layers 1.9-3.6x; 64->128 at
+# 104x104 no faster, 32->64 at 208x208 1.7x slower.
 MIN_CHANNELS = 128
 
 
