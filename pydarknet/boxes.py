@@ -162,9 +162,9 @@ def do_nms_sort(boxes: Tensor, objectness: Tensor, probs: Tensor, nms: float) ->
     (`swap_positions`), then sorts and suppresses (`nms_sort`).
     """
     index = torch.nonzero(objectness != 0).flatten()
-    rows = index[torch.from_numpy(np.argsort(swap_positions(index.cpu().numpy()))).to(index.device)]
-    order, after = nms_sort(boxes[rows].cpu().numpy(), probs[rows].cpu().numpy(), nms)
-    return rows[torch.from_numpy(order).to(rows.device)], torch.from_numpy(after).to(probs.device)
+    index_np = index.cpu().numpy()
+    order, after = nms_swapped(swap_positions(index_np), boxes.cpu().numpy()[index_np], probs.cpu().numpy()[index_np], nms)
+    return index[torch.from_numpy(order).to(index.device)], torch.from_numpy(after).to(probs.device)
 
 
 def swap_positions(index: np.ndarray) -> np.ndarray:
@@ -182,6 +182,16 @@ def swap_positions(index: np.ndarray) -> np.ndarray:
     position = index.copy()
     position[beyond] = np.flatnonzero(hole)[::-1]
     return position
+
+
+def nms_swapped(positions: np.ndarray, boxes: np.ndarray, probs: np.ndarray, nms: float) -> tuple[np.ndarray, np.ndarray]:
+    """Darknet's do_nms_sort on detections at `positions` after its swap (`swap_positions`): (order, probs after NMS).
+
+    `order` indexes the given arrays, in the order Darknet's array ends up in.
+    """
+    swapped = np.argsort(positions)
+    order, after = nms_sort(boxes[swapped], probs[swapped], nms)
+    return swapped[order], after
 
 
 def nms_sort(boxes: np.ndarray, probs: np.ndarray, nms: float) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pydarknet.boxes import Candidates, correct_boxes, decode_region, decode_yolo, nms_sort, swap_positions
+from pydarknet.boxes import Candidates, correct_boxes, decode_region, decode_yolo, nms_swapped, swap_positions
 from pydarknet.cfg.parser import read_data_file
 from pydarknet.data.datafile import read_names
 from pydarknet.errors import DarknetError
@@ -173,8 +173,7 @@ def _image_detections(index: np.ndarray, boxes: np.ndarray, objectness: np.ndarr
     """
     rows = np.flatnonzero((probs > 0).any(axis=1))
     if nms and len(rows):
-        rows = rows[np.argsort(swap_positions(index)[rows])]
-        order, after = nms_sort(boxes[rows], probs[rows], nms)
+        order, after = nms_swapped(swap_positions(index)[rows], boxes[rows], probs[rows], nms)
         kept = (after > 0).any(axis=1)
         rows, after = rows[order][kept], after[kept]
     else:

@@ -128,6 +128,8 @@ class BatchNorm(nn.Module):
         self.sum_over_ranks: SumOverRanks | None = None  # set for synchronised batch norm
 
     def forward(self, x: Tensor) -> Tensor:
+        if torch.is_autocast_enabled(x.device.type):
+            x = x.float()  # mixed precision (pydarknet.train.amp): batch norm and its statistics stay float32
         if not self.training:
             x_norm = (x - self.running_mean.view(1, -1, 1, 1)) / (self.running_var.sqrt() + 1e-6).view(1, -1, 1, 1)
             return x_norm * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)

@@ -5,7 +5,7 @@ with it.  `enable_amp(net)` sets `net.amp`, and from then on the forward
 of each mini-batch runs under `torch.autocast` — float16 on CUDA, bfloat16
 elsewhere — so the convolutions run in reduced precision, while
 
-- batch norm gets its input cast back to float32 (Darknet's own forward and
+- batch norm casts its input back to float32 under autocast (Darknet's own forward and
   backward, pydarknet.layers.batchnorm, and its rolling statistics stay
   float32),
 - the heads' inputs are cast to float32 before the loss math (deltas and
@@ -35,7 +35,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from pydarknet.layers.batchnorm import BatchNorm
 
 
 @dataclass
@@ -121,18 +120,8 @@ def autocast(net: nn.Module, device_type: str) -> Iterator[None]:
     if amp is None:
         yield
         return
-    hooks = [module.register_forward_pre_hook(_float32_inputs) for module in net.modules() if isinstance(module, BatchNorm)]
-    try:
-        with torch.autocast(device_type, amp.dtype):
-            yield
-    finally:
-        for hook in hooks:
-            hook.remove()
-
-
-def _float32_inputs(module: nn.Module, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """Forward pre-hook: the module's inputs in float32."""
-    return tuple(x.float() for x in inputs)
+    with torch.autocast(device_type, amp.dtype):
+        yield
 
 
 def scaler_state(net: nn.Module) -> dict[str, float] | None:
