@@ -10,7 +10,7 @@ achieved GFLOP/s, weights loading rate, Darknet's detection augmentation and
 data loader at 416 (images/s), training throughput (yolov2-tiny-voc, yolov2-voc
 at 416, batch 1 and 8; forward+backward+update, and the region loss's share),
 checkpoint conversion times, end-to-end detection per image (load + letterbox +
-forward + decode + NMS) split into its stages, the shapes generator's images/s,
+forward + decode + NMS) and, for yolov2-tiny, stage by stage (`stages`), the shapes generator's images/s,
 the gradient all-reduce of distributed training (`ddp`), classification
 augmentation (`classifier`), and the inference modes (`--only inference`: eager, batch-norm folded +
 channels_last, + Winograd, torch.compile) as a table of ratios to eager PyTorch, with C
@@ -198,22 +198,38 @@ def bench_convert(args: argparse.Namespace) -> list[str]:
     return rows
 
 
+def _detect_jpeg(tmp: str) -> Path:
+    """The 768x576 test JPEG (dog.png saved by OpenCV, quality 95)."""
+    import cv2
+
+    path = Path(tmp) / "dog.jpg"
+    cv2.imwrite(str(path), cv2.imread(str(ROOT / "tests" / "golden" / "images" / "dog.png")))
+    return path
+
+
+def _stream(net: Darknet, model: Callable, path: Path, thresh: float, count: int = 16) -> None:
+    """`count` JPEGs through detect's prefetching path: the next decoded and letterboxed in a thread."""
+    from pydarknet.detect import detect_batch, network_batch
+    from pydarknet.image import load_frame
+    from pydarknet.prefetch import prefetch
+
+    frames = (load_frame(path) for _ in range(count))
+    for frame, batch in prefetch((frame, network_batch(net, [frame])) for frame in frames):
+        detect_batch(net, [frame], thresh, model=model, batch=batch)
+
+
 def bench_detect(args: argparse.Namespace) -> list[str]:
     """Darknet's detector test path on a 768x576 JPEG through the inference mode (as `pydarknet detect`):
     one image end to end (load + letterbox + forward + decode + NMS), forward alone, decode + NMS alone
     (thresh: detect's .5 and valid's .005), and a stream of 16 JPEGs through detect's prefetching path
     (the next image decoded and letterboxed in a thread while the network runs), per image."""
-    import cv2
-
     from pydarknet.detect import detect_batch, detections_from_heads, image_size, network_batch
     from pydarknet.image import load_frame
     from pydarknet.inference import InferenceModel
-    from pydarknet.prefetch import prefetch
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "dog.jpg"
-        cv2.imwrite(str(path), cv2.imread(str(ROOT / "tests" / "golden" / "images" / "dog.png")))
+        path = _detect_jpeg(tmp)
         for cfg in ("yolov2.cfg", "yolov2-tiny.cfg"):
             net = random_network(cfg)
             model = InferenceModel(net)
@@ -221,17 +237,11 @@ def bench_detect(args: argparse.Namespace) -> list[str]:
             size = [image_size(image)]
             x = network_batch(net, [image])
             heads = model(x)
-
-            def stream(thresh: float, count: int = 16) -> None:
-                frames = (load_frame(path) for _ in range(count))
-                for frame, batch in prefetch((frame, network_batch(net, [frame])) for frame in frames):
-                    detect_batch(net, [frame], thresh, model=model, batch=batch)
-
             for thresh in (0.5, 0.005):
                 times = interleaved_medians({
                     "forward": lambda: model(x),
                     "end to end": lambda: detect_batch(net, [load_frame(path)], thresh, model=model),
-                    "stream": lambda: stream(thresh),
+                    "stream": lambda: _stream(net, model, path, thresh),
                     "post": lambda: detections_from_heads(net, heads, size, thresh),
                 }, args.repeat)
                 forward, total, streamed = times["forward"], times["end to end"], times["stream"] / 16
@@ -240,6 +250,51 @@ def bench_detect(args: argparse.Namespace) -> list[str]:
                             f"= {total / forward:.2f} x forward ({forward * 1000:.1f} ms); 16 JPEGs prefetched {streamed * 1000:.1f} ms/image "
                             f"= {streamed / forward:.2f} x forward; decode+nms {times['post'] * 1000:.1f} ms; {labels} labels")
     return rows
+
+
+def bench_detect_stages(args: argparse.Namespace) -> list[str]:
+    """yolov2-tiny's detect path at thresh .5 stage by stage, timed in turns: JPEG decode (cv2.imdecode), letterbox,
+    forward, decode + NMS, one image end to end; the forward on 1 and on --threads intra-op threads; and the 16-JPEG
+    prefetched stream with the forward on --threads threads and on 1 thread (the other core free for the prefetch)."""
+    import cv2
+    import numpy as np
+
+    from pydarknet.detect import detect_batch, detections_from_heads, image_size, network_batch
+    from pydarknet.image import letterbox_frame, load_frame
+    from pydarknet.inference import InferenceModel
+
+    def threads(n: int, fn: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            torch.set_num_threads(n)
+            try:
+                return fn()
+            finally:
+                torch.set_num_threads(args.threads)
+        return run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _detect_jpeg(tmp)
+        net = random_network("yolov2-tiny.cfg")
+        model = InferenceModel(net)
+        data, frame = np.fromfile(path, dtype=np.uint8), load_frame(path)
+        x, boxed = network_batch(net, [frame]), np.empty((3, net.height, net.width), dtype=np.float32)
+        heads, size = model(x), [image_size(frame)]
+        times = interleaved_medians({
+            "JPEG decode": lambda: cv2.imdecode(data, cv2.IMREAD_COLOR),
+            "letterbox": lambda: letterbox_frame(frame, net.width, net.height, out=boxed),
+            "forward": lambda: model(x),
+            "decode + NMS": lambda: detections_from_heads(net, heads, size, 0.5),
+            "one image end to end": lambda: detect_batch(net, [load_frame(path)], 0.5, model=model),
+            "forward, 1 thread": threads(1, lambda: model(x)),
+            "16 JPEGs prefetched, per image": lambda: _stream(net, model, path, 0.5),
+            "16 JPEGs prefetched, per image, forward on 1 thread": threads(1, lambda: _stream(net, model, path, 0.5)),
+        }, args.repeat)
+    for name in times:
+        times[name] /= 16 if name.startswith("16 JPEGs") else 1
+    one_thread = {name: name.endswith("1 thread") for name in times}
+    return [f"stages   yolov2-tiny.cfg {name:<52s} {t * 1000:7.2f} ms = "
+            f"{t / times['forward, 1 thread' if one_thread[name] else 'forward']:.3f} x forward{' on 1 thread' if one_thread[name] else ''}"
+            for name, t in times.items()]
 
 
 def bench_shapes(args: argparse.Namespace) -> list[str]:
@@ -379,6 +434,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "train": bench_train,
     "convert": bench_convert,
     "detect": bench_detect,
+    "stages": bench_detect_stages,
     "shapes": bench_shapes,
     "inference": bench_inference,
     "ddp": bench_ddp,
