@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
 from torch import Tensor, nn
 
 from pydarknet.cfg.net import NetOptions
@@ -131,6 +132,8 @@ class Darknet(nn.Module):
         for layer in self.layers:
             keep.update(s for s in layer.sources if s != layer.index - 1)
         self._keep = keep
+        # src/network.c backward_network: `if(l.stopbackward) break;` on its way down from the last layer
+        self.backward_stop = max((layer.index + 1 for layer in self.layers if layer.stopbackward), default=0)
 
     @property
     def input_shape(self) -> Shape:
@@ -172,12 +175,21 @@ class Darknet(nn.Module):
             )
 
     def forward_layers(self, x: Tensor) -> list[Tensor]:
-        """The output of every layer, in cfg order."""
+        """The output of every layer, in cfg order.
+
+        In training mode the layers up to the last one with `stopbackward=1`
+        run without autograd (`backward_stop`): Darknet's backward_network
+        stops before that layer's backward, so neither it nor any layer before
+        it gets a gradient (update_network still decays their weights and
+        applies their momentum, as DarknetSGD does for a missing gradient).
+        """
         self._check_input(x)
+        frozen = self.backward_stop if self.training else 0
         outputs: list[Tensor] = []
         for layer in self.layers:
             inputs = [x if s < 0 else outputs[s] for s in layer.sources]
-            outputs.append(layer(*inputs))
+            with torch.set_grad_enabled(torch.is_grad_enabled() and layer.index >= frozen):
+                outputs.append(layer(*inputs))
         return outputs
 
     def forward(self, x: Tensor) -> list[Tensor]:

@@ -4,7 +4,9 @@ hand-made case, checked against forward_yolo_layer's formulas."""
 from __future__ import annotations
 
 import math
+import re
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,10 +16,10 @@ from pydarknet import Darknet
 from pydarknet.errors import DarknetError
 
 
-def network(cfg: str, size: int) -> Darknet:
+def network(cfg: str | Path, size: int) -> Darknet:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        net = Darknet(cfg_path(cfg), size, size)
+        net = Darknet(cfg if isinstance(cfg, Path) else cfg_path(cfg), size, size)
     for module in net.modules():
         if hasattr(module, "running_var"):
             module.running_var.fill_(1.0)
@@ -42,6 +44,37 @@ def test_update_waits_for_subdivisions_and_seen_counts_images() -> None:
     assert net.seen == 2 and not torch.equal(weight, before)
     with pytest.raises(DarknetError):
         net.train_step(x, truth_for(1))
+
+
+def test_stopbackward_ends_the_backward_at_that_layer(tmp_path: Path) -> None:
+    """backward_network breaks at the last layer with stopbackward=1: it and every layer before it get no
+    gradient, but update_network still decays their weights; the layers after it train as without the option."""
+    stop = 4  # the third [convolutional]
+    text = cfg_path("yolov2-tiny-slim.cfg").read_text()
+    starts = [m.end() for m in re.finditer(r"^\[\w+\]\n", text, flags=re.M)][1:]  # after each layer's header
+    frozen_cfg = tmp_path / "frozen.cfg"
+    frozen_cfg.write_text(text[: starts[stop]] + "stopbackward=1\n" + text[starts[stop] :])
+    nets = []
+    for cfg in ("yolov2-tiny-slim.cfg", frozen_cfg):
+        torch.manual_seed(0)
+        net = network(cfg, 64)
+        net.options.batch, net.options.subdivisions, net.options.burn_in = 2, 1, 0
+        nets.append(net)
+    plain, frozen = nets
+    assert frozen.backward_stop == stop + 1 and plain.backward_stop == 0
+    before = {name: p.detach().clone() for name, p in frozen.named_parameters()}
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    for net in nets:
+        net.train_step(x, truth_for(2))
+    shrink = 1 - frozen.options.learning_rate * frozen.options.decay  # w += lr/batch * (-decay * batch * w)
+    for (name, p), q in zip(frozen.named_parameters(), plain.parameters()):
+        index = int(name.split(".")[1])
+        if index > stop:
+            assert torch.equal(p, q), name
+        elif name.endswith("conv.weight"):
+            assert torch.allclose(p, before[name] * shrink, rtol=1e-6, atol=0) and not torch.allclose(q, p), name
+        else:
+            assert torch.equal(p, before[name]), name  # biases and batch-norm scales: no decay
 
 
 def test_yolo_delta_follows_forward_yolo_layer() -> None:
