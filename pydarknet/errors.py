@@ -4,6 +4,8 @@ The CLI catches `DarknetError` and prints `pydarknet: <message>` with exit
 status 1, so every message must name the file (and line, field) at fault.
 """
 
+import math
+
 
 class DarknetError(Exception):
     """Bad user input (a file, an option, an argument): one clear line."""
@@ -22,3 +24,12 @@ class WeightsError(DarknetError):
 
 class CfgWarning(UserWarning):
     """An option Darknet would ignore (its "Unused field" message)."""
+
+
+def finite_float(text: str) -> float | None:
+    """`text` as a finite float, or None for the caller to report (Darknet's atof takes "nan" or junk silently)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None

@@ -9,12 +9,11 @@ Darknet's `option_unused` does ("Unused field").  Like Darknet's
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydarknet.errors import CfgError
+from pydarknet.errors import CfgError, finite_float
 
 REQUIRED = object()  # default meaning "Darknet stops if the option is missing"
 
@@ -120,10 +119,7 @@ def _to_int(section: Section, opt: Option, text: str) -> int:
 
 
 def _to_float(section: Section, opt: Option, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
+    value = finite_float(text)
+    if value is None:
         raise CfgError(f"{section.where(opt)}: [{section.kind}] {opt.key}: '{text}' is not a number")
     return value

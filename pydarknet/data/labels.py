@@ -14,13 +14,12 @@ centre and size relative to the image width and height.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from pydarknet.data.datafile import read_lines
-from pydarknet.errors import DarknetError
+from pydarknet.errors import DarknetError, finite_float
 
 # Darknet: fill_truth_detection's find_replace chain, in its order.
 _FOLDER_RULES = (("images", "labels"), ("JPEGImages", "labels"), ("raw", "labels"))
@@ -70,11 +69,8 @@ def _parse_line(fields: list[str], where: str, classes: int | None) -> list[floa
         raise DarknetError(f"{where}: class {cls} out of range{limit}")
     values = []
     for name, field in zip("xywh", fields[1:]):
-        try:
-            value = float(field)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
+        value = finite_float(field)
+        if value is None:
             raise DarknetError(f"{where}: {name} '{field}' is not a number")
         values.append(value)
     return [float(cls), *values]
