@@ -8,9 +8,11 @@ line `pydarknet: <what and where>` and exit status 1, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from pydarknet.commands import COMMANDS
 from pydarknet.errors import DarknetError
@@ -22,7 +24,12 @@ DETECTOR_VERBS = {"test": "detect", "train": "train", "valid": "valid", "map": "
 def darknet_spelling(argv: list[str]) -> list[str]:
     """Rewrite Darknet's command forms into pydarknet's."""
     argv = [("-" + a) if a.startswith("-") and not a.startswith("--") and len(a) > 2 and a[1].isalpha() else a for a in argv]
-    if len(argv) >= 2 and argv[0] == "detector" and argv[1] in DETECTOR_VERBS:
+    if argv and argv[0] == "detector":
+        if len(argv) == 2 and argv[1] in ("-h", "--help"):
+            return ["--help"]  # the verbs are pydarknet's own commands, listed there
+        if len(argv) < 2 or argv[1] not in DETECTOR_VERBS:
+            given = f"'{argv[1]}'" if len(argv) > 1 else "no verb"
+            raise DarknetError(f"detector: {given}; Darknet's detector verbs here are {', '.join(DETECTOR_VERBS)}")
         verb = DETECTOR_VERBS[argv[1]]
         rest = argv[2:]
         if verb == "detect" and rest and not rest[0].startswith("-"):
@@ -31,8 +38,16 @@ def darknet_spelling(argv: list[str]) -> list[str]:
     return argv
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (`pydarknet: <command>: <error>`, exit status 2) instead of usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("pydarknet").strip()
+        self.exit(2, f"pydarknet: {command + ': ' if command else ''}{message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="pydarknet",
         description="Darknet's YOLOv2 in PyTorch: Darknet cfgs, .weights and datasets, Darknet's numbers.",
         epilog="Darknet's forms work too: `pydarknet detector test DATA CFG WEIGHTS IMAGE`, `-thresh .3`.",
@@ -47,13 +62,35 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"pydarknet: warning: {message}", file=sys.stderr)
 
 
+def _out_of_memory(err: BaseException) -> bool:
+    """numpy's MemoryError, or PyTorch's allocator failure (a RuntimeError)."""
+    return isinstance(err, MemoryError) or "can't allocate memory" in str(err) or "out of memory" in str(err)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(darknet_spelling(list(sys.argv[1:] if argv is None else argv)))
+    try:
+        spelled = darknet_spelling(list(sys.argv[1:] if argv is None else argv))
+    except DarknetError as err:
+        print(f"pydarknet: {err}", file=sys.stderr)
+        return 2
+    args = build_parser().parse_args(spelled)
     warnings.showwarning = _show_warning
     try:
         return int(args.run(args) or 0)
     except DarknetError as err:
         print(f"pydarknet: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a file or folder the command could not read or write
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"pydarknet: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
+    except (MemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise
+        print(f"pydarknet: out of memory ({str(err).splitlines()[0][:200]}); is the cfg or --size too large?", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # the output's reader went away (`pydarknet ... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print("pydarknet: interrupted", file=sys.stderr)

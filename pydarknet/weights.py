@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+NEW_FILE_MODE = 0o666 & ~_UMASK  # what open() would give; mkstemp's temporary files start at 0600
 
 
 @dataclass
@@ -123,9 +124,22 @@ def load_weights(net: "Darknet", path: str | Path, cutoff: int | None = None, pa
                 n = tensor.numel()
                 tensor.copy_(data[offset : offset + n].view(tensor.shape))
                 offset += n
+    if not np.isfinite(floats[:offset]).all():
+        check_finite(net, path)  # names the layer
     net.seen = header.seen
     net.header = WeightsHeader(header.major, header.minor, header.revision, header.seen)
     return len(counts)
+
+
+def check_finite(net: "Darknet", source: str | Path) -> None:
+    """A WeightsError naming the first layer whose stored values hold a NaN or an infinity.
+
+    Darknet loads such a file (a diverged training run's checkpoint) and
+    prints nothing, or NaN losses; here it is refused before it is used.
+    """
+    for layer in net.layers:
+        if not all(np.isfinite(t.detach().cpu().numpy()).all() for t in layer.darknet_tensors()):  # numpy's is 15x torch's speed
+            raise WeightsError(f"{source}: layer {layer.index} [{layer.kind}] holds NaN or infinite values (a diverged training run?)")
 
 
 def weights_bytes(net: "Darknet", cutoff: int | None = None, header: WeightsHeader | None = None) -> bytes:
@@ -143,7 +157,7 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+        os.fchmod(fd, NEW_FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

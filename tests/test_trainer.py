@@ -126,6 +126,8 @@ def test_ctrl_c_saves_a_backup_and_resume_is_the_same_run(dataset, tmp_path, mon
             train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, backup=tmp_path / "b", max_batches=6))
     backup = tmp_path / "b" / "t.backup"
     assert read_weights_file(backup)[0].seen == 3 * 2
+    with open(tmp_path / "b" / "t_log.csv", "a") as log:  # as if the run had gone on past its last backup
+        log.write("4,1.0,1.0,0.001,0.1,8\n5,1.0,1.0,0.001,0.1,10\n")
     resumed = train_detector(TrainRun(data=data, cfg=cfg, weights=backup, workers=0, quiet=True, backup=tmp_path / "b", max_batches=6))
     assert resumed.read_bytes() == straight.read_bytes()
     log = (tmp_path / "b" / "t_log.csv").read_text().splitlines()

@@ -20,8 +20,9 @@ import numpy as np
 
 from pydarknet.anchors import average_iou, kmeans_anchors
 from pydarknet.cfg import read_cfg, read_data_file
-from pydarknet.errors import DarknetError
+from pydarknet.commands.arguments import positive_int
 from pydarknet.data.labels import label_path, read_labels
+from pydarknet.errors import DarknetError
 from pydarknet.network import Darknet
 from pydarknet.weights import write_atomic
 
@@ -31,9 +32,9 @@ GRID_STRIDE = 32  # YOLOv2's output stride: anchors in cells of a /32 grid
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("anchors", help="k-means (d = 1 - IoU) anchors from a data set's training boxes")
     p.add_argument("data", help="Darknet .data file (train=)")
-    p.add_argument("--num", "--num_of_clusters", type=int, default=5, help="number of anchors (default 5)")
-    p.add_argument("--width", type=int, help="network input width (default: the cfg's, else 416)")
-    p.add_argument("--height", type=int, help="network input height (default: the cfg's, else 416)")
+    p.add_argument("--num", "--num_of_clusters", type=positive_int, default=5, help="number of anchors (default 5)")
+    p.add_argument("--width", type=positive_int, help="network input width (default: the cfg's, else 416)")
+    p.add_argument("--height", type=positive_int, help="network input height (default: the cfg's, else 416)")
     p.add_argument("--cfg", help="cfg whose last [region]/[yolo] sets the units; its current anchors are scored too")
     p.add_argument("--units", choices=("grid", "pixels"), default="grid", help="without --cfg: grid cells of a stride-32 network (default) or pixels")
     p.add_argument("--seed", type=int, default=0, help="random seed of the k-means++ seeding (default 0)")

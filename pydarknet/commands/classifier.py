@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from pydarknet.classify import CROPS, class_probabilities, classifier_input, top_k, validate_classifier
+from pydarknet.commands.arguments import device, positive_int
+from pydarknet.commands.train import add_training_arguments, training_run
 from pydarknet.data import DataFile, read_list, read_names
 from pydarknet.errors import DarknetError
 from pydarknet.image import load_image
-from pydarknet.network import Darknet
+from pydarknet.network import HEAD_TYPES, Darknet
 from pydarknet.train.classifier import train_classifier
-from pydarknet.commands.train import add_training_arguments, training_run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,18 +43,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument("weights", type=Path)
     v.add_argument("--crop", choices=CROPS[:2], default="center",
                    help="center: Darknet's center_crop_image (default); resize-min: resize_min then a centred crop")
-    v.add_argument("--top", type=int, help="k of top-k (default: the .data's top=, else 1)")
-    v.add_argument("--batch", type=int, default=8, help="images per forward (default 8)")
-    v.add_argument("--device", default="cpu")
+    v.add_argument("--top", type=positive_int, help="k of top-k (default: the .data's top=, else 1)")
+    v.add_argument("--batch", type=positive_int, default=8, help="images per forward (default 8)")
+    v.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     v.add_argument("--json", action="store_true", help="print one JSON object with the result")
     v.add_argument("--quiet", action="store_true", help="only the final line")
     v.set_defaults(run=run_valid)
 
     r = verbs.add_parser("predict", help="top-k classes of images (predict_classifier: letterboxed input)")
     r.add_argument("args", nargs="+", metavar="[DATA] CFG WEIGHTS IMAGE", help="Darknet's form takes the .data first")
-    r.add_argument("--top", type=int, help="how many classes (default: the .data's top=, else 1)")
+    r.add_argument("--top", type=positive_int, help="how many classes (default: the .data's top=, else 1)")
     r.add_argument("--names", type=Path, help="class names file (default: the .data's names=, else labels=)")
-    r.add_argument("--device", default="cpu")
+    r.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     r.add_argument("--json", action="store_true", help="one JSON line per image")
     r.set_defaults(run=run_predict)
 
@@ -65,18 +67,31 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _load_net(cfg: Path, weights: Path, device: str) -> Darknet:
     net = Darknet(cfg)
+    head = net.layers[net.output_indices[-1]]
+    if isinstance(head, HEAD_TYPES):
+        raise DarknetError(f"{cfg}: a detector (its output is a [{head.kind}] layer), not a classifier; use `pydarknet detect`")
     net.load_weights(weights)
     return net.to(device).eval()
 
 
+def _top(requested: int | None, data: DataFile | None, net: Darknet) -> int:
+    """k of top-k: --top, else the .data's top=, else 1 (Darknet's option_find_int(options, "top", 1)), at most the outputs."""
+    k = requested or (data.top if data is not None and data.top else 1)
+    outputs = math.prod(net.layers[net.output_indices[-1]].out_shape)
+    if not 1 <= k <= outputs:
+        source = f"--top {k}" if requested else f"{data.path}: top={k}" if data is not None else f"top {k}"
+        raise DarknetError(f"{source}: the network gives {outputs} classes")
+    return k
+
+
 def run_valid(args: argparse.Namespace) -> int:
     data = DataFile.read(args.data, need=("valid", "labels"))
-    labels = read_names(data.labels)
+    labels = data.class_labels()
     paths = read_list(data.valid)
-    k = args.top or data.top or 1  # Darknet: option_find_int(options, "top", 1)
     net = _load_net(args.cfg, args.weights, args.device)
+    k = _top(args.top, data, net)
     accuracy = None
-    for accuracy, chunk in validate_classifier(net, paths, labels, data.classes, k, args.crop, max(1, args.batch), args.device):
+    for accuracy, chunk in validate_classifier(net, paths, labels, data.classes, k, args.crop, args.batch, args.device):
         if not args.quiet and not args.json:
             print(f"{accuracy.images - 1}: top 1: {accuracy.top1_rate:f}, top {k}: {accuracy.topk_rate:f}")
     assert accuracy is not None  # read_list refuses an empty list
@@ -100,7 +115,7 @@ def run_predict(args: argparse.Namespace) -> int:
     net = _load_net(cfg, weights, args.device)
     names_path = args.names or (data and (data.names_path or data.labels))  # Darknet: names=, else labels=
     names = read_names(names_path) if names_path else None
-    k = args.top or (data.top if data and data.top else 1)
+    k = _top(args.top, data, net)
     for path in images:
         image = classifier_input(load_image(path), net.width, net.height, "letterbox")
         probs = class_probabilities(net, torch.from_numpy(np.ascontiguousarray(image[None])).to(args.device))[0]

@@ -27,16 +27,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from pydarknet.commands.arguments import device, positive_int, probability
 from pydarknet.commands.summary import parse_size
 from pydarknet.data import read_names
-from pydarknet.detect import Detection, detect_batch, find_names, names_from_data, network_batch
+from pydarknet.detect import Detection, detect_batch, find_names, names_from_data, network_batch, network_input
 from pydarknet.draw import class_name, draw_detections
 from pydarknet.errors import DarknetError
-from pydarknet.inference import InferenceModel, compile_pays_back
 from pydarknet.image import IMAGE_EXTENSIONS, load_frame
+from pydarknet.inference import InferenceModel, compile_pays_back
 from pydarknet.network import Darknet
 from pydarknet.prefetch import batched, prefetch
-from pydarknet.weights import write_atomic
+from pydarknet.weights import NEW_FILE_MODE, write_atomic
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 LIST_EXTENSIONS = (".txt", ".list")
@@ -48,30 +49,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("cfg", help="Darknet .cfg file")
     p.add_argument("weights", help="Darknet .weights file")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder of images, list of images (.txt) or video (.mp4/.avi)")
-    p.add_argument("--thresh", type=float, default=0.5, help="probability threshold (default .5)")
-    p.add_argument("--hier-thresh", "--hier", dest="hier_thresh", type=float, default=0.5,
+    p.add_argument("--thresh", type=probability, default=0.5, help="probability threshold (default .5)")
+    p.add_argument("--hier-thresh", "--hier", dest="hier_thresh", type=probability, default=0.5,
                    help="YOLO9000 tree threshold (default .5)")
-    p.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold, 0 for none (default .45)")
+    p.add_argument("--nms", type=probability, default=0.45, help="NMS IoU threshold, 0 for none (default .45)")
     p.add_argument("--names", help="class names file, one per line (default: the cfg's .names, see README)")
     p.add_argument("--data", help="Darknet .data file whose names= gives the class names")
     p.add_argument("--out", help="folder for the annotated outputs (default: predictions.jpg, or predictions/)")
     p.add_argument("--json", action="store_true", help="print JSON lines (one per image or frame) instead of text")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--size", metavar="WxH", help="network input size, e.g. 608x608 (default: the cfg's)")
-    p.add_argument("--batch", type=int, default=4, help="images or video frames per forward (default 4)")
+    p.add_argument("--batch", type=positive_int, default=4, help="images or video frames per forward (default 4)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: only when the inputs hold enough images to pay back)")
     p.set_defaults(run=run)
-
-
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise DarknetError(f"--device {name}: expected cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DarknetError(f"--device {name}: CUDA is not available on this machine")
-    return device
 
 
 def _names(args: argparse.Namespace, classes: int) -> list[str] | None:
@@ -89,7 +80,10 @@ def _expand(inputs: list[str], report: Callable[[str], None]) -> Iterator[Path]:
     for text in inputs:
         path = Path(text)
         if path.is_dir():
-            yield from sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+            if not found:
+                report(f"{path}: no images or videos in this folder")
+            yield from found
         elif path.suffix.lower() in LIST_EXTENSIONS and path.is_file():
             yield from _read_list(path, report)
         elif path.exists():
@@ -105,7 +99,10 @@ def _read_list(path: Path, report: Callable[[str], None]) -> Iterator[Path]:
     except (OSError, UnicodeDecodeError) as err:
         report(f"{path}: cannot read image list: {err}")
         return
-    for line in filter(None, (raw.strip() for raw in lines)):
+    entries = [raw.strip() for raw in lines if raw.strip()]
+    if not entries:
+        report(f"{path}: empty image list")
+    for line in entries:
         written = Path(line)
         yield written if written.exists() or written.is_absolute() else path.parent / written
 
@@ -144,17 +141,29 @@ def _print_text(source: Path, seconds: float, dets: list[Detection], width: int,
             print(f"{class_name(c, names)}: {p * 100:.0f}%\t(left {left}, top {top}, right {right}, bottom {bottom})")
 
 
+def _load_input(net: Darknet, path: Path, out: np.ndarray) -> np.ndarray:
+    """The BGR frame of `path`, its network input written into `out`; a DarknetError naming the file if it cannot be."""
+    frame = load_frame(path)  # its errors name the file
+    try:
+        network_input(net, frame, out=out)
+    except DarknetError as err:  # too thin to letterbox, e.g. 20000x1
+        raise DarknetError(f"{path}: {err}") from None
+    return frame
+
+
 def _image_batches(net: Darknet, paths: list[Path], size: int) -> Iterator[tuple[list[tuple[Path, object]], torch.Tensor | None]]:
     """Batches of `size` paths loaded and letterboxed: ([(path, BGR frame or DarknetError)], inputs of the frames)."""
     for chunk in batched(paths, size):
         loaded: list[tuple[Path, object]] = []
+        inputs = np.empty((len(chunk), 3, net.height, net.width), dtype=np.float32)
+        count = 0
         for path in chunk:
             try:
-                loaded.append((path, load_frame(path)))
+                loaded.append((path, _load_input(net, path, inputs[count])))
+                count += 1
             except DarknetError as err:
                 loaded.append((path, err))
-        images = [im for _, im in loaded if isinstance(im, np.ndarray)]
-        yield loaded, (network_batch(net, images) if images else None)
+        yield loaded, (torch.from_numpy(inputs[:count]) if count else None)
 
 
 def _detect_images(net: Darknet, model: InferenceModel, paths: list[Path], args: argparse.Namespace,
@@ -201,6 +210,7 @@ def _detect_video(net: Darknet, model: InferenceModel, path: Path, args: argpars
     frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     target = outputs.path_for(path, path.suffix.lower())
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    os.fchmod(fd, NEW_FILE_MODE)
     os.close(fd)
     writer = None
     count = boxes = 0
@@ -263,9 +273,7 @@ def _image_count(sources: list[Path]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.batch < 1:
-        raise DarknetError(f"--batch {args.batch}: must be at least 1")
-    device = _device(args.device)
+    device = torch.device(args.device)
     width, height = parse_size(args.size)
     net = Darknet(args.cfg, width, height)
     net.load_weights(args.weights)

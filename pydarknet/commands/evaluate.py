@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from pydarknet.cfg import read_data_file
+from pydarknet.commands.arguments import device, positive_int, probability
 from pydarknet.data.datafile import read_lines, read_names
 from pydarknet.errors import DarknetError
 from pydarknet.eval.ap import INTERPOLATIONS, DetectionTable, Evaluation, evaluate
@@ -47,8 +48,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="Darknet .data file (valid=, names=, results=, eval=)")
     p.add_argument("cfg", help="Darknet .cfg file")
     p.add_argument("weights", help=".weights file")
-    p.add_argument("--batch", type=int, default=8, help="images per forward pass (default 8)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--batch", type=positive_int, default=8, help="images per forward pass (default 8)")
+    p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: when the valid list is long enough to pay back)")
 
@@ -60,10 +61,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_valid)
     p = sub.add_parser("map", help="mAP of a network on the valid list (VOC AP, P/R/F1, COCO via pycocotools)")
     _common(p)
-    p.add_argument("--iou", type=float, default=0.5, help="IoU for a true positive (default .5)")
+    p.add_argument("--iou", type=probability, default=0.5, help="IoU for a true positive (default .5)")
     p.add_argument("--points", type=int, choices=INTERPOLATIONS, default=11,
                    help="AP interpolation: 11 (VOC2007, default), 0 (all-point, VOC2010+), 101 (COCO)")
-    p.add_argument("--thresh", type=float, default=0.25, help="score threshold for precision/recall/F1/TP/FP (default .25)")
+    p.add_argument("--thresh", type=probability, default=0.25, help="score threshold for precision/recall/F1/TP/FP (default .25)")
     p.add_argument("--coco", action="store_true", help="also COCO mAP@[.5:.95] (pycocotools) with the label files as ground truth")
     p.add_argument("--coco-gt", metavar="JSON", help="COCO mAP@[.5:.95] against this annotation file (image ids from file names)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -84,10 +85,7 @@ class ValidSet:
         self.coco = self.data.get_str("eval", "voc") == "coco"
         self.net = Darknet(args.cfg)
         self.net.load_weights(args.weights)
-        try:
-            self.net.eval().to(torch.device(args.device))
-        except RuntimeError as err:
-            raise DarknetError(f"--device {args.device}: {str(err).splitlines()[0]}") from None
+        self.net.eval().to(torch.device(args.device))
         self.classes = int(getattr(self.net.layers[-1], "classes", 0))
         if self.classes < 1:
             raise DarknetError(f"{args.cfg}: the last layer is [{self.net.layers[-1].kind}], not a detection layer")

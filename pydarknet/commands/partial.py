@@ -12,6 +12,7 @@ import argparse
 import warnings
 from pathlib import Path
 
+from pydarknet.commands.arguments import positive_int
 from pydarknet.errors import DarknetError
 from pydarknet.network import Darknet
 from pydarknet.weights import WeightsHeader, save_weights
@@ -37,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("cfg", help="Darknet .cfg file")
     p.add_argument("weights", help=".weights file to cut")
     p.add_argument("output", help="weights file to write, e.g. darknet19_448.conv.23")
-    p.add_argument("layers", type=int, metavar="N", help="number of layers to keep (layers 0..N-1)")
+    p.add_argument("layers", type=positive_int, metavar="N", help="number of layers to keep (layers 0..N-1)")
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.set_defaults(run=run)
 

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from pydarknet.commands.arguments import device, non_negative_int, positive_float, positive_int
 from pydarknet.train.trainer import TrainRun, train_detector
 
 
@@ -34,16 +35,16 @@ def run(args: argparse.Namespace) -> int:
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
     """The options `train` and `classifier train` share (the trainer's TrainRun)."""
     p.add_argument("--clear", action="store_true", help="start counting from 0 (Darknet's -clear): seen, schedule and burn_in restart")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu); under torchrun `cuda` is GPU LOCAL_RANK")
-    p.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
+    p.add_argument("--device", type=device, default="cpu", help="cpu, cuda, cuda:1 ... (default cpu); under torchrun `cuda` is GPU LOCAL_RANK")
+    p.add_argument("--workers", type=non_negative_int, default=2, help="data loading processes (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling, augmentation, multi-scale sizes and the initialisation")
-    p.add_argument("--max-batches", type=int, help="stop after this many iterations instead of the cfg's max_batches")
+    p.add_argument("--max-batches", type=positive_int, help="stop after this many iterations instead of the cfg's max_batches")
     p.add_argument("--backup", type=Path, help="checkpoint folder (default: the .data's backup=)")
     p.add_argument("--chart", type=Path, help="write the loss chart PNG here at the end")
     p.add_argument("--quiet", action="store_true", help="no per-iteration lines, no progress bar")
     p.add_argument("--sync-bn", action="store_true",
                    help="under torchrun: batch norm over the global mini-batch (default: each rank's share, as Darknet's GPUs)")
-    p.add_argument("--dist-timeout", type=float, default=600.0, metavar="SECONDS",
+    p.add_argument("--dist-timeout", type=positive_float, default=600.0, metavar="SECONDS",
                    help="under torchrun: a rank waiting longer than this for the others stops the job (default 600)")
     p.add_argument("--amp", action="store_true",
                    help="mixed precision: convolutions in float16 with dynamic loss scaling on CUDA (bfloat16 on the CPU), "

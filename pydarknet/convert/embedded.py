@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from pydarknet.cfg import parse_cfg, read_cfg
-from pydarknet.errors import WeightsError
+from pydarknet.errors import CfgError, WeightsError
 from pydarknet.network import LAYER_TYPES, Darknet
 from pydarknet.weights import WeightsHeader
 
@@ -62,6 +62,26 @@ def check_format(meta: dict, source: str | Path, what: str) -> None:
         raise WeightsError(f"{source}: pydarknet checkpoint version {meta.get('version')}; this pydarknet reads version {VERSION}")
 
 
+def check_meta(meta: dict, source: str | Path) -> None:
+    """A one-line error naming the first field of the checkpoint's metadata that is missing or of the wrong type."""
+    def bad(key: str, expected: str) -> WeightsError:
+        found = "missing" if meta.get(key) is None else f"a {type(meta[key]).__name__}"
+        return WeightsError(f"{source}: damaged pydarknet checkpoint: '{key}' is {found}, not {expected}")
+
+    for key in ("cfg", "cfg_name"):
+        if not isinstance(meta.get(key), str):
+            raise bad(key, "text")
+    for key in ("width", "height"):
+        if not isinstance(meta.get(key), int) or meta[key] < 1:
+            raise bad(key, "a positive whole number")
+    header = meta.get("header")
+    if not isinstance(header, dict) or not all(isinstance(header.get(k), int) and header[k] >= 0 for k in ("major", "minor", "revision", "seen")):
+        raise bad("header", "whole numbers major, minor, revision, seen")
+    files = meta.get("files")
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise bad("files", "a table of file texts")
+
+
 def _layer_kinds(sections_kinds: list[str]) -> list[str]:
     return [LAYER_TYPES[k].kind if k in LAYER_TYPES else k for k in sections_kinds]
 
@@ -106,7 +126,11 @@ def _from_embedded(meta: dict, source: str | Path) -> Darknet:
                 target.write_text(text)
         cfg = root / Path(meta["cfg_name"]).name
         cfg.write_text(meta["cfg"])
-        net = Darknet(cfg, meta["width"], meta["height"])
-    net.cfg_path = f"{source} (embedded {meta['cfg_name']})"
+        embedded = f"{source} (embedded {meta['cfg_name']})"
+        try:
+            net = Darknet(cfg, meta["width"], meta["height"])
+        except CfgError as err:  # name the checkpoint, not the temporary file
+            raise CfgError(str(err).replace(str(cfg), embedded)) from None
+    net.cfg_path = embedded
     net.embedded_files = dict(meta["files"])
     return net

@@ -23,10 +23,11 @@ import h5py
 import numpy as np
 import torch
 
-from pydarknet.convert.embedded import build_network, check_format, describe
+from pydarknet.convert.embedded import build_network, check_format, check_meta, describe
 from pydarknet.errors import WeightsError
 from pydarknet.layers.base import Layer
 from pydarknet.network import Darknet
+from pydarknet.weights import check_finite
 
 BATCHNORM_NAMES = ["scales", "rolling_mean", "rolling_variance"]
 
@@ -88,6 +89,9 @@ def _read_meta(f: h5py.File, name: str | Path) -> dict:
         meta["files"] = {str(d.attrs["path"]): d.asstr()[()] for d in f["files"].values()}
     except KeyError as err:
         raise WeightsError(f"{name}: pydarknet HDF5 checkpoint without {err}") from None
+    except (TypeError, ValueError) as err:
+        raise WeightsError(f"{name}: damaged pydarknet checkpoint: header or files unreadable ({err})") from None
+    check_meta(meta, name)
     return meta
 
 
@@ -117,4 +121,5 @@ def load_h5(cfg: str | Path | None, source: str | Path | BinaryIO, name: str | P
                         found = "missing" if data is None else f"has shape {tuple(data.shape)}"
                         raise WeightsError(f"{name}: {_group_name(layer)}/{key} {found}, layer {layer.index} needs {tuple(tensor.shape)}")
                     tensor.copy_(torch.from_numpy(data[()].astype(np.float32, copy=False)))
+    check_finite(net, name)
     return net

@@ -88,6 +88,15 @@ class DataFile:
             )
         return data
 
+    def class_labels(self) -> list[str]:
+        """The `labels=` file's lines (a classifier's classes, matched in image paths): at least `classes` of them."""
+        if self.labels is None:
+            raise CfgError(f"{self.path}: needs 'labels='")
+        labels = read_names(self.labels)
+        if len(labels) < self.classes:
+            raise DarknetError(f"{self.labels}: {len(labels)} labels for classes={self.classes}")
+        return labels
+
 
 def _file(section: Section, key: str, required: bool) -> Path | None:
     """The file named by `key`: found (see module doc), or as written if not required."""

@@ -20,6 +20,7 @@ Numbers are printed with C's `%f` from Darknet's float32 values.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -30,6 +31,7 @@ from typing import IO
 import numpy as np
 
 from pydarknet.errors import DarknetError
+from pydarknet.weights import NEW_FILE_MODE
 
 # Darknet: examples/detector.c `coco_ids`, class index -> COCO category id
 COCO_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31, 32, 33,
@@ -113,15 +115,15 @@ class ResultWriter:
 
     def __enter__(self) -> "ResultWriter":
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            for target in self.targets:
-                fd, temp = tempfile.mkstemp(dir=self.directory, prefix=f".{target.name}.", suffix=".tmp")
-                os.chmod(temp, 0o644)
+            for target in self.targets:  # each temp file beside its target (an -out prefix may name other folders)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+                os.chmod(temp, NEW_FILE_MODE)
                 self.temps.append(temp)
                 self.files.append(os.fdopen(fd, "wb"))
         except OSError as err:
             self._discard()
-            raise DarknetError(f"{self.directory}: cannot write results: {err.strerror or err}") from None
+            raise DarknetError(f"{err.filename or self.directory}: cannot write results: {err.strerror or err}") from None
         if self.coco:
             self.files[0].write(b"[\n")
         return self
@@ -140,22 +142,28 @@ class ResultWriter:
         if kind is not None:
             self._discard()
             return
-        if self.coco:
-            out = self.files[0]
-            if self.written:
-                out.seek(-2, os.SEEK_END)  # Darknet: fseek(fp, -2, SEEK_CUR) over the last ",\n"
-                out.truncate()
-                out.write(b"\n]\n")
-            else:
-                out.write(b"]\n")  # Darknet would leave "\n]\n", not JSON; an empty list instead
-        for f, temp, target in zip(self.files, self.temps, self.targets):
-            f.close()
+        try:
+            if self.coco:
+                out = self.files[0]
+                if self.written:
+                    out.seek(-2, os.SEEK_END)  # Darknet: fseek(fp, -2, SEEK_CUR) over the last ",\n"
+                    out.truncate()
+                    out.write(b"\n]\n")
+                else:
+                    out.write(b"]\n")  # Darknet would leave "\n]\n", not JSON; an empty list instead
+            for f in self.files:
+                f.close()  # every file complete (e.g. the disk not full) before any replaces its target
+        except OSError as err:
+            self._discard()
+            raise DarknetError(f"{self.directory}: cannot write results: {err.strerror or err}") from None
+        for temp, target in zip(self.temps, self.targets):
             os.replace(temp, target)
         self.files, self.temps = [], []
 
     def _discard(self) -> None:
         for f in self.files:
-            f.close()
+            with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+                f.close()
         for temp in self.temps:
             Path(temp).unlink(missing_ok=True)
         self.files, self.temps = [], []

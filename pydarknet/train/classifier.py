@@ -22,7 +22,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from pydarknet.data import BatchLoader, ClassificationAugmentation, DataFile, read_list, read_names
+from pydarknet.data import BatchLoader, ClassificationAugmentation, DataFile, read_list
 from pydarknet.errors import DarknetError
 from pydarknet.layers.softmax import Softmax
 from pydarknet.network import Darknet
@@ -69,14 +69,12 @@ def train_classifier(run: TrainRun) -> Path:
 def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
     data = DataFile.read(run.data, need=("train", "labels"))
     paths = read_list(data.train)
-    labels = read_names(data.labels)
+    labels = data.class_labels()
     net, state = start_network(run, ranks.device)
     opt = net.options
     outputs = classification_truth_size(net)
     if data.classes != outputs:
         raise DarknetError(f"{run.data}: classes={data.classes} but {run.cfg} outputs {outputs} values")
-    if len(labels) < data.classes:
-        raise DarknetError(f"{data.labels}: {len(labels)} labels for classes={data.classes}")
     if opt.width != opt.height:
         raise DarknetError(f"{run.cfg}: classifier crops are square (size = width); width={opt.width} height={opt.height}")
     softmaxes = [layer for layer in loss_chain(net) if isinstance(layer, Softmax)]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import signal
 import threading
 import time
@@ -49,6 +50,7 @@ from pydarknet.train.checkpoints import load_state, save_checkpoint, scheduled_n
 from pydarknet.train.multiscale import multiscale_size
 from pydarknet.train.policy import current_batch, learning_rate
 from pydarknet.train.step import rank_mini_batch, sgd_state
+from pydarknet.weights import write_atomic
 
 LOG_FIELDS = ["iteration", "loss", "avg_loss", "rate", "seconds", "images"]
 
@@ -192,7 +194,7 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
         load_scaler_state(net, state.get("loss_scale"))
     avg_loss = state["avg_loss"] if state is not None else -1.0
     log_path = backup_dir / f"{base}_log.csv"
-    log_file = _open_log(log_path, new=start == 0) if ranks.main else None
+    log_file = _open_log(log_path, start) if ranks.main else None
     log = csv.writer(log_file) if log_file is not None else None
 
     def resume_state() -> dict:
@@ -246,11 +248,18 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
     return final
 
 
-def _open_log(path: Path, new: bool) -> TextIO:
-    """The CSV log, appended to when resuming (a new one with its header otherwise)."""
+def _open_log(path: Path, start: int) -> TextIO:
+    """The CSV log, open for appending: new at iteration 0; when resuming at `start`, its rows up to `start` kept.
+
+    A run that went on past its last backup logged iterations that now run
+    again: their rows are dropped rather than written twice.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    new = new or not path.exists()
-    log_file = open(path, "w" if new else "a", newline="")
-    if new:
-        csv.writer(log_file).writerow(LOG_FIELDS)
-    return log_file
+    rows = [LOG_FIELDS]
+    if start > 0 and path.exists():
+        with open(path, newline="") as f:
+            rows += [row for row in list(csv.reader(f))[1:] if row and row[0].isdigit() and int(row[0]) <= start]
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    write_atomic(path, text.getvalue().encode())
+    return open(path, "a", newline="")

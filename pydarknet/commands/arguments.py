@@ -1,0 +1,71 @@
+"""Argument types the CLI verbs share: a bad value stops argparse with its one-line error.
+
+Darknet reads such options with atof/atoi and runs on whatever it gets
+(`-thresh -1` prints every class of every box at 0%); here they are
+checked before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import torch
+
+
+def probability(text: str) -> float:
+    """A threshold or IoU: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number from 0 to 1")
+    return value
+
+
+def _int_at_least(text: str, low: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{value}: must be {what}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A count of at least 1 (a batch, iterations, layers)."""
+    return _int_at_least(text, 1, "at least 1")
+
+
+def non_negative_int(text: str) -> int:
+    """A count that may be 0 (loader workers)."""
+    return _int_at_least(text, 0, "0 or more")
+
+
+def positive_float(text: str) -> float:
+    """A duration or size above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number above 0")
+    return value
+
+
+def device(text: str) -> str:
+    """`cpu`, `cuda` or `cuda:N`, checked to exist on this machine."""
+    try:
+        parsed = torch.device(text)
+    except RuntimeError:
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"'{text}': expected cpu, cuda or cuda:N")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"'{text}': CUDA is not available on this machine")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"'{text}': this machine has {torch.cuda.device_count()} CUDA devices")
+    return text
