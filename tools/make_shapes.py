@@ -172,7 +172,11 @@ def _random_color(rng: np.random.Generator) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _photos() -> tuple[np.ndarray, ...]:
-    return tuple(cv2.imread(str(p), cv2.IMREAD_COLOR) for p in sorted(PHOTOS.glob("*.png")))
+    """The photographs behind some backgrounds: without them a seed would give another dataset, so they are required."""
+    photos = tuple(cv2.imread(str(p), cv2.IMREAD_COLOR) for p in sorted(PHOTOS.glob("*.png")))
+    if not photos:
+        raise DarknetError(f"{PHOTOS}: no background photographs; run tools/make_shapes.py from a pydarknet checkout")
+    return photos
 
 
 def _smooth_noise(rng: np.random.Generator, w: int, h: int, cells: int, channels: int) -> np.ndarray:
@@ -183,7 +187,7 @@ def _smooth_noise(rng: np.random.Generator, w: int, h: int, cells: int, channels
 
 def background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """A float32 (H, W, 3) BGR background: noise, gradient, texture or blurred photo."""
-    kinds = ["noise", "gradient", "texture"] + (["photo"] if _photos() else [])
+    kinds = ["noise", "gradient", "texture", "photo"]
     kind = kinds[rng.integers(len(kinds))]
     c0, c1 = _random_color(rng), _random_color(rng)
     if kind == "photo":
@@ -481,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         data = make_detection_set(args.out, args.seed, args.train, args.valid, tuple(args.size_range or (160, 480)), args.jobs)
         print(data)
-        print(f"anchors for it: pydarknet anchors {data} --num 5 --cfg cfg/yolov2-tiny-shapes.cfg")
+        print(f"anchors for it: pydarknet anchors {data} --num 5 --width 320 --height 320 --cfg cfg/yolov2-tiny-shapes.cfg")
         return 0
     except DarknetError as err:
         print(f"make_shapes: {err}", file=sys.stderr)

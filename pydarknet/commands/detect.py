@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="detect objects in images, folders, image lists or videos")
     p.add_argument("cfg", help="Darknet .cfg file")
     p.add_argument("weights", help="Darknet .weights file")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder of images, list of images (.txt) or video (.mp4/.avi)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder of images, list of images (.txt/.list) or video (.mp4/.avi/.mov/.mkv)")
     p.add_argument("--thresh", type=probability, default=0.5, help="probability threshold (default .5)")
     p.add_argument("--hier-thresh", "--hier", dest="hier_thresh", type=probability, default=0.5,
                    help="YOLO9000 tree threshold (default .5)")
