@@ -74,11 +74,13 @@ class Accuracy:
     images: int = 0
     top1: int = 0
     topk: int = 0
+    unlabelled: int = 0  # images whose path holds no label: misses, as in Darknet
 
     def add(self, predicted: Tensor, classes: Tensor) -> None:
         """`predicted` (N, k) top-k indices, `classes` (N,) true classes (-1: none)."""
         hit = predicted == classes[:, None]
         self.images += int(classes.shape[0])
+        self.unlabelled += int((classes < 0).sum())
         self.top1 += int(hit[:, 0].sum())
         self.topk += int(hit.any(dim=1).sum())
 

@@ -13,11 +13,12 @@ import pytest
 import torch
 
 from conftest import ROOT
+from pydarknet import Darknet
 from pydarknet.cli import main
 from pydarknet.convert import convert
 
 sys.path.insert(0, str(ROOT / "tools"))
-from make_shapes import make_detection_set  # noqa: E402
+from make_shapes import make_classification_set, make_detection_set  # noqa: E402
 
 CFG = ROOT / "cfg" / "yolov2-tiny-shapes.cfg"
 WEIGHTS = ROOT / "weights" / "yolov2-tiny-shapes.weights"
@@ -40,7 +41,7 @@ def one_line(capsys: pytest.CaptureFixture[str], *needles: str) -> str:
     (["train", "D", "C", "--workers=-1"], ["--workers"]),
     (["classifier", "valid", "D", "C", "W", "--top", "0"], ["--top"]),
     (["anchors", "D", "--width=-5"], ["--width"]),
-    (["partial", "C", "W", "O", "0"], ["N"]),
+    (["partial", "C", "W", "O", "-1"], ["N"]),
     (["detector", "frob"], ["detector", "'frob'", "calc_anchors"]),
     (["bogus"], ["invalid choice"]),
 ])
@@ -58,6 +59,12 @@ def test_device_cuda_without_cuda_is_refused(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["map", "D", "C", "W", "--device", "cuda"])
     one_line(capsys, "CUDA is not available")
+
+
+def test_partial_refuses_a_converted_format_name(tmp_path, capsys) -> None:
+    assert main(["partial", str(CFG), str(WEIGHTS), str(tmp_path / "cut.pt"), "5"]) == 1
+    one_line(capsys, "cut.pt", "convert")
+    assert not (tmp_path / "cut.pt").exists()
 
 
 def test_unwritable_output_is_one_line(tmp_path, capsys) -> None:
@@ -123,3 +130,18 @@ def test_annotated_video_gets_the_usual_permissions(tmp_path, monkeypatch) -> No
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+
+
+def test_classifier_valid_reports_paths_without_a_label(tmp_path, capsys) -> None:
+    data = make_classification_set(tmp_path / "cls", seed=0, n_train=1, n_valid=6)
+    cfg = ROOT / "cfg" / "tiny-shapes-classifier.cfg"
+    weights = tmp_path / "random.weights"
+    torch.manual_seed(0)
+    Darknet(cfg).save_weights(weights)
+    valid = tmp_path / "cls" / "valid.list"
+    valid.write_text(valid.read_text() + f"{IMAGE}\n")  # holds none of the shape names
+    assert main(["classifier", "valid", str(data), str(cfg), str(weights), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pydarknet: warning:" in err and "1 of 7 image paths hold no label" in err, err
+    assert main(["classifier", "valid", str(data), str(ROOT / "cfg" / "yolov2-tiny-shapes.cfg"), str(WEIGHTS)]) == 1
+    one_line(capsys, "a detector")

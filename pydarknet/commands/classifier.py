@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,9 @@ def run_valid(args: argparse.Namespace) -> int:
         if not args.quiet and not args.json:
             print(f"{accuracy.images - 1}: top 1: {accuracy.top1_rate:f}, top {k}: {accuracy.topk_rate:f}")
     assert accuracy is not None  # read_list refuses an empty list
+    if accuracy.unlabelled:
+        warnings.warn(f"{data.valid}: {accuracy.unlabelled} of {accuracy.images} image paths hold no label of {data.labels} "
+                      "(counted as misses, as Darknet does)", UserWarning, stacklevel=1)
     if args.json:
         print(json.dumps({"images": accuracy.images, "top1": accuracy.top1_rate, "k": k, "topk": accuracy.topk_rate}))
     elif args.quiet:

@@ -12,7 +12,8 @@ import argparse
 import warnings
 from pathlib import Path
 
-from pydarknet.commands.arguments import positive_int
+from pydarknet.commands.arguments import non_negative_int
+from pydarknet.convert import OUTPUT_FORMATS
 from pydarknet.errors import DarknetError
 from pydarknet.network import Darknet
 from pydarknet.weights import WeightsHeader, save_weights
@@ -22,6 +23,8 @@ def partial(cfg: str | Path, weights: str | Path, out: str | Path, layers: int, 
     """Write the first `layers` layers of `weights` to `out` as Darknet's `partial` does."""
     if layers < 0:
         raise DarknetError(f"N={layers}: the number of layers to keep must not be negative")
+    if OUTPUT_FORMATS.get(Path(out).suffix.lower(), "weights") != "weights":
+        raise DarknetError(f"{out}: partial writes Darknet weights; name it e.g. NAME.conv.{layers}, then `pydarknet convert` it")
     if Path(out).exists() and not force:
         raise DarknetError(f"{out}: already exists; pass --force to overwrite it")
     with warnings.catch_warnings():
@@ -38,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("cfg", help="Darknet .cfg file")
     p.add_argument("weights", help=".weights file to cut")
     p.add_argument("output", help="weights file to write, e.g. darknet19_448.conv.23")
-    p.add_argument("layers", type=positive_int, metavar="N", help="number of layers to keep (layers 0..N-1)")
+    p.add_argument("layers", type=non_negative_int, metavar="N", help="number of layers to keep (layers 0..N-1)")
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.set_defaults(run=run)
 
