@@ -145,3 +145,13 @@ def test_classifier_valid_reports_paths_without_a_label(tmp_path, capsys) -> Non
     assert err.count("\n") == 1 and "pydarknet: warning:" in err and "1 of 7 image paths hold no label" in err, err
     assert main(["classifier", "valid", str(data), str(ROOT / "cfg" / "yolov2-tiny-shapes.cfg"), str(WEIGHTS)]) == 1
     one_line(capsys, "a detector")
+
+
+def test_map_with_a_bad_coco_annotation_file_is_one_line(tmp_path, capsys) -> None:
+    data = make_detection_set(tmp_path / "ds", seed=0, n_train=1, n_valid=2)
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "other.json").write_text('{"images": [], "annotations": [], "categories": []}')
+    for name, needle in (("list.json", "not a COCO annotation file"), ("other.json", "do not hold the valid images")):
+        assert main(["map", str(data), str(CFG), str(WEIGHTS), "--coco-gt", str(tmp_path / name)]) == 1
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("pydarknet")]
+        assert len(lines) == 1 and needle in lines[0], lines

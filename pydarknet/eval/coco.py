@@ -52,7 +52,7 @@ def ground_truth_from_json(path: str):
     try:
         with _quiet():
             return COCO(path)
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AssertionError) as err:  # pycocotools asserts on the format
         raise DarknetError(f"{path}: not a COCO annotation file: {err}") from None
 
 
@@ -71,7 +71,10 @@ def coco_stats(gt, results: list[dict], image_ids: list[int]) -> dict[str, float
     if not results:
         return dict.fromkeys(STAT_NAMES, 0.0)
     with _quiet():
-        dt = gt.loadRes(results)
+        try:
+            dt = gt.loadRes(results)
+        except AssertionError:  # pycocotools: "Results do not correspond to current coco set"
+            raise DarknetError("the COCO annotations do not hold the valid images (their ids, from the file names, are not in it)") from None
         evaluator = COCOeval(gt, dt, "bbox")
         evaluator.params.imgIds = sorted(set(image_ids))
         evaluator.evaluate()
