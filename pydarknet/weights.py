@@ -64,6 +64,9 @@ def read_weights_file(path: str | Path) -> tuple[WeightsHeader, np.ndarray]:
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
         raise WeightsError(f"{path}: cannot read weights: {err.strerror or err}") from None
+    for signature, kind in ((b"PK\x03\x04", "a PyTorch (zip)"), (b"\x89HDF\r\n\x1a\n", "an HDF5")):
+        if raw[: len(signature)].tobytes() == signature:
+            raise WeightsError(f"{path}: {kind} file, not Darknet weights; `pydarknet convert - {path} NAME.weights` makes one")
     if len(raw) < 16:
         raise WeightsError(f"{path}: {len(raw)} bytes is too short for a Darknet weights header")
     major, minor, revision = (int(v) for v in raw[:12].view("<i4"))

@@ -93,6 +93,15 @@ def test_diverged_weights_are_refused(tmp_path, capsys) -> None:
     one_line(capsys, "nan.weights", "layer 13", "NaN")
 
 
+def test_converted_checkpoints_detect_and_are_named_where_weights_are_needed(tmp_path, capsys) -> None:
+    converted = tmp_path / "demo.pt"
+    convert(CFG, WEIGHTS, converted)
+    assert main(["detect", str(CFG), str(converted), str(IMAGE), "--out", str(tmp_path / "out")]) == 0
+    assert "cross: 98%" in capsys.readouterr().out
+    assert main(["partial", str(CFG), str(converted), str(tmp_path / "cut.conv.5"), "5"]) == 1
+    one_line(capsys, "demo.pt", "a PyTorch (zip) file, not Darknet weights")
+
+
 def test_damaged_pt_checkpoints_are_one_line(tmp_path, capsys) -> None:
     good = tmp_path / "good.pt"
     convert(CFG, WEIGHTS, good)

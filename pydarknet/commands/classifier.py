@@ -14,6 +14,7 @@ import torch
 from pydarknet.classify import CROPS, class_probabilities, classifier_input, top_k, validate_classifier
 from pydarknet.commands.arguments import device, positive_int
 from pydarknet.commands.train import add_training_arguments, training_run
+from pydarknet.convert import network_with_weights
 from pydarknet.data import DataFile, read_list, read_names
 from pydarknet.errors import DarknetError
 from pydarknet.image import load_image
@@ -67,11 +68,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _load_net(cfg: Path, weights: Path, device: str) -> Darknet:
-    net = Darknet(cfg)
+    net = network_with_weights(cfg, weights)
     head = net.layers[net.output_indices[-1]]
     if isinstance(head, HEAD_TYPES):
         raise DarknetError(f"{cfg}: a detector (its output is a [{head.kind}] layer), not a classifier; use `pydarknet detect`")
-    net.load_weights(weights)
     return net.to(device).eval()
 
 

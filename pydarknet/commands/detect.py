@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from pydarknet.commands.arguments import device, positive_int, probability
 from pydarknet.commands.summary import parse_size
+from pydarknet.convert import network_with_weights
 from pydarknet.data import read_names
 from pydarknet.detect import Detection, detect_batch, find_names, names_from_data, network_batch, network_input
 from pydarknet.draw import class_name, draw_detections
@@ -47,7 +48,7 @@ VIDEO_CODECS = {".avi": "MJPG"}  # everything else: mp4v
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="detect objects in images, folders, image lists or videos")
     p.add_argument("cfg", help="Darknet .cfg file")
-    p.add_argument("weights", help="Darknet .weights file")
+    p.add_argument("weights", help="Darknet .weights file (or a .pt/.h5 made by pydarknet convert)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder of images, list of images (.txt/.list) or video (.mp4/.avi/.mov/.mkv)")
     p.add_argument("--thresh", type=probability, default=0.5, help="probability threshold (default .5)")
     p.add_argument("--hier-thresh", "--hier", dest="hier_thresh", type=probability, default=0.5,
@@ -275,8 +276,7 @@ def _image_count(sources: list[Path]) -> int:
 def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     width, height = parse_size(args.size)
-    net = Darknet(args.cfg, width, height)
-    net.load_weights(args.weights)
+    net = network_with_weights(args.cfg, args.weights, width, height)
     net.to(device).eval()
     classes = getattr(net.layers[net.output_indices[-1]], "classes", 0)
     names = _names(args, classes)

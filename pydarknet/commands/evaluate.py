@@ -26,6 +26,7 @@ import torch
 
 from pydarknet.cfg import read_data_file
 from pydarknet.commands.arguments import device, positive_int, probability
+from pydarknet.convert import network_with_weights
 from pydarknet.data.datafile import read_lines, read_names
 from pydarknet.errors import DarknetError
 from pydarknet.eval.ap import INTERPOLATIONS, DetectionTable, Evaluation, evaluate
@@ -47,7 +48,7 @@ VALID_NMS = 0.45
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="Darknet .data file (valid=, names=, results=, eval=)")
     p.add_argument("cfg", help="Darknet .cfg file")
-    p.add_argument("weights", help=".weights file")
+    p.add_argument("weights", help=".weights file (or a .pt/.h5 made by pydarknet convert)")
     p.add_argument("--batch", type=positive_int, default=8, help="images per forward pass (default 8)")
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
@@ -83,8 +84,7 @@ class ValidSet:
         self.names = read_names(self.data.get_path("names"))
         self.results = self.data.get_str("results", "results")
         self.coco = self.data.get_str("eval", "voc") == "coco"
-        self.net = Darknet(args.cfg)
-        self.net.load_weights(args.weights)
+        self.net = network_with_weights(args.cfg, args.weights)
         self.net.eval().to(torch.device(args.device))
         self.classes = int(getattr(self.net.layers[-1], "classes", 0))
         if self.classes < 1:

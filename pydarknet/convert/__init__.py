@@ -71,6 +71,15 @@ def load_checkpoint(cfg: str | Path | None, path: str | Path, width: int | None 
     return net.eval()
 
 
+def network_with_weights(cfg: str | Path, weights: str | Path, width: int | None = None, height: int | None = None) -> Darknet:
+    """The network of `cfg` (its warnings shown) with the tensors of a `.weights`, or of a `.pt`/`.h5` made from it."""
+    if input_format(weights) != "weights":
+        return load_checkpoint(cfg, weights, width, height)
+    net = Darknet(cfg, width, height)
+    net.load_weights(weights)
+    return net
+
+
 def _check_options(fmt: str, fuse: bool, decode: bool, size: tuple[int, int] | None) -> None:
     """The ONNX-only options, refused for the lossless formats before any work is done."""
     if fmt == "onnx":
