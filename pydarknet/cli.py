@@ -68,6 +68,8 @@ def _out_of_memory(err: BaseException) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # FFmpeg (OpenCV's video backend) prints its own lines for a broken video; ours names the file
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when OpenCV first opens a video
     try:
         spelled = darknet_spelling(list(sys.argv[1:] if argv is None else argv))
     except DarknetError as err:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from pydarknet import Darknet
 from pydarknet.cli import main
 from pydarknet.convert import convert
@@ -164,3 +164,9 @@ def test_map_with_a_bad_coco_annotation_file_is_one_line(tmp_path, capsys) -> No
         assert main(["map", str(data), str(CFG), str(WEIGHTS), "--coco-gt", str(tmp_path / name)]) == 1
         lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("pydarknet")]
         assert len(lines) == 1 and needle in lines[0], lines
+
+
+def test_a_broken_video_is_one_line_without_ffmpeg_noise(tmp_path) -> None:
+    (tmp_path / "fake.mp4").write_text("not a video")
+    out = run_cli("detect", CFG, WEIGHTS, tmp_path / "fake.mp4", cwd=tmp_path)
+    assert out.returncode == 1 and out.stderr == f"pydarknet: {tmp_path / 'fake.mp4'}: cannot open video\n", out.stderr
