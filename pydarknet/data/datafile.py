@@ -83,8 +83,9 @@ class DataFile:
         if data.classes < 1:
             raise section.error(f"classes={data.classes}: must be at least 1", "classes")
         if data.names is not None and len(data.names) < data.classes:
+            default = "" if section.has("classes") else " (Darknet's default: the file sets no classes=)"
             raise section.error(
-                f"names={section.get_str('names')}: {len(data.names)} names for classes={data.classes}", "names"
+                f"names={section.get_str('names')}: {len(data.names)} names for classes={data.classes}{default}", "names"
             )
         return data
 
