@@ -82,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DarknetError as err:
         print(f"pydarknet: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the output's reader went away (`pydarknet ... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as err:  # a file or folder the command could not read or write
         where = f"{err.filename}: " if err.filename else ""
         print(f"pydarknet: {where}{err.strerror or err}", file=sys.stderr)
@@ -90,9 +93,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not _out_of_memory(err):
             raise
         print(f"pydarknet: out of memory ({str(err).splitlines()[0][:200]}); is the cfg or --size too large?", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # the output's reader went away (`pydarknet ... | head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print("pydarknet: interrupted", file=sys.stderr)

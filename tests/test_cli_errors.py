@@ -170,3 +170,10 @@ def test_a_broken_video_is_one_line_without_ffmpeg_noise(tmp_path) -> None:
     (tmp_path / "fake.mp4").write_text("not a video")
     out = run_cli("detect", CFG, WEIGHTS, tmp_path / "fake.mp4", cwd=tmp_path)
     assert out.returncode == 1 and out.stderr == f"pydarknet: {tmp_path / 'fake.mp4'}: cannot open video\n", out.stderr
+
+
+def test_an_int_beyond_c_range_in_a_cfg_is_one_line(tmp_path, capsys) -> None:
+    cfg = tmp_path / "huge.cfg"
+    cfg.write_text("[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters=99999999999999999999\nsize=3\n")
+    assert main(["summary", str(cfg)]) == 1
+    one_line(capsys, "huge.cfg:6", "filters", "out of range")

@@ -113,9 +113,12 @@ class Section:
 
 def _to_int(section: Section, opt: Option, text: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise CfgError(f"{section.where(opt)}: [{section.kind}] {opt.key}: '{text}' is not a whole number") from None
+    if not -(2**31) <= value < 2**31:  # Darknet reads a C int (atoi)
+        raise CfgError(f"{section.where(opt)}: [{section.kind}] {opt.key}: {text} is out of range")
+    return value
 
 
 def _to_float(section: Section, opt: Option, text: str) -> float:
