@@ -8,18 +8,16 @@ checked before any work starts.
 from __future__ import annotations
 
 import argparse
-import math
 
 import torch
+
+from pydarknet.errors import finite_float
 
 
 def probability(text: str) -> float:
     """A threshold or IoU: a number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value <= 1.0:
+    value = finite_float(text)
+    if value is None or not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number from 0 to 1")
     return value
 
@@ -46,11 +44,8 @@ def non_negative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """A duration or size above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (value > 0 and math.isfinite(value)):
+    value = finite_float(text)
+    if value is None or value <= 0:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number above 0")
     return value
 

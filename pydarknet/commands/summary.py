@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from pydarknet.network import Darknet
-from pydarknet.weights import read_weights_file
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,11 +39,10 @@ def run(args: argparse.Namespace) -> int:
     net = Darknet(args.cfg, width, height, strict=args.strict)
     if args.weights:
         if input_format(args.weights) == "weights":
-            header, _ = read_weights_file(args.weights)
-            net.load_weights(args.weights)
+            net.load_weights(args.weights)  # the cfg was built with --strict's rule, so not network_with_weights
         else:
             net = load_checkpoint(args.cfg, args.weights, width, height)
-            header = net.header
+        header = net.header  # as read from the file
         print(f"{args.weights}: version {header.major}.{header.minor}.{header.revision}, "
               f"seen {header.seen} ({header.seen_bytes}-byte), transpose {int(header.transpose)}")
     print(net.summary())
