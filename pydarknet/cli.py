@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
 from pydarknet.commands import COMMANDS
-from pydarknet.errors import DarknetError
+from pydarknet.errors import DarknetError, StopRequested
 
 # `darknet detector <verb> ...` -> `pydarknet <verb> ...`; test takes the .data first.
 DETECTOR_VERBS = {"test": "detect", "train": "train", "valid": "valid", "map": "map", "calc_anchors": "anchors"}
@@ -92,8 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (MemoryError, RuntimeError) as err:
         if not _out_of_memory(err):
             raise
-        print(f"pydarknet: out of memory ({str(err).splitlines()[0][:200]}); is the cfg or --size too large?", file=sys.stderr)
+        detail = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        print(f"pydarknet: out of memory ({detail}); is the cfg, the image or --size too large?", file=sys.stderr)
         return 1
+    except StopRequested as err:  # a training run that saved its backup on a signal
+        print(f"pydarknet: {err}", file=sys.stderr)
+        return 128 + (err.signum or signal.SIGINT)
     except KeyboardInterrupt:
         print("pydarknet: interrupted", file=sys.stderr)
         return 130

@@ -22,6 +22,17 @@ class WeightsError(DarknetError):
     """A .weights (or converted) file that does not fit the network."""
 
 
+class StopRequested(KeyboardInterrupt):
+    """A training run stopped by a signal after saving its backup (pydarknet.train.signals); `signum` says which.
+
+    None when another rank of a torchrun job received it.
+    """
+
+    def __init__(self, signum: int | None, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
 class CfgWarning(UserWarning):
     """An option Darknet would ignore (its "Unused field" message)."""
 

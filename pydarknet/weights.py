@@ -8,12 +8,22 @@ order, little-endian float32, no framing: so the size is checked here
 against what the cfg needs (Darknet does not check, and silently misreads).
 
 The file is read with one read and viewed as floats; saving writes to a
-temporary file in the same folder and renames it over the target.
+temporary file in the same folder, syncs it and renames it over the target.
+
+A training `.backup` may carry an appendix after the floats: the trainer's
+resume state (`with_appendix`), framed by magic strings and closed by the
+sha256 of every byte before it, so the weights and their state are one file
+written by one rename and a changed or missing byte is noticed.  Darknet
+reads a file's floats layer by layer and never looks past them
+(src/parser.c:load_weights_upto), so C Darknet still loads such a file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +41,11 @@ if TYPE_CHECKING:
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 NEW_FILE_MODE = 0o666 & ~_UMASK  # what open() would give; mkstemp's temporary files start at 0600
+
+APPENDIX_START = b"\0pydarknet-app\0\0"  # 16 bytes, right after the last float
+APPENDIX_END = b"\0\0pydarknet-end\0"  # 16 bytes, the file's last
+CUT_SHORT = "the resume state after the weights is cut short (an incomplete copy?)"
+_TRAILER = struct.Struct("<Q32s16s")  # payload length, sha256 of every byte before it, APPENDIX_END
 
 
 @dataclass
@@ -59,7 +74,7 @@ class WeightsHeader:
 
 
 def read_weights_file(path: str | Path) -> tuple[WeightsHeader, np.ndarray]:
-    """The header and the float32 body of a .weights file (one read, then views)."""
+    """The header and the float32 body of a .weights file (one read, then views); an appendix is checked and left out."""
     try:
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
@@ -67,18 +82,48 @@ def read_weights_file(path: str | Path) -> tuple[WeightsHeader, np.ndarray]:
     for signature, kind in ((b"PK\x03\x04", "a PyTorch (zip)"), (b"\x89HDF\r\n\x1a\n", "an HDF5")):
         if raw[: len(signature)].tobytes() == signature:
             raise WeightsError(f"{path}: {kind} file, not Darknet weights; `pydarknet convert - {path} NAME.weights` makes one")
+    raw, _ = split_appendix(raw, path)
     if len(raw) < 16:
         raise WeightsError(f"{path}: {len(raw)} bytes is too short for a Darknet weights header")
     major, minor, revision = (int(v) for v in raw[:12].view("<i4"))
     header = WeightsHeader(major, minor, revision)
-    header.seen = int(raw[12 : header.size].view("<u8" if header.seen_bytes == 8 else "<u4")[0])
     body = len(raw) - header.size
     if major < 0 or minor < 0 or revision < 0 or body < 0 or body % 4:
+        if raw.tobytes().find(APPENDIX_START) >= 0:
+            raise WeightsError(f"{path}: {CUT_SHORT}")
         raise WeightsError(
             f"{path}: not a Darknet weights file (header {major}.{minor}.{revision}, "
             f"{body} bytes after it is not a whole number of floats)"
         )
+    header.seen = int(raw[12 : header.size].view("<u8" if header.seen_bytes == 8 else "<u4")[0])
     return header, raw[header.size :].view("<f4")
+
+
+def with_appendix(weights: bytes, payload: bytes) -> bytes:
+    """A weights file's bytes followed by the appendix holding `payload` (see the module doc)."""
+    body = weights + APPENDIX_START + payload + struct.pack("<Q", len(payload))
+    return body + hashlib.sha256(body).digest() + APPENDIX_END
+
+
+def split_appendix(raw: np.ndarray, path: str | Path) -> tuple[np.ndarray, bytes | None]:
+    """(the weights' bytes, the appendix payload or None) of a file's bytes; a WeightsError if its checksum fails."""
+    if len(raw) < _TRAILER.size or raw[-len(APPENDIX_END):].tobytes() != APPENDIX_END:
+        return raw, None
+    length, digest, _ = _TRAILER.unpack(raw[-_TRAILER.size:].tobytes())
+    start = len(raw) - _TRAILER.size - length - len(APPENDIX_START)
+    if start < 0 or raw[start : start + len(APPENDIX_START)].tobytes() != APPENDIX_START \
+            or hashlib.sha256(raw[: len(raw) - 48]).digest() != digest:
+        raise WeightsError(f"{path}: damaged: its checksum does not match its contents (a changed byte or an incomplete copy)")
+    return raw[:start], raw[start + len(APPENDIX_START) : start + len(APPENDIX_START) + length].tobytes()
+
+
+def read_appendix(path: str | Path) -> bytes | None:
+    """The appendix payload of a weights file (a pydarknet .backup's resume state), or None."""
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise WeightsError(f"{path}: cannot read weights: {err.strerror or err}") from None
+    return split_appendix(raw, path)[1]
 
 
 def layer_float_counts(net: "Darknet", cutoff: int | None, transpose: bool, loading: bool) -> list[tuple[int, int]]:
@@ -115,6 +160,8 @@ def load_weights(net: "Darknet", path: str | Path, cutoff: int | None = None, pa
             )
         counts = counts[: int(np.searchsorted(boundaries, have))]
     elif have > need and cutoff is None:
+        if floats[need : need + len(APPENDIX_START) // 4].tobytes() == APPENDIX_START:
+            raise WeightsError(f"{path}: {CUT_SHORT}")
         raise WeightsError(
             f"{path}: too long for {net.cfg_path}: expected {need} floats, found {have} "
             f"(header {header.major}.{header.minor}.{header.revision}; is this the right cfg?)"
@@ -156,7 +203,11 @@ def weights_bytes(net: "Darknet", cutoff: int | None = None, header: WeightsHead
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`."""
+    """Write `data` to a temporary file beside `path`, sync it, rename it over `path` and sync the folder.
+
+    A kill at any moment leaves either the old file or the new one, and at
+    worst a `.NAME.*.tmp` file (the trainer removes its own on start).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
@@ -169,6 +220,12 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    with contextlib.suppress(OSError):  # the rename itself survives a crash (where the file system can sync a folder)
+        folder = os.open(path.parent or ".", os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def save_weights(net: "Darknet", path: str | Path, cutoff: int | None = None, header: WeightsHeader | None = None) -> None:

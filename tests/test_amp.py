@@ -20,7 +20,7 @@ from pydarknet.train.amp import Amp, LossScaler
 from pydarknet.train.checkpoints import load_state
 from pydarknet.train.trainer import TrainRun, train_detector
 from pydarknet.weights import read_weights_file
-from test_trainer import interrupt_after, make_cfg, make_dataset
+from training_data import interrupt_after, make_cfg, make_dataset
 
 
 def network(cfg: str, size: int, batch: int = 4, subdivisions: int = 1) -> Darknet:
@@ -184,7 +184,7 @@ def test_the_loss_scale_resumes_from_the_backup(tmp_path, monkeypatch, one_threa
         with pytest.raises(KeyboardInterrupt):
             train_detector(TrainRun(**run, backup=tmp_path / "b"))
     backup = tmp_path / "b" / "t.backup"
-    assert load_state(backup)["loss_scale"] == amps[1].scaler.state_dict() != amps[0].scaler.state_dict()
+    assert load_state(backup, read_weights_file(backup)[0].seen)["loss_scale"] == amps[1].scaler.state_dict() != amps[0].scaler.state_dict()
     resumed = train_detector(TrainRun(**run, weights=backup, backup=tmp_path / "b"))
     assert amps[2].scaler.state_dict() == amps[0].scaler.state_dict()
     assert resumed.read_bytes() == straight.read_bytes()

@@ -3,15 +3,10 @@ saves under a real kill, Ctrl-C, and resuming into the very same run."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from conftest import CFG, ROOT, run_cli
@@ -20,6 +15,7 @@ from pydarknet.train.checkpoints import scheduled_names
 from pydarknet.train.multiscale import multiscale_size
 from pydarknet.train.trainer import TrainRun, train_detector
 from pydarknet.weights import read_weights_file
+from training_data import interrupt_after, make_cfg, make_dataset
 
 
 def test_multiscale_sizes_period_and_last_200():
@@ -44,47 +40,6 @@ def test_checkpoint_schedule_is_darknets():
     assert scheduled_names("yolo", 150) == []
 
 
-def make_dataset(root: Path, images: int = 6) -> Path:
-    """Coloured rectangles on grey, labelled in Darknet's format; returns the .data file."""
-    (root / "images").mkdir(parents=True)
-    (root / "labels").mkdir()
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(images):
-        im = np.full((96, 128, 3), 40, np.uint8)
-        lines = []
-        for _ in range(2):
-            w, h = (int(v) for v in rng.integers(20, 50, 2))
-            x, y = int(rng.integers(0, 128 - w)), int(rng.integers(0, 96 - h))
-            c = int(rng.integers(0, 2))
-            cv2.rectangle(im, (x, y), (x + w, y + h), (0, 255, 0) if c else (0, 0, 255), -1)
-            lines.append(f"{c} {(x + w / 2) / 128:.6f} {(y + h / 2) / 96:.6f} {w / 128:.6f} {h / 96:.6f}")
-        path = root / "images" / f"{i}.png"
-        cv2.imwrite(str(path), im)
-        (root / "labels" / f"{i}.txt").write_text("\n".join(lines) + "\n")
-        paths.append(str(path))
-    (root / "train.txt").write_text("\n".join(paths) + "\n")
-    (root / "t.names").write_text("red\ngreen\n")
-    data = root / "t.data"
-    data.write_text(f"classes=2\ntrain={root}/train.txt\nbackup={root}/backup\nnames={root}/t.names\n")
-    return data
-
-
-def make_cfg(root: Path, random: int = 0, max_batches: int = 4) -> Path:
-    """yolov2-tiny-slim for 2 classes at 64x64, batch 2 in 2 subdivisions."""
-    text = (CFG / "yolov2-tiny-slim.cfg").read_text()
-    for old, new in (("classes=20", "classes=2"), ("filters=125", "filters=35"), ("random=1", f"random={random}")):
-        text = text.replace(old, new)
-    lines = []
-    for line in text.splitlines():
-        key = line.split("=")[0].strip()
-        values = {"batch": "2", "subdivisions": "2", "width": "64", "height": "64", "max_batches": str(max_batches), "burn_in": "2"}
-        lines.append(f"{key}={values[key]}" if key in values and not line.startswith("#") else line)
-    cfg = root / "t.cfg"
-    cfg.write_text("\n".join(lines) + "\n")
-    return cfg
-
-
 @pytest.fixture
 def dataset(tmp_path):
     return make_dataset(tmp_path / "ds"), make_cfg(tmp_path)
@@ -99,21 +54,6 @@ def test_trains_logs_and_saves_final(dataset, tmp_path):
     log = (final.parent / "t_log.csv").read_text().splitlines()
     assert log[0] == "iteration,loss,avg_loss,rate,seconds,images" and len(log) == 5
     assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def interrupt_after(monkeypatch, calls: int) -> None:
-    """Deliver a real SIGINT to ourselves during train_step number `calls`."""
-    real = Darknet.train_step
-    count = {"n": 0}
-
-    def step(self, x, truth):  # type: ignore[no-untyped-def]
-        loss = real(self, x, truth)
-        count["n"] += 1
-        if count["n"] == calls:
-            os.kill(os.getpid(), signal.SIGINT)
-        return loss
-
-    monkeypatch.setattr(Darknet, "train_step", step)
 
 
 def test_ctrl_c_saves_a_backup_and_resume_is_the_same_run(dataset, tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ half-read label file.
 from __future__ import annotations
 
 import itertools
+import signal
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -152,6 +153,14 @@ class BatchSampler(Sampler):
             yield index, int(width), int(height)
 
 
+def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
+    """A worker ignores the stop signals its whole process group receives (Ctrl-C, a scheduler's SIGTERM, a
+    closed terminal's SIGHUP, Slurm's SIGUSR1): the trainer saves its backup, then ends the workers itself."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 class BatchLoader:
     """Endless `(batch_index, images (B, 3, h, w), truth (B, *aug.truth_shape))` (see the module doc).
 
@@ -181,6 +190,7 @@ class BatchLoader:
             num_workers=workers,
             pin_memory=torch.cuda.is_available(),
             persistent_workers=workers > 0,
+            worker_init_fn=_leave_stop_signals_to_the_main_process,
         )
         self.reported: set[str] = set()
 

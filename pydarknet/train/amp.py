@@ -23,7 +23,7 @@ it.  Darknet's deltas are summed, not averaged, so from GradScaler's
 starting 2**16 the first few iterations are usually skipped while the scale
 backs off (seen and the schedule still advance, as with GradScaler and an
 LR scheduler).  bfloat16 has float32's range and needs no scaling.  The scaler's
-state goes into the trainer's `.backup.state`, so a resumed run keeps it.
+state goes into the resume state appended to the trainer's `.backup`, so a resumed run keeps it.
 """
 
 from __future__ import annotations

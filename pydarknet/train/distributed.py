@@ -190,6 +190,13 @@ def agree(loss: float, stop: bool) -> tuple[float, bool]:
     return float(both[0]) / world_size(), bool(both[1] > 0)
 
 
+def any_rank(flag: bool) -> bool:
+    """Whether `flag` is true on any rank (every rank must call it)."""
+    if world_size() == 1:
+        return flag
+    return bool(all_sum(torch.tensor([float(flag)], dtype=torch.float64, device=_collective_device()))[0] > 0)
+
+
 def _collective_device() -> torch.device:
     """NCCL reduces CUDA tensors only; gloo CPU tensors."""
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")

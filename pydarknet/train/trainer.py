@@ -7,9 +7,16 @@ mini-batches), Darknet's progress line
 `N: loss, avg avg, rate rate, seconds seconds, images images`
 (avg = .9 avg + .1 loss), multi-scale resizing (`multiscale.py`),
 checkpoints on Darknet's schedule (`checkpoints.py`), until
-`max_batches`.  Ctrl-C lets the current iteration finish, saves
-`NAME.backup` (and its resume state) and raises KeyboardInterrupt; a second
-Ctrl-C stops at once.
+`max_batches`.  Ctrl-C, SIGTERM, SIGHUP or SIGUSR1 let the current
+iteration finish, save `NAME.backup` (with its resume state) and raise
+StopRequested (pydarknet.train.signals); a second signal stops at once.
+
+Nothing is saved from a diverged run: a NaN or infinite loss, or weights or
+momentum that are no longer finite when a checkpoint is due, stop the run
+with a DarknetError naming the iteration and the last good backup, which
+stays as it was.  One run at a time writes a NAME's checkpoints into a
+folder (pydarknet.train.backup_lock); the log and the chart are warnings
+when they cannot be written, and the chart is drawn after the last save.
 
 Under torchrun (pydarknet.train.distributed) every rank runs this loop on
 its share of each batch (`batch / W` images, sampled and augmented with its
@@ -24,35 +31,32 @@ the loss scale is saved in the resume state with the momentum buffers.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import signal
-import threading
+import math
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TextIO
 
 import torch
 from tqdm import tqdm
 
 from pydarknet.data import BatchLoader, DataFile, DetectionLoader, read_list
-from pydarknet.errors import DarknetError
+from pydarknet.errors import DarknetError, StopRequested
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
 from pydarknet.network import Darknet
 from pydarknet.train import distributed
-from pydarknet.train.amp import enable_amp, load_scaler_state, scaler_state
+from pydarknet.train.amp import enable_amp, load_scaler_state, loss_scaler, scaler_state
+from pydarknet.train.backup_lock import hold_backup_folder
 from pydarknet.train.chart import draw_loss_chart
 from pydarknet.train.checkpoints import load_state, save_checkpoint, scheduled_names
+from pydarknet.train.log import TrainingLog
 from pydarknet.train.multiscale import multiscale_size
 from pydarknet.train.policy import current_batch, learning_rate
+from pydarknet.train.signals import deferred_stop
 from pydarknet.train.step import rank_mini_batch, sgd_state
-from pydarknet.weights import write_atomic
-
-LOG_FIELDS = ["iteration", "loss", "avg_loss", "rate", "seconds", "images"]
 
 
 @dataclass
@@ -95,36 +99,14 @@ def start_network(run: TrainRun, device: str) -> tuple[Darknet, dict | None]:
     state = None
     if run.weights is not None:
         net.load_weights(run.weights, partial=True)  # Darknet starts detectors from darknet19_448.conv.23
-        if run.weights.suffix == ".backup" and not run.clear:
-            state = load_state(run.weights)
+        if not run.clear:
+            state = load_state(run.weights, net.seen)
     if run.clear:  # Darknet's -clear: load_network(cfg, weights, clear=1) sets seen to 0
         net.seen = 0
-    if state is not None and state.get("seen") != net.seen:
-        state = None  # a state file from another save than this .backup
     net = net.to(device, memory_format=torch.channels_last)
     if run.amp:
         enable_amp(net)
     return net, state
-
-
-@contextlib.contextmanager
-def _deferred_interrupt():
-    """While training: the first SIGINT sets a flag (checked between iterations), the second interrupts."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum, frame):  # type: ignore[no-untyped-def]
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
@@ -193,73 +175,98 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
         sgd_state(net).load_state_dict(state["optimizer"])
         load_scaler_state(net, state.get("loss_scale"))
     avg_loss = state["avg_loss"] if state is not None else -1.0
-    log_path = backup_dir / f"{base}_log.csv"
-    log_file = _open_log(log_path, start) if ranks.main else None
-    log = csv.writer(log_file) if log_file is not None else None
+    last_good = f"{run.weights} (iteration {start})" if run.weights is not None else "none was saved"
 
-    def resume_state() -> dict:
-        return {
-            "seen": net.seen, "avg_loss": avg_loss, "optimizer": sgd_state(net).state_dict(), "seed": run.seed,
-            "loss_scale": scaler_state(net),
-        }
+    def save(name: str, i: int) -> None:
+        nonlocal last_good
+        _check_finite(net, i, last_good)  # every rank: they stop together
+        if ranks.main:
+            resume = name.endswith(".backup")
+            save_checkpoint(net, backup_dir / name, _resume_state(net, avg_loss, run.seed) if resume else None)
+            if resume:
+                last_good = f"{backup_dir / name} (iteration {i})"
 
     quiet = run.quiet or not ranks.main
-    progress = tqdm(total=plan.max_batches, initial=start, unit="batch", disable=quiet, dynamic_ncols=True)
-    net.train()
-    try:
-        with _deferred_interrupt() as stop:
-            for batch, images, truth in (loader if start < plan.max_batches else ()):
-                width, height = images.shape[3], images.shape[2]
-                if (width, height) != (net.width, net.height):
-                    net.resize(width, height)
-                tic = time.perf_counter()
-                images = images.to(ranks.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                loss = net.train_step(images, truth.to(ranks.device, non_blocking=True))
-                seconds = time.perf_counter() - tic
-                loss, stopping = distributed.agree(loss, stop.is_set())  # every rank stops at the same iteration
-                avg_loss = loss if avg_loss < 0 else avg_loss * 0.9 + loss * 0.1
-                i = current_batch(net.seen, opt)
-                rate = learning_rate(opt, i)
-                progress.set_postfix_str(f"loss {loss:.3f} avg {avg_loss:.3f} rate {rate:g} {width}x{height}")
-                progress.update(1)
-                if ranks.main:
-                    log.writerow([i, f"{loss:f}", f"{avg_loss:f}", f"{rate:g}", f"{seconds:f}", i * plan.images_per_batch])
-                    log_file.flush()
-                    if not quiet:
+    with _backup_folder(plan, ranks):
+        log = TrainingLog(backup_dir / f"{base}_log.csv", start) if ranks.main else None
+        progress = tqdm(total=plan.max_batches, initial=start, unit="batch", disable=quiet, dynamic_ncols=True)
+        net.train()
+        try:
+            with deferred_stop() as stop:
+                for batch, images, truth in (loader if start < plan.max_batches else ()):
+                    width, height = images.shape[3], images.shape[2]
+                    if (width, height) != (net.width, net.height):
+                        net.resize(width, height)
+                    tic = time.perf_counter()
+                    images = images.to(ranks.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                    loss = net.train_step(images, truth.to(ranks.device, non_blocking=True))
+                    seconds = time.perf_counter() - tic
+                    loss, stopping = distributed.agree(loss, stop.is_set())  # every rank stops at the same iteration
+                    i = current_batch(net.seen, opt)
+                    if math.isfinite(loss):
+                        avg_loss = loss if avg_loss < 0 else avg_loss * 0.9 + loss * 0.1
+                    elif loss_scaler(net) is None:  # under a float16 loss scale an inf/NaN only skips the update
+                        raise DarknetError(f"iteration {i}: the loss is {loss}: {_DIVERGED}; the last good backup is {last_good}")
+                    rate = learning_rate(opt, i)
+                    progress.set_postfix_str(f"loss {loss:.3f} avg {avg_loss:.3f} rate {rate:g} {width}x{height}")
+                    progress.update(1)
+                    if log is not None:
+                        log.row(i, f"{loss:f}", f"{avg_loss:f}", f"{rate:g}", f"{seconds:f}", i * plan.images_per_batch)
+                    if ranks.main and not quiet:
                         progress.write(plan.progress_line(i, loss, avg_loss, rate, seconds))
                     for name in plan.checkpoint_names(i, net.seen):
-                        save_checkpoint(net, backup_dir / name, resume_state() if name.endswith(".backup") else None)
-                if stopping:
-                    if ranks.main:
-                        save_checkpoint(net, backup_dir / f"{base}.backup", resume_state())
-                        progress.write(f"interrupted: saved {backup_dir / f'{base}.backup'} at iteration {i}")
-                    raise KeyboardInterrupt
-                if i >= plan.max_batches:
-                    break
-    finally:
-        progress.close()
-        if log_file is not None:
-            log_file.close()
-            if run.chart is not None and log_path.exists():
-                draw_loss_chart(log_path, run.chart, f"{base} on {run.data.name}")
-    final = backup_dir / plan.final_name
-    if ranks.main:
-        save_checkpoint(net, final)
+                        save(name, i)
+                    if stopping:
+                        save(f"{base}.backup", i)
+                        raise StopRequested(stop.signum, f"stopped by {stop.name() or 'another rank'}: saved "
+                                            f"{backup_dir / f'{base}.backup'} at iteration {i}; resume by giving it as WEIGHTS")
+                    if i >= plan.max_batches:
+                        break
+            final = backup_dir / plan.final_name
+            save(plan.final_name, current_batch(net.seen, opt))
+        finally:
+            progress.close()
+            if log is not None:
+                log.close()
+                if run.chart is not None:
+                    _draw_chart(log.path, run.chart, f"{base} on {run.data.name}")
     return final
 
 
-def _open_log(path: Path, start: int) -> TextIO:
-    """The CSV log, open for appending: new at iteration 0; when resuming at `start`, its rows up to `start` kept.
+_DIVERGED = "training diverged (is the learning rate too high?); stopped without saving"
 
-    A run that went on past its last backup logged iterations that now run
-    again: their rows are dropped rather than written twice.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [LOG_FIELDS]
-    if start > 0 and path.exists():
-        with open(path, newline="") as f:
-            rows += [row for row in list(csv.reader(f))[1:] if row and row[0].isdigit() and int(row[0]) <= start]
-    text = io.StringIO()
-    csv.writer(text).writerows(rows)
-    write_atomic(path, text.getvalue().encode())
-    return open(path, "a", newline="")
+
+def _check_finite(net: Darknet, i: int, last_good: str) -> None:
+    """A DarknetError if a weight, rolling statistic or momentum buffer is NaN or infinite (nothing is saved then)."""
+    tensors = [*net.state_dict().values(), *sgd_state(net).state_dict().values()]
+    if not all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point()):
+        raise DarknetError(f"iteration {i}: the weights hold NaN or infinite values: {_DIVERGED}; the last good backup is {last_good}")
+
+
+def _resume_state(net: Darknet, avg_loss: float, seed: int) -> dict:
+    """What a .backup carries besides the weights to continue the very same run."""
+    return {"seen": net.seen, "avg_loss": float(avg_loss), "optimizer": sgd_state(net).state_dict(), "seed": seed,
+            "loss_scale": scaler_state(net)}
+
+
+@contextlib.contextmanager
+def _backup_folder(plan: LoopPlan, ranks: distributed.Ranks) -> Iterator[None]:
+    """Rank 0 holds the checkpoint folder's lock while the block runs; every rank stops if it cannot."""
+    refused: BaseException | None = None
+    with contextlib.ExitStack() as stack:
+        if ranks.main:
+            try:
+                stack.enter_context(hold_backup_folder(plan.backup_dir, plan.base))
+            except (DarknetError, OSError) as err:
+                refused = err
+        if distributed.any_rank(refused is not None):
+            raise refused or DarknetError(f"rank {ranks.rank}: rank 0 could not take {plan.backup_dir} for its checkpoints")
+        yield
+
+
+def _draw_chart(log_csv: Path, chart: Path, title: str) -> None:
+    """The loss chart; one warning if it cannot be drawn or written (the checkpoints are saved already)."""
+    try:
+        draw_loss_chart(log_csv, chart, title)
+    except (OSError, ValueError, KeyError) as err:
+        warnings.warn(f"{chart}: cannot write the loss chart ({getattr(err, 'strerror', None) or err})")

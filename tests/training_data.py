@@ -1,0 +1,70 @@
+"""A tiny detection data set, its cfg, and a real signal mid-training: what the training tests share."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pydarknet import Darknet
+
+CFG = Path(__file__).resolve().parent.parent / "cfg"
+
+
+def make_dataset(root: Path, images: int = 6) -> Path:
+    """Coloured rectangles on grey, labelled in Darknet's format; returns the .data file."""
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(images):
+        im = np.full((96, 128, 3), 40, np.uint8)
+        lines = []
+        for _ in range(2):
+            w, h = (int(v) for v in rng.integers(20, 50, 2))
+            x, y = int(rng.integers(0, 128 - w)), int(rng.integers(0, 96 - h))
+            c = int(rng.integers(0, 2))
+            cv2.rectangle(im, (x, y), (x + w, y + h), (0, 255, 0) if c else (0, 0, 255), -1)
+            lines.append(f"{c} {(x + w / 2) / 128:.6f} {(y + h / 2) / 96:.6f} {w / 128:.6f} {h / 96:.6f}")
+        path = root / "images" / f"{i}.png"
+        cv2.imwrite(str(path), im)
+        (root / "labels" / f"{i}.txt").write_text("\n".join(lines) + "\n")
+        paths.append(str(path))
+    (root / "train.txt").write_text("\n".join(paths) + "\n")
+    (root / "t.names").write_text("red\ngreen\n")
+    data = root / "t.data"
+    data.write_text(f"classes=2\ntrain={root}/train.txt\nbackup={root}/backup\nnames={root}/t.names\n")
+    return data
+
+
+def make_cfg(root: Path, random: int = 0, max_batches: int = 4) -> Path:
+    """yolov2-tiny-slim for 2 classes at 64x64, batch 2 in 2 subdivisions."""
+    text = (CFG / "yolov2-tiny-slim.cfg").read_text()
+    for old, new in (("classes=20", "classes=2"), ("filters=125", "filters=35"), ("random=1", f"random={random}")):
+        text = text.replace(old, new)
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=")[0].strip()
+        values = {"batch": "2", "subdivisions": "2", "width": "64", "height": "64", "max_batches": str(max_batches), "burn_in": "2"}
+        lines.append(f"{key}={values[key]}" if key in values and not line.startswith("#") else line)
+    cfg = root / "t.cfg"
+    cfg.write_text("\n".join(lines) + "\n")
+    return cfg
+
+
+def interrupt_after(monkeypatch, calls: int, signum: int = signal.SIGINT) -> None:
+    """Deliver a real signal (Ctrl-C's SIGINT by default) to ourselves during train_step number `calls`."""
+    real = Darknet.train_step
+    count = {"n": 0}
+
+    def step(self, x, truth):  # type: ignore[no-untyped-def]
+        loss = real(self, x, truth)
+        count["n"] += 1
+        if count["n"] == calls:
+            os.kill(os.getpid(), signum)
+        return loss
+
+    monkeypatch.setattr(Darknet, "train_step", step)
