@@ -88,7 +88,9 @@ def read_weights_file(path: str | Path) -> tuple[WeightsHeader, np.ndarray]:
     major, minor, revision = (int(v) for v in raw[:12].view("<i4"))
     header = WeightsHeader(major, minor, revision)
     body = len(raw) - header.size
-    if major < 0 or minor < 0 or revision < 0 or body < 0 or body % 4:
+    if body < 0:
+        raise WeightsError(f"{path}: {len(raw)} bytes is too short for a version {major}.{minor} Darknet weights header ({header.size} bytes)")
+    if major < 0 or minor < 0 or revision < 0 or body % 4:
         if raw.tobytes().find(APPENDIX_START) >= 0:
             raise WeightsError(f"{path}: {CUT_SHORT}")
         raise WeightsError(
