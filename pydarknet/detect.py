@@ -12,6 +12,8 @@ files).
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +64,26 @@ class Detection:
         return ((x - w / 2) * width, (y - h / 2) * height, (x + w / 2) * width, (y + h / 2) * height)
 
     def pixel_box(self, width: int, height: int) -> tuple[int, int, int, int]:
-        """(left, top, right, bottom) as Darknet's draw_detections: truncated to int, clamped to the image."""
-        x1, y1, x2, y2 = (int(v) for v in self.corners(width, height))  # Darknet: int left = (b.x-b.w/2.)*im.w
+        """(left, top, right, bottom) as Darknet's draw_detections: truncated to int, clamped to the image.
+
+        Darknet clamps left and top to >= 0, right and bottom to <= size - 1.
+        Its `int left = (b.x-b.w/2.)*im.w` is undefined in C for a box blown
+        up to inf or NaN (a network with batch-norm variance 0): see `_c_int`.
+        """
+        x1, y1, x2, y2 = (_c_int(v) for v in self.corners(width, height))  # Darknet: int left = (b.x-b.w/2.)*im.w
         return max(x1, 0), max(y1, 0), min(x2, width - 1), min(y2, height - 1)
+
+
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
+def _c_int(value: float) -> int:
+    """C's (int) of a double: truncated toward 0.
+
+    Where C leaves it undefined (NaN, +-inf, past int's range) it saturates
+    here: to the nearest of INT_MIN and INT_MAX, NaN to 0.
+    """
+    return 0 if math.isnan(value) else int(min(max(value, _INT_MIN), _INT_MAX))
 
 
 def _is_frame(image: np.ndarray) -> bool:
@@ -131,7 +150,7 @@ def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hi
         return []
     if net.input_shape[0] != 3:
         raise DarknetError(f"{net.cfg_path}: the network takes {net.input_shape[0]} channels; detection needs 3 (RGB)")
-    device = next(net.parameters()).device
+    device = next(itertools.chain(net.parameters(), net.buffers()), torch.empty(0)).device
     batch = (network_batch(net, images) if batch is None else batch).to(device)
     if model is not None:
         heads = model(batch)

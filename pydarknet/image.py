@@ -15,6 +15,13 @@ the time (the detection path uses them).
 Big resizes run in two bands of output rows, one on a worker thread (numpy
 and OpenCV release the GIL): each band reads only the source rows its
 vertical taps need, so the bands are independent and give the same bits.
+
+Memory: a decoded frame costs 3 bytes a pixel (a 20000x20000 photo 1.2 GB),
+`load_image`'s float copy 12 more; letterboxing a frame converts only the
+rows it reads.  OpenCV decodes images of up to 2^30 pixels (and 2^20 a
+side; the environment variable OPENCV_IO_MAX_IMAGE_PIXELS moves the pixel
+limit), so a frame is at most 3 GiB; a larger image, or one that does not
+fit in memory, is refused in one line naming the file and its size.
 """
 
 from __future__ import annotations
@@ -22,12 +29,14 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import struct
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -43,20 +52,101 @@ def load_frame(path: str | Path) -> np.ndarray:
     Like Darknet's stb_image loader: 3 channels (grey replicated, alpha
     dropped), no EXIF rotation.
     """
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    if data is None:
+    path = Path(path)
+    if not path.is_file():
         raise DarknetError(f"{path}: no such image file")
-    if data.size == 0:
+    try:
+        with open(path, "rb") as f:
+            empty = not f.read(1)
+    except OSError as err:
+        raise DarknetError(f"{path}: cannot read image file: {err.strerror or err}") from None
+    if empty:
         raise DarknetError(f"{path}: empty image file")
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if bgr is None:
+    try:
+        bgr = _decode(path)
+    except (cv2.error, MemoryError) as err:
+        raise DarknetError(_decode_failure(path, err)) from None
+    if bgr is None or bgr.size == 0:
         raise DarknetError(f"{path}: cannot decode image (not an image, or a format OpenCV cannot read)")
     return bgr
 
 
+_COLOR = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+
+
+def _decode(path: Path) -> np.ndarray | None:
+    """OpenCV's decode of the file, straight into a numpy array.
+
+    `cv2.imread(name, None, flags)` decodes into the array it returns;
+    `imdecode` and the two-argument `imread` decode into OpenCV's memory and
+    return a copy, twice the pixels at the peak.  A name OpenCV may not open
+    (not ASCII: Windows) is read into memory and decoded from there.
+    """
+    if str(path).isascii():
+        return cv2.imread(str(path), None, _COLOR)
+    return cv2.imdecode(np.fromfile(path, dtype=np.uint8), _COLOR)
+
+
+def _decode_failure(path: Path, err: cv2.error | MemoryError) -> str:
+    """The line for an image OpenCV refused or had no memory for, with its size when the header gives it."""
+    size = _header_size(path)
+    image = f"{size[0]}x{size[1]} image" if size else "image"
+    if _out_of_memory(err):
+        pixels = f" ({_amount(3 * size[0] * size[1])} of pixels)" if size else ""
+        return f"{path}: not enough memory for the {image}{pixels}"
+    if "CV_IO_MAX_IMAGE" in err.err:
+        return (f"{path}: {image} is larger than OpenCV decodes (at most 2^20 pixels a side and 2^30 pixels in all;"
+                " the environment variable OPENCV_IO_MAX_IMAGE_PIXELS raises the latter)")
+    return f"{path}: cannot decode {image} ({err.err or err})"
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """Whether numpy or OpenCV failed to allocate."""
+    return isinstance(err, MemoryError) or (isinstance(err, cv2.error) and err.code == cv2.Error.StsNoMem)
+
+
+def _amount(nbytes: int) -> str:
+    """A number of bytes for a message: 432 MB, 1.2 GB."""
+    return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e9 else f"{nbytes / 1e6:.0f} MB"
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG or JPEG file's header, without decoding; None for other or broken files."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+            if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+                return struct.unpack(">II", head[16:24])
+            if head.startswith(b"\xff\xd8"):
+                return _jpeg_size(f)
+    except OSError:
+        pass
+    return None
+
+
+def _jpeg_size(f: BinaryIO) -> tuple[int, int] | None:
+    """A JPEG's (width, height): from its frame header, the first SOFn marker (not C4, C8, CC) after SOI."""
+    f.seek(2)
+    while len(marker := f.read(4)) == 4 and marker[0] == 0xFF:
+        kind, length = marker[1], struct.unpack(">H", marker[2:])[0]
+        if 0xC0 <= kind <= 0xCF and kind not in (0xC4, 0xC8, 0xCC):
+            frame = f.read(5)  # precision, height, width
+            return (struct.unpack(">H", frame[3:])[0], struct.unpack(">H", frame[1:3])[0]) if len(frame) == 5 else None
+        f.seek(length - 2, os.SEEK_CUR)
+    return None
+
+
 def load_image(path: str | Path) -> np.ndarray:
     """Read an image file as float32 (3, H, W) RGB in [0, 1] (the `load_frame`, as floats)."""
-    return image_from_bgr(load_frame(path))
+    bgr = load_frame(path)
+    try:
+        return image_from_bgr(bgr)
+    except (cv2.error, MemoryError) as err:
+        if not _out_of_memory(err):
+            raise
+        height, width = bgr.shape[:2]
+        floats = _amount(12 * width * height)
+        raise DarknetError(f"{path}: not enough memory for the {width}x{height} image ({floats} as floats)") from None
 
 
 def _to_floats(channel: np.ndarray, out: np.ndarray) -> None:

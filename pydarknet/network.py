@@ -3,6 +3,8 @@
 `Darknet(cfg)` reads the cfg, builds one module per section with the shapes
 Darknet's `parse_network_cfg` would compute, and reports options no layer
 read (Darknet's "Unused field") as warnings, or errors with `strict=True`.
+An input or a layer output of more values than Darknet's C int counts is
+refused at build (and resize) time, before anything is allocated.
 Layer indices are Darknet's: 0 is the first section after `[net]`.
 """
 
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from pydarknet.cfg.net import NetOptions
+from pydarknet.cfg.net import NetOptions, too_many_values
 from pydarknet.cfg.parser import read_cfg
 from pydarknet.cfg.section import Section
 from pydarknet.errors import CfgError, CfgWarning, DarknetError
@@ -77,8 +79,17 @@ def _build_layer(section: Section, index: int, shapes: dict[int, Shape]) -> Laye
         what = "is not supported by pydarknet" if section.kind in DARKNET_ONLY else "is not a Darknet layer type"
         raise CfgError(f"{section.where()}: section [{section.kind}] {what}")
     layer = cls(section, index, shapes)
-    layer.set_input_shapes([shapes[s] for s in layer.sources])
+    _shape_layer(layer, shapes)
     return layer
+
+
+def _shape_layer(layer: Layer, shapes: dict[int, Shape]) -> None:
+    """Set the layer's shapes from `shapes` and record its output there; an output Darknet's int cannot count is refused."""
+    layer.set_input_shapes([shapes[s] for s in layer.sources])
+    problem = too_many_values(layer.out_shape)
+    if problem:
+        raise layer.section.error(f"output {problem}; is the input size right?")
+    shapes[layer.index] = layer.out_shape
 
 
 def _report_unused(section: Section, strict: bool) -> None:
@@ -111,7 +122,6 @@ class Darknet(nn.Module):
         for index, section in enumerate(sections[1:]):
             layer = _build_layer(section, index, shapes)
             _report_unused(section, strict)
-            shapes[index] = layer.out_shape
             layers.append(layer)
         if not layers:
             raise CfgError(f"{cfg_path}: no layers after [net]")
@@ -161,10 +171,12 @@ class Darknet(nn.Module):
             raise CfgError(f"cannot resize to {width}x{height}: {err}") from None
 
     def _infer_shapes(self) -> None:
+        problem = too_many_values(self.input_shape)
+        if problem:
+            raise CfgError(f"{self.cfg_path}: input {problem}")
         shapes: dict[int, Shape] = {-1: self.input_shape}
         for layer in self.layers:
-            layer.set_input_shapes([shapes[s] for s in layer.sources])
-            shapes[layer.index] = layer.out_shape
+            _shape_layer(layer, shapes)
 
     def _check_input(self, x: Tensor) -> None:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.input_shape:

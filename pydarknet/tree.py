@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from pydarknet.cfg.files import read_text_file
 from pydarknet.errors import CfgError
 
 
@@ -35,16 +36,14 @@ class Tree:
 
 
 def read_tree(path: str | Path) -> Tree:
+    """The hierarchy of a tree file (a regular UTF-8 text file); a bad line is a CfgError naming it."""
     names: list[str] = []
     parent: list[int] = []
     group: list[int] = []
     offsets: list[int] = []
     sizes: list[int] = []
     last_parent, group_size = -1, 0
-    try:
-        lines = Path(path).read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise CfgError(f"{path}: cannot read tree file: {err}") from None
+    lines = read_text_file(path, "tree file").splitlines()
     for number, line in enumerate(lines, 1):
         fields = line.split()
         if not fields:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import struct
 import tempfile
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from pydarknet.cfg.files import file_kind
 from pydarknet.errors import WeightsError
 
 if TYPE_CHECKING:
@@ -73,12 +75,20 @@ class WeightsHeader:
         return np.array([self.major, self.minor, self.revision], dtype="<i4").tobytes() + seen.tobytes()
 
 
-def read_weights_file(path: str | Path) -> tuple[WeightsHeader, np.ndarray]:
-    """The header and the float32 body of a .weights file (one read, then views); an appendix is checked and left out."""
+def _read_bytes(path: str | Path) -> np.ndarray:
+    """A regular file's bytes in one read (a FIFO would block, /dev/zero never end: refused)."""
     try:
-        raw = np.fromfile(path, dtype=np.uint8)
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise WeightsError(f"{path}: weights file is not a regular file ({file_kind(mode)})")
+        return np.fromfile(path, dtype=np.uint8)
     except OSError as err:
         raise WeightsError(f"{path}: cannot read weights: {err.strerror or err}") from None
+
+
+def read_weights_file(path: str | Path) -> tuple[WeightsHeader, np.ndarray]:
+    """The header and the float32 body of a .weights file (one read, then views); an appendix is checked and left out."""
+    raw = _read_bytes(path)
     for signature, kind in ((b"PK\x03\x04", "a PyTorch (zip)"), (b"\x89HDF\r\n\x1a\n", "an HDF5")):
         if raw[: len(signature)].tobytes() == signature:
             raise WeightsError(f"{path}: {kind} file, not Darknet weights; `pydarknet convert - {path} NAME.weights` makes one")
@@ -121,11 +131,7 @@ def split_appendix(raw: np.ndarray, path: str | Path) -> tuple[np.ndarray, bytes
 
 def read_appendix(path: str | Path) -> bytes | None:
     """The appendix payload of a weights file (a pydarknet .backup's resume state), or None."""
-    try:
-        raw = np.fromfile(path, dtype=np.uint8)
-    except OSError as err:
-        raise WeightsError(f"{path}: cannot read weights: {err.strerror or err}") from None
-    return split_appendix(raw, path)[1]
+    return split_appendix(_read_bytes(path), path)[1]
 
 
 def layer_float_counts(net: "Darknet", cutoff: int | None, transpose: bool, loading: bool) -> list[tuple[int, int]]:

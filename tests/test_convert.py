@@ -82,7 +82,7 @@ def test_header_version_and_seen_survive(tmp_path, random_weights, version):
 def test_pt_has_readable_names_and_the_cfg(random_weights):
     net = load_checkpoint(cfg_path("yolov2-slim.cfg"), random_weights("yolov2-slim.cfg"))
     checkpoint = torch.load(io.BytesIO(pt_bytes(net)), weights_only=True)
-    assert checkpoint["format"] == "pydarknet" and checkpoint["version"] == 1
+    assert checkpoint["format"] == "pydarknet" and checkpoint["version"] == 2 and len(checkpoint["sha256"]) == 64
     assert checkpoint["cfg"] == cfg_path("yolov2-slim.cfg").read_text()
     assert checkpoint["header"] == {"major": 0, "minor": 2, "revision": 0, "seen": 0}
     state = checkpoint["state_dict"]

@@ -53,7 +53,7 @@ def test_label_path_follows_darknets_find_replace_chain(image: str, label: str) 
 
 def test_read_labels_parses_lines(tmp_path: Path) -> None:
     path = tmp_path / "a.txt"
-    path.write_text("0 0.5 0.5 0.2 0.3\n\n  14 0.1 0.2 0.05 0.06  \r\n7 1.2 -0.1 0.5 0.5")
+    path.write_text("0 0.5 0.5 0.2 0.3\n\n  14 0.1 0.2 0.05 0.06  \r\n7 1 0 0.5 0.5")
     labels = read_labels(path)
     assert labels.dtype == np.float32 and labels.shape == (3, 5)
     np.testing.assert_allclose(labels[1], [14, 0.1, 0.2, 0.05, 0.06], rtol=1e-6)

@@ -60,7 +60,7 @@ def detector(monkeypatch):
         assert (thresh, hier_thresh, nms) == (0.005, 0.5, 0.45)  # validate_detector's values
         assert set(fast) <= {"model", "batch"}
         calls.append(len(images))
-        return [DETECTIONS[(im.shape[2], im.shape[1])] for im in images]
+        return [DETECTIONS[(im.shape[1], im.shape[0])] for im in images]
 
     module = sys.modules.get("pydarknet.detect") or types.ModuleType("pydarknet.detect")
     monkeypatch.setitem(sys.modules, "pydarknet.detect", module)

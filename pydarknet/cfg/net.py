@@ -14,6 +14,17 @@ from dataclasses import dataclass, field
 from pydarknet.cfg.section import Section
 
 POLICIES = ("constant", "step", "steps", "exp", "poly", "sigmoid", "random")
+# Darknet counts the values of an input or a layer output in a C int (net->inputs = h*w*c,
+# l.outputs = out_h*out_w*out_c): beyond it Darknet overflows; here it is refused.
+MAX_VALUES = 2**31 - 1
+
+
+def too_many_values(shape: tuple[int, int, int]) -> str | None:
+    """What is wrong with a (channels, height, width) holding more than MAX_VALUES values, or None."""
+    c, h, w = shape
+    if c * h * w <= MAX_VALUES:
+        return None
+    return f"{w}x{h}x{c} is {c * h * w} values, more than Darknet's int counts ({MAX_VALUES})"
 
 
 @dataclass
@@ -66,6 +77,9 @@ class NetOptions:
             if inputs <= 0:
                 raise s.error("needs width, height and channels (Darknet: 'No input parameters supplied')")
             height, width, channels = 1, 1, inputs
+        problem = too_many_values((channels, height, width))
+        if problem:
+            raise s.error(f"input {problem}", "width" if s.has("width") else None)
         o = cls(width=width, height=height, channels=channels)
         o.batch = s.get_int("batch", 1)
         o.learning_rate = s.get_float("learning_rate", 0.001)

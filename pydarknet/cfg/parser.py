@@ -12,6 +12,7 @@ from pathlib import Path
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from pydarknet.cfg.files import read_text_file
 from pydarknet.cfg.section import Option, Section
 from pydarknet.errors import CfgError
 
@@ -57,16 +58,6 @@ def _syntax_error(path: str, err: UnexpectedInput) -> CfgError:
     return CfgError(f"{where}: expected {expected}, found {found}")
 
 
-def _decode(data: bytes, path: str) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise CfgError(f"{path}:{line}: not a text file (byte {data[err.start]:#04x} is not UTF-8)") from None
-
-
 def parse_cfg(text: str, path: str = "<cfg>") -> tuple[Section, list[Section]]:
     """Parse cfg text into (options before any section, sections in order).
 
@@ -90,24 +81,18 @@ def parse_cfg(text: str, path: str = "<cfg>") -> tuple[Section, list[Section]]:
             key: Token = node.children[0]  # type: ignore[assignment]
             value_tree: Tree = node.children[1]  # type: ignore[assignment]
             first = value_tree.children[0].children[0]  # type: ignore[union-attr]
+            last = value_tree.children[-1].children[-1]  # type: ignore[union-attr]
             # Darknet's strip(): the pieces of an item are joined, whitespace dropped.
             value = ",".join("".join(str(t) for t in item.children) for item in value_tree.children)  # type: ignore[union-attr]
-            opt = Option(key=str(key), value=value, line=key.line, column=first.column)
+            raw = text[first.start_pos : last.end_pos]  # type: ignore[union-attr]
+            opt = Option(key=str(key), value=value, line=key.line, column=first.column, raw=raw)
             (sections[-1] if sections else preamble).add(opt)
     return preamble, sections
 
 
-def _read_text(path: str | Path) -> str:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        raise CfgError(f"{path}: cannot read: {err.strerror or err}") from None
-    return _decode(data, str(path))
-
-
 def read_cfg(path: str | Path) -> list[Section]:
     """Read a network cfg: its sections, the first being `[net]`/`[network]`."""
-    preamble, sections = parse_cfg(_read_text(path), str(path))
+    preamble, sections = parse_cfg(read_text_file(path, "cfg"), str(path))
     if preamble.options:
         first = next(iter(preamble.options.values()))
         raise CfgError(f"{path}:{first.line}:{first.column}: option '{first.key}' outside any section")
@@ -120,7 +105,7 @@ def read_cfg(path: str | Path) -> list[Section]:
 
 def read_data_file(path: str | Path) -> Section:
     """Read a Darknet `.data` file (`classes=`, `train=`, `names=`...)."""
-    preamble, sections = parse_cfg(_read_text(path), str(path))
+    preamble, sections = parse_cfg(read_text_file(path, ".data file"), str(path))
     if sections:
         raise CfgError(f"{path}:{sections[0].line}: a .data file has no [sections]")
     preamble.kind = "data"

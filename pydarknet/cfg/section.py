@@ -10,22 +10,28 @@ Darknet's `option_unused` does ("Unused field").  Like Darknet's
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from pydarknet.errors import CfgError, finite_float
+from pydarknet.cfg.files import file_kind
+from pydarknet.errors import CfgError, DarknetError, finite_float
+
+T = TypeVar("T")
 
 REQUIRED = object()  # default meaning "Darknet stops if the option is missing"
 
 
 @dataclass(frozen=True)
 class Option:
-    """One `key=value` line: value as Darknet's strip() leaves it."""
+    """One `key=value` line: value as Darknet's strip() leaves it, and as written."""
 
     key: str
     value: str
     line: int
     column: int  # column of the value (1-based)
+    raw: str  # the value as written: spaces inside kept (outer ones and a trailing comment dropped)
 
 
 @dataclass
@@ -88,14 +94,25 @@ class Section:
             return default  # type: ignore[return-value]
         return [_to_float(self, opt, item) for item in opt.value.split(",")]
 
+    def get_path_text(self, key: str, default: object = REQUIRED) -> str | None:
+        """A path option as written, spaces inside kept.
+
+        Darknet's strip() (src/option_list.c read_option/read_data_cfg) drops
+        every space of a line, so its `backup=my backups` is `mybackups`, a
+        folder nobody named; a path here keeps them (`Option.raw`).
+        """
+        opt = self._raw(key, default)
+        return default if opt is None else opt.raw  # type: ignore[return-value]
+
     def get_path(self, key: str, default: object = REQUIRED) -> Path | None:
         """A file named by the option, found as Darknet finds it and then some.
 
         Darknet opens the path as written, i.e. against the working directory
         (`tree=data/9k.tree` assumes you run from Darknet's root); if that
-        fails, try the cfg's folder and then its parent.
+        fails, try the cfg's folder and then its parent.  The first candidate
+        that is a regular file is taken (never a FIFO, a device or a folder).
         """
-        value = self.get_str(key, default)
+        value = self.get_path_text(key, default)
         if value is None or value is default:
             return value  # type: ignore[return-value]
         written = Path(os.path.expanduser(value))
@@ -104,8 +121,25 @@ class Section:
         for candidate in tried:
             if candidate.is_file():
                 return candidate
-        names = ", ".join(str(t) for t in tried)
-        raise CfgError(f"{self.where(self.options[key])}: [{self.kind}] {key}={value}: file not found (tried {names})")
+        where = f"{self.where(self.options[key])}: [{self.kind}] {key}={value}"
+        odd = next((candidate for candidate in tried if candidate.exists()), None)
+        if odd is not None:
+            raise CfgError(f"{where}: {odd} is not a regular file ({file_kind(odd.stat().st_mode)})")
+        raise CfgError(f"{where}: file not found (tried {', '.join(str(t) for t in tried)})")
+
+    def read_file(self, key: str, reader: Callable[[Path], T]) -> T | None:
+        """`reader(path)` of the file the option names (see get_path), or None without the option.
+
+        The reader's errors (a file that is not text, a bad line) are prefixed
+        with the option, `cfg:line:column: [region] map=...: `.
+        """
+        path = self.get_path(key, None)
+        if path is None:
+            return None
+        try:
+            return reader(path)
+        except DarknetError as err:
+            raise CfgError(f"{self.where(self.options[key])}: [{self.kind}] {key}={self.options[key].raw}: {err}") from None
 
     def unused(self) -> list[Option]:
         return [o for k, o in self.options.items() if k not in self.used]

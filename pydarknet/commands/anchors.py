@@ -21,6 +21,7 @@ import numpy as np
 from pydarknet.anchors import average_iou, kmeans_anchors
 from pydarknet.cfg import read_cfg, read_data_file
 from pydarknet.commands.arguments import positive_int
+from pydarknet.data.datafile import read_lines
 from pydarknet.data.labels import label_path, read_labels
 from pydarknet.errors import DarknetError
 from pydarknet.network import Darknet
@@ -50,7 +51,7 @@ def training_boxes(data_path: str) -> np.ndarray:
     classes = data.get_int("classes", 1 << 30)
     listing = data.get_path("train")
     sizes = []
-    for number, line in enumerate(listing.read_text().splitlines(), 1):
+    for number, line in enumerate(read_lines(listing, "list file"), 1):
         if line.strip():
             try:
                 sizes.append(read_labels(label_path(line.strip()), classes)[:, 3:5])
@@ -130,6 +131,8 @@ def _set_option(lines: list[str], start: int, end: int, key: str, value: str, af
             lines[i] = m.group(1) + value + m.group(4)
             return
     newline = "\r\n" if lines[after].endswith("\r\n") else "\n"
+    if not lines[after].endswith("\n"):  # the file's last line, without its newline
+        lines[after] += newline
     lines.insert(after + 1, f"{key}={value}{newline}")
 
 
@@ -145,10 +148,12 @@ def write_cfg(path: str, target: Target, line: str, num: int) -> None:
         heads = [spans[s.line - 1] for s in sections if s.kind == "yolo"]
     else:
         heads = [spans[target.layer.section.line - 1]]
+    before = len(lines)
     for _, start, end in reversed(heads):
         _set_option(lines, start, end, "anchors", line, start)
     if target.kind == "region":
         k, start, end = heads[0]
+        end += len(lines) - before  # the one head's section grew if anchors= was inserted
         anchors_at = next(i for i in range(start, end) if (m := _OPTION.match(lines[i])) and m.group(2) == "anchors")
         _set_option(lines, start, end, "num", str(num), anchors_at)
         layer = target.layer

@@ -5,7 +5,9 @@ Inputs are images, folders of images, text files listing images (Darknet's
 For each image it prints Darknet's lines (`dog: 82%`, one per class above
 thresh) with the box in pixels and writes the image with labelled boxes:
 `predictions.jpg` for a single input, otherwise one file per input into
-`--out` (default `predictions/`).  A video gives an annotated video.
+`--out` (default `predictions/`).  A video gives an annotated video.  An
+output never replaces an input (`detect imgs/ --out imgs/`): such a run is
+refused before any detection.
 `--json` prints one JSON object per image (or video frame) instead.
 An input that cannot be read is reported in one line; the others still run.
 """
@@ -56,7 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nms", type=probability, default=0.45, help="NMS IoU threshold, 0 for none (default .45)")
     p.add_argument("--names", help="class names file, one per line (default: the cfg's .names, see README)")
     p.add_argument("--data", help="Darknet .data file whose names= gives the class names")
-    p.add_argument("--out", help="folder for the annotated outputs (default: predictions.jpg, or predictions/)")
+    p.add_argument("--out", help="folder for the annotated outputs (default: predictions.jpg, or predictions/); "
+                   "an output never replaces an input: such a run is refused")
     p.add_argument("--json", action="store_true", help="print JSON lines (one per image or frame) instead of text")
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--size", metavar="WxH", help="network input size, e.g. 608x608 (default: the cfg's)")
@@ -109,22 +112,56 @@ def _read_list(path: Path, report: Callable[[str], None]) -> Iterator[Path]:
 
 
 class Outputs:
-    """Where annotated outputs go: one input -> predictions.<ext>; several -> one file each in a folder."""
+    """Where annotated outputs go: one input -> predictions.<ext>; several -> one file each in a folder.
 
-    def __init__(self, out: str | None, single: bool) -> None:
-        self.folder = Path(out) if out else (None if single else Path("predictions"))
+    An output never replaces an input (the same file, by any path or hard
+    link): the names the inputs would get are checked before any detection
+    and a clash is refused in one line; a renamed duplicate (`a_2.jpg`) that
+    would hit an input is refused when it is reached.
+    """
+
+    def __init__(self, out: str | None, sources: list[Path], inputs: list[Path]) -> None:
+        self.folder = Path(out) if out else (None if len(sources) == 1 else Path("predictions"))
         self.used: set[str] = set()
+        self.inputs = {key: path for path in reversed(inputs) if (key := _file_key(path))}
+        for source in sources:
+            self._refuse_input(self._target(source, source.stem + _output_suffix(source)))
 
-    def path_for(self, source: Path, suffix: str) -> Path:
-        if self.folder is None:
-            return Path("predictions" + suffix)
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def path_for(self, source: Path) -> Path:
+        """The output of `source` (an annotated .jpg, or a video of its own type): a name no earlier output took."""
+        suffix = _output_suffix(source)
         name, n = source.stem + suffix, 1
         while name in self.used:
             n += 1
             name = f"{source.stem}_{n}{suffix}"
         self.used.add(name)
-        return self.folder / name
+        target = self._target(source, name)
+        self._refuse_input(target)
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def _target(self, source: Path, name: str) -> Path:
+        return Path("predictions" + _output_suffix(source)) if self.folder is None else self.folder / name
+
+    def _refuse_input(self, target: Path) -> None:
+        replaced = self.inputs.get(_file_key(target))
+        if replaced is not None:
+            advice = "choose another --out" if self.folder is not None else "pass --out FOLDER (one input's default output is predictions.jpg)"
+            raise DarknetError(f"{replaced}: the output {target} would replace this input; {advice}")
+
+
+def _output_suffix(source: Path) -> str:
+    return source.suffix.lower() if source.suffix.lower() in VIDEO_EXTENSIONS else ".jpg"
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, or None: equal for every path and hard link of one file."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _records(dets: list[Detection], width: int, height: int, names: list[str] | None) -> list[dict]:
@@ -196,7 +233,7 @@ def _write_image(path: Path, frame: np.ndarray, dets: list[Detection], seconds: 
     ok, encoded = cv2.imencode(".jpg", draw_detections(frame, dets, names))
     if not ok:
         raise DarknetError(f"{path}: cannot encode the annotated image")
-    target = outputs.path_for(path, ".jpg")
+    target = outputs.path_for(path)
     write_atomic(target, encoded.tobytes())
     if not args.json:
         print(f"wrote {target}")
@@ -209,7 +246,7 @@ def _detect_video(net: Darknet, model: InferenceModel, path: Path, args: argpars
         raise DarknetError(f"{path}: cannot open video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    target = outputs.path_for(path, path.suffix.lower())
+    target = outputs.path_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
     os.fchmod(fd, NEW_FILE_MODE)
     os.close(fd)
@@ -288,7 +325,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"pydarknet: {message}", file=sys.stderr)
 
     sources = list(_expand(args.inputs, report))
-    outputs = Outputs(args.out, single=len(sources) == 1)
+    outputs = Outputs(args.out, sources, [*sources, Path(args.cfg), Path(args.weights)])
     compile = args.compile if args.compile is not None else compile_pays_back(_image_count(sources))
     model = InferenceModel(net, compile=compile)
     for is_video, group in groupby(sources, key=lambda p: p.suffix.lower() in VIDEO_EXTENSIONS):

@@ -31,9 +31,9 @@ from pydarknet.data.datafile import read_lines, read_names
 from pydarknet.errors import DarknetError
 from pydarknet.eval.ap import INTERPOLATIONS, DetectionTable, Evaluation, evaluate
 from pydarknet.eval.coco import coco_results, coco_stats, ground_truth_from_json, ground_truth_from_labels
-from pydarknet.eval.results import ResultWriter, clamped_corners, coco_image_id
+from pydarknet.eval.results import ResultWriter, check_file_names, clamped_corners, coco_image_id
 from pydarknet.eval.truth import read_truth, truth_table
-from pydarknet.image import load_image
+from pydarknet.image import load_frame
 from pydarknet.inference import InferenceModel, compile_pays_back
 from pydarknet.network import Darknet
 from pydarknet.prefetch import batched, prefetch
@@ -81,8 +81,9 @@ class ValidSet:
             raise DarknetError(f"--batch {args.batch}: must be at least 1")
         self.data = read_data_file(args.data)
         self.paths = _read_list(self.data.get_path("valid"))
-        self.names = read_names(self.data.get_path("names"))
-        self.results = self.data.get_str("results", "results")
+        self.names_path = self.data.get_path("names")
+        self.names = read_names(self.names_path)
+        self.results = self.data.get_path_text("results", "results")
         self.coco = self.data.get_str("eval", "voc") == "coco"
         self.net = network_with_weights(args.cfg, args.weights)
         self.net.eval().to(torch.device(args.device))
@@ -110,7 +111,7 @@ class ValidSet:
             raise DarknetError("pydarknet.detect.detect_batch is not available in this installation") from None
 
         def load(paths: list[str]) -> tuple[list[str], list[np.ndarray], torch.Tensor]:
-            images = [load_image(p) for p in paths]
+            images = [load_frame(p) for p in paths]  # uint8 BGR: a huge image never gets a float copy
             return paths, images, network_batch(self.net, images)
 
         with tqdm(total=len(self.paths), unit="img", desc="valid") as bar:
@@ -120,7 +121,7 @@ class ValidSet:
                 for path, image, dets in zip(paths, images, found):
                     boxes = np.array([d.box for d in dets], dtype=np.float32).reshape(-1, 4)
                     probs = np.array([d.probs for d in dets], dtype=np.float32).reshape(-1, self.classes)
-                    yield path, image.shape[2], image.shape[1], boxes, probs
+                    yield path, image.shape[1], image.shape[0], boxes, probs
                 bar.update(len(paths))
 
 
@@ -139,7 +140,7 @@ def _read_list(path: Path) -> list[str]:
 
 def run_valid(args: argparse.Namespace) -> int:
     vs = ValidSet(args)
-    with ResultWriter(vs.results, vs.names[:vs.classes], coco=vs.coco, outfile=args.out) as writer:
+    with ResultWriter(vs.results, vs.names[:vs.classes], coco=vs.coco, outfile=args.out, names_path=vs.names_path) as writer:
         for path, width, height, boxes, probs in vs.detections():
             writer.add(path, boxes, probs, width, height)
     print(f"{writer.written} detections of {len(vs.paths)} images written to {'; '.join(map(str, writer.targets[:1]))}"
@@ -162,6 +163,8 @@ def run_map(args: argparse.Namespace) -> int:
     if not 0 < args.iou < 1:
         raise DarknetError(f"--iou {args.iou}: must be between 0 and 1")
     vs = ValidSet(args)
+    if args.plot:
+        check_file_names(vs.names[:vs.classes], vs.names_path)  # pr_<name>.png
     labels = read_truth(vs.paths, vs.classes)
     dets, sizes = collect(vs)
     truth = truth_table(labels, sizes)

@@ -5,13 +5,22 @@ A `.pt` or `.h5` checkpoint embeds the cfg text, the files the cfg names
 .weights header (major, minor, revision, seen): keeping the header version
 is what makes a round trip back to `.weights` byte-identical (the version
 decides the width of `seen` and whether connected weights are transposed).
+
+Version 2 adds `sha256`, a checksum of the metadata and the tensors
+(`checksum`): a file damaged after it was written (a flipped bit) is
+refused.  Version 1 files, which have none, are still read.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
+
+import numpy as np
 
 from pydarknet.cfg import parse_cfg, read_cfg
 from pydarknet.errors import CfgError, WeightsError
@@ -19,7 +28,12 @@ from pydarknet.network import LAYER_TYPES, Darknet
 from pydarknet.weights import WeightsHeader
 
 FORMAT = "pydarknet"
-VERSION = 1
+VERSION = 2
+READ_VERSIONS = (1, 2)  # 1: no checksum
+CHECKSUM = "sha256"
+META_KEYS = ("format", "version", "cfg", "cfg_name", "files", "width", "height", "header")  # what the checksum covers
+HEADER_KEYS = ("major", "minor", "revision", "seen")
+C_INT = 2**31  # Darknet keeps width, height, major, minor and revision in C ints
 FILE_OPTIONS = ("tree", "map")  # options whose value is a file the layer reads
 
 
@@ -58,28 +72,85 @@ def check_format(meta: dict, source: str | Path, what: str) -> None:
     if meta.get("format") != FORMAT:
         raise WeightsError(f"{source}: a {what} file, but not a pydarknet checkpoint (no format='{FORMAT}'); "
                            f"convert the Darknet .weights with `pydarknet convert`")
-    if meta.get("version") != VERSION:
-        raise WeightsError(f"{source}: pydarknet checkpoint version {meta.get('version')}; this pydarknet reads version {VERSION}")
+    version = meta.get("version")
+    if type(version) is not int or version not in READ_VERSIONS:
+        raise WeightsError(f"{source}: pydarknet checkpoint version {version!r}; this pydarknet reads versions "
+                           f"{', '.join(map(str, READ_VERSIONS))}")
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    """`value` is an int (not a bool) with low <= value < high."""
+    return type(value) is int and low <= value < high
+
+
+def _found(value: object) -> str:
+    if value is None:
+        return "missing"
+    return str(value) if type(value) is int else f"a {type(value).__name__}"
 
 
 def check_meta(meta: dict, source: str | Path) -> None:
-    """A one-line error naming the first field of the checkpoint's metadata that is missing or of the wrong type."""
-    def bad(key: str, expected: str) -> WeightsError:
-        found = "missing" if meta.get(key) is None else f"a {type(meta[key]).__name__}"
-        return WeightsError(f"{source}: damaged pydarknet checkpoint: '{key}' is {found}, not {expected}")
+    """A one-line error naming the first field of the checkpoint's metadata that is missing, of the wrong type or out of range.
+
+    Width, height and the header version are C ints in Darknet; `seen` must
+    fit the 4 or 8 bytes its header version gives it in a .weights file.
+    """
+    def bad(name: str, value: object, expected: str) -> WeightsError:
+        return WeightsError(f"{source}: damaged pydarknet checkpoint: {name} is {_found(value)}, not {expected}")
 
     for key in ("cfg", "cfg_name"):
-        if not isinstance(meta.get(key), str):
-            raise bad(key, "text")
+        if not _is_text(meta.get(key)):
+            raise bad(f"'{key}'", meta.get(key), "text")
+    if meta["cfg_name"] in ("", ".", "..") or "/" in meta["cfg_name"] or "\0" in meta["cfg_name"]:
+        raise WeightsError(f"{source}: damaged pydarknet checkpoint: 'cfg_name' {meta['cfg_name']!r} is not a file name")
     for key in ("width", "height"):
-        if not isinstance(meta.get(key), int) or meta[key] < 1:
-            raise bad(key, "a positive whole number")
+        if not _whole(meta.get(key), 1, C_INT):
+            raise bad(f"'{key}'", meta.get(key), f"a whole number from 1 to {C_INT - 1}")
     header = meta.get("header")
-    if not isinstance(header, dict) or not all(isinstance(header.get(k), int) and header[k] >= 0 for k in ("major", "minor", "revision", "seen")):
-        raise bad("header", "whole numbers major, minor, revision, seen")
+    if not isinstance(header, dict):
+        raise bad("'header'", header, "a table of " + ", ".join(HEADER_KEYS))
+    for key in HEADER_KEYS[:3]:
+        if not _whole(header.get(key), 0, C_INT):
+            raise bad(f"'header' {key}", header.get(key), f"a whole number from 0 to {C_INT - 1}")
+    seen_bytes = WeightsHeader(header["major"], header["minor"]).seen_bytes
+    if not _whole(header.get("seen"), 0, 2 ** (8 * seen_bytes)):
+        raise bad("'header' seen", header.get("seen"),
+                  f"a whole number that fits the {seen_bytes} bytes of version {header['major']}.{header['minor']}")
     files = meta.get("files")
-    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
-        raise bad("files", "a table of file texts")
+    if not isinstance(files, dict) or not all(_is_text(k) and "\0" not in k and _is_text(v) for k, v in files.items()):
+        raise bad("'files'", files, "a table of file texts")
+
+
+def _is_text(value: object) -> bool:
+    """A str that can be written as UTF-8 (a pickle may hold lone surrogates)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def checksum(meta: dict, tensors: Iterable[tuple[str, np.ndarray]]) -> str:
+    """sha256 of the metadata (META_KEYS as sorted JSON) and each tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256(json.dumps({key: meta[key] for key in META_KEYS}, sort_keys=True).encode())
+    for name, array in sorted(tensors, key=lambda item: item[0]):
+        array = np.ascontiguousarray(array)
+        digest.update(f"\n{name} {array.dtype.str} {array.shape}\n".encode())
+        digest.update(array)
+    return digest.hexdigest()
+
+
+def verify_checksum(meta: dict, tensors: Iterable[tuple[str, np.ndarray]], source: str | Path) -> None:
+    """A one-line error unless the stored checksum matches (a version-1 file has none to check)."""
+    stored = meta.get(CHECKSUM)
+    if stored is None and meta["version"] == 1:
+        return
+    if not isinstance(stored, str):
+        raise WeightsError(f"{source}: damaged pydarknet checkpoint: no '{CHECKSUM}' checksum in a version {meta['version']} file")
+    if stored != checksum(meta, tensors):
+        raise WeightsError(f"{source}: damaged: checksum mismatch (the file changed after pydarknet wrote it)")
 
 
 def _layer_kinds(sections_kinds: list[str]) -> list[str]:
@@ -120,11 +191,8 @@ def _from_embedded(meta: dict, source: str | Path) -> Darknet:
     with tempfile.TemporaryDirectory(prefix="pydarknet-cfg-") as tmp:
         root = Path(tmp)
         for written, text in meta["files"].items():
-            target = (root / written).resolve()
-            if target.is_relative_to(root.resolve()):  # absolute or '..' paths are looked up as written
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text)
-        cfg = root / Path(meta["cfg_name"]).name
+            _place(root, written, text, source)
+        cfg = root / meta["cfg_name"]
         cfg.write_text(meta["cfg"])
         embedded = f"{source} (embedded {meta['cfg_name']})"
         try:
@@ -134,3 +202,15 @@ def _from_embedded(meta: dict, source: str | Path) -> Darknet:
     net.cfg_path = embedded
     net.embedded_files = dict(meta["files"])
     return net
+
+
+def _place(root: Path, written: str, text: str, source: str | Path) -> None:
+    """Write an embedded file where the cfg's relative path finds it under `root` (absolute or '..' paths are looked up as written)."""
+    target = (root / written).resolve()
+    if target == root.resolve() or not target.is_relative_to(root.resolve()):
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    except OSError as err:
+        raise WeightsError(f"{source}: damaged pydarknet checkpoint: embedded file {written!r} cannot be placed ({err.strerror or err})") from None

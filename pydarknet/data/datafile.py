@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydarknet.cfg import Section, read_data_file
+from pydarknet.cfg.files import decode_text, read_regular_file
 from pydarknet.errors import CfgError, DarknetError
 
 # Darknet's train_detector default is "/backup/", a folder at the file-system
@@ -110,12 +111,12 @@ def _file(section: Section, key: str, required: bool) -> Path | None:
     except CfgError:
         if required:
             raise
-        return Path(os.path.expanduser(section.get_str(key)))
+        return Path(os.path.expanduser(section.get_path_text(key)))
 
 
 def _folder(section: Section, key: str, default: str | None) -> Path:
-    """A folder named by `key`: the first existing candidate, else as written (made later)."""
-    written = Path(os.path.expanduser(section.get_str(key, default)))
+    """A folder named by `key` (spaces kept, see Section.get_path_text): the first existing candidate, else as written (made later)."""
+    written = Path(os.path.expanduser(section.get_path_text(key, default)))
     if written.is_absolute():
         return written
     here = Path(section.path).resolve().parent
@@ -126,14 +127,14 @@ def _folder(section: Section, key: str, default: str | None) -> Path:
 
 
 def read_lines(path: str | Path, what: str) -> list[str]:
-    """The lines of a text file (UTF-8, a BOM and \\r dropped); a missing or unreadable file is one line naming `what`."""
-    try:
-        text = Path(path).read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        raise DarknetError(f"{path}: no such {what}") from None
-    except OSError as err:
-        raise DarknetError(f"{path}: cannot read {what}: {err.strerror or err}") from None
-    return [line.rstrip("\r") for line in text.lstrip("\ufeff").split("\n")]
+    """The lines of a text file (UTF-8, a BOM and \\r dropped); a missing or unreadable file is one line naming `what`.
+
+    Only a regular file is read (a FIFO or a device is refused at once,
+    `read_regular_file`); a NUL byte, the mark of a binary file, is an error
+    naming its line.  Other bytes that are not UTF-8 are replaced.
+    """
+    text = decode_text(read_regular_file(path, what), path, DarknetError, errors="replace")
+    return [line.rstrip("\r") for line in text.split("\n")]
 
 
 def read_list(path: str | Path) -> list[Path]:

@@ -46,8 +46,12 @@ def read_labels(path: str | Path, classes: int | None = None) -> np.ndarray:
     and so trains on whatever came before; here a bad line is an error
     naming `file:line`: not five fields, a class that is not a whole number
     >= 0 (or >= `classes` when given), or a coordinate that is not a finite
-    number.  Blank lines are skipped.  Values outside [0, 1] are kept: the
-    augmentation clips them the way Darknet does.
+    number in [0, 1].  Darknet's `correct_boxes` would clip `x=3.5` or
+    `w=1e30` into a box of the whole image (and anchor k-means would
+    cluster it); a label file is written relative to its image, so such a
+    value is a broken file.  A zero width or height stays legal (Darknet
+    drops the box, w or h < .001 after clipping), and so do YOLO9000's
+    class-only lines `5 0 0 0 0`.  Blank lines are skipped.
     """
     rows = []
     for number, line in enumerate(read_lines(path, "label file"), start=1):
@@ -72,5 +76,7 @@ def _parse_line(fields: list[str], where: str, classes: int | None) -> list[floa
         value = finite_float(field)
         if value is None:
             raise DarknetError(f"{where}: {name} '{field}' is not a number")
+        if not 0 <= value <= 1:
+            raise DarknetError(f"{where}: {name} {field} is outside [0, 1] (label values are relative to the image)")
         values.append(value)
     return [float(cls), *values]

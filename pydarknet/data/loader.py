@@ -13,9 +13,12 @@ sampler in the main process names them, with their size from
 `size_for_batch(i)` (called ahead of use, so it must depend on `i` only).
 
 An image that cannot be read, or whose label file is missing or has a bad
-line, is reported once with its path (a `BadSampleWarning`) and another
-image is drawn in its place; Darknet would stop (`file_error`) or train on a
-half-read label file.
+line (a coordinate outside [0, 1] included, see `read_labels`), is reported
+once with its path and line (a `BadSampleWarning`) and another image is
+drawn in its place; Darknet would stop (`file_error`), train on a half-read
+label file, or clip a broken box into one the size of the image.  A data set
+whose labels are all broken (e.g. written in pixels) fails the run after
+MAX_BAD_DRAWS unusable draws in a row.
 """
 
 from __future__ import annotations

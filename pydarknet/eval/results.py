@@ -42,6 +42,26 @@ VOC_PREFIX = "comp4_det_test_"
 COCO_NAME = "coco_results"
 
 
+def check_file_names(names: list[str], source: str | Path) -> None:
+    """Class names that go into file names must stay file names, one per class.
+
+    Darknet pastes each name as is into `<results>/comp4_det_test_<name>.txt`
+    (and pydarknet's `map --plot` into `pr_<name>.png`), so a names file
+    holding `../../x` writes outside the folder, and two classes of one name
+    share a file.  Such a names file is refused, naming its line; where a name
+    is only printed (detect) any name is fine.
+    """
+    first: dict[str, int] = {}
+    for number, name in enumerate(names, 1):
+        if name in (".", "..") or any(c in name for c in "/\\\0"):
+            raise DarknetError(f"{source}:{number}: class name {name!r} cannot be part of a result file name "
+                               "('/', '\\' and NUL are not allowed, nor '.' or '..')")
+        if name in first:
+            raise DarknetError(f"{source}:{number}: class name {name!r} repeats line {first[name]}: "
+                               "both classes would write one result file")
+        first[name] = number
+
+
 def image_id(path: str) -> str:
     """Darknet's `basecfg`: the file name after the last '/', cut at its first '.'."""
     return path.rsplit("/", 1)[-1].split(".", 1)[0]
@@ -99,14 +119,18 @@ class ResultWriter:
 
     Use as a context manager; `add(path, boxes, probs, width, height)` per image
     (boxes relative (x, y, w, h), probs (N, classes)).  On an error nothing is
-    left behind.
+    left behind.  VOC file names are made of the class names, checked first
+    (`check_file_names`; `names_path` names the file in the error).
     """
 
-    def __init__(self, directory: str | Path, names: list[str], coco: bool = False, outfile: str | None = None) -> None:
+    def __init__(self, directory: str | Path, names: list[str], coco: bool = False, outfile: str | None = None,
+                 names_path: str | Path = "names") -> None:
         self.directory = Path(directory)
         self.coco = coco
         if coco and len(names) > len(COCO_IDS):
             raise DarknetError(f"eval=coco: Darknet's coco_ids table has {len(COCO_IDS)} classes, the network has {len(names)}")
+        if not coco:
+            check_file_names(names, names_path)
         stem = outfile or (COCO_NAME if coco else VOC_PREFIX)
         self.targets = [self.directory / f"{stem}.json"] if coco else [self.directory / f"{stem}{n}.txt" for n in names]
         self.files: list[IO[bytes]] = []

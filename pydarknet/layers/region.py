@@ -21,9 +21,13 @@ layer for those numbers at inference.
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
+
 import torch
 from torch import Tensor
 
+from pydarknet.cfg.files import read_text_file
 from pydarknet.cfg.section import Section
 from pydarknet.errors import CfgError, DarknetError
 from pydarknet.layers.base import Layer, Shape
@@ -36,17 +40,24 @@ PRIOR_SCALE = 0.01
 
 
 def read_map(section: Section, key: str = "map") -> list[int] | None:
-    """Darknet's read_map: one class index per line (e.g. coco9k.map)."""
-    path = section.get_path(key, None)
-    if path is None:
-        return None
+    """Darknet's read_map of the file `key=` names (one class index per line, e.g. coco9k.map), or None.
+
+    Training replaces a label's class c by `map[c]`, an index into the
+    layer's `classes` (Darknet's default 20, as parse_region/parse_yolo read it).
+    """
+    return section.read_file(key, partial(_map_file, classes=section.get_int("classes", 20)))
+
+
+def _map_file(path: Path, classes: int) -> list[int]:
     values = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(read_text_file(path, "map file").splitlines(), 1):
         if line.strip():
             try:
                 values.append(int(line))
             except ValueError:
                 raise CfgError(f"{path}:{number}: expected a class index, found {line!r}") from None
+            if not 0 <= values[-1] < classes:
+                raise CfgError(f"{path}:{number}: class index {values[-1]} is not below classes={classes}")
     return values
 
 
@@ -88,8 +99,7 @@ class Region(Layer):
         self.mask_scale = section.get_float("mask_scale", 1.0)
         self.class_scale = section.get_float("class_scale", 1.0)
         self.bias_match = section.get_int("bias_match", 0)
-        tree_path = section.get_path("tree", None)
-        self.tree: Tree | None = read_tree(tree_path) if tree_path else None
+        self.tree: Tree | None = section.read_file("tree", read_tree)
         self.map = read_map(section)
         if self.coords < 4 or self.classes < 0 or self.num < 1:
             raise section.error(f"coords={self.coords} classes={self.classes} num={self.num} is not a valid head")

@@ -32,8 +32,7 @@ class Softmax(Layer):
         super().__init__(section, index)
         self.groups = section.get_int("groups", 1)
         self.temperature = section.get_float("temperature", 1.0)
-        tree_path = section.get_path("tree", None)
-        self.tree: Tree | None = read_tree(tree_path) if tree_path else None
+        self.tree: Tree | None = section.read_file("tree", read_tree)
         if section.get_float("spatial", 0.0):
             raise section.error("spatial softmax is not supported", "spatial")
         self.noloss = section.get_int("noloss", 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from hostile.checks import CFG, IMAGE, assert_refused, run
@@ -26,3 +28,9 @@ def test_a_weights_file_shorter_than_its_header_is_one_line(tmp_path, size) -> N
     weights = tmp_path / "short.weights"
     weights.write_bytes((b"\0\0\0\0\x02\0\0\0" + bytes(12))[:size])  # version 0.2: a 20-byte header
     assert_refused(run("detect", CFG, weights, IMAGE), str(weights), "too short")
+
+
+def test_a_fifo_as_weights_is_refused_at_once(tmp_path) -> None:
+    fifo = tmp_path / "w.weights"
+    os.mkfifo(fifo)
+    assert_refused(run("detect", CFG, fifo, IMAGE, timeout=60), str(fifo), "not a regular file (a FIFO)")
