@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -24,8 +26,13 @@ from torch import Tensor
 from pydarknet.hierarchy import hierarchy_predictions, hierarchy_top_prediction, tree_index
 from pydarknet.image import letterbox_geometry
 from pydarknet.layers.boxes import box_iou
+from pydarknet.layers.detection import Detection
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
+
+
+# An overlap of two arrays of boxes (..., 4), broadcast: Darknet's box_iou (`_iou`) or AlexeyAB's DIoU variants.
+Measure = Callable[[np.ndarray, np.ndarray], np.ndarray] | None
 
 
 @dataclass
@@ -67,19 +74,23 @@ def _above(x: Tensor, thresh: float) -> Tensor:
 
 
 def _anchor_boxes(v: Tensor, cells: tuple[Tensor, Tensor, Tensor, Tensor], entries: Tensor, anchors: Tensor,
-                  scale_w: float, scale_h: float) -> Tensor:
+                  scale_w: float, scale_h: float, new_coords: bool = False) -> Tensor:
     """get_region_box / get_yolo_box for the (image, anchor, row, col) `cells` of v (B, num, entries, H, W): (K, 4).
 
     `entries` (K, entries) are the cells' values.  Darknet:
     x = (col + out_x) / grid_w, y = (row + out_y) / grid_h,
     w = exp(out_w) * anchor_w / scale_w, h = exp(out_h) * anchor_h / scale_h.
     exp runs over the whole map, as it always did here: a vectorised and a
-    scalar exp need not agree in the last bit.
+    scalar exp need not agree in the last bit.  AlexeyAB's `new_coords=1`
+    (get_yolo_box): w = out_w * out_w * 4 * anchor_w / scale_w, h likewise.
     """
     _, anchor, row, col = cells
     h, w = v.shape[-2:]
     xy = (torch.stack([col, row], dim=1).to(v.dtype) + entries[:, :2]) / torch.tensor([w, h], dtype=v.dtype, device=v.device)
-    wh = torch.stack([torch.exp(v[:, :, 2]), torch.exp(v[:, :, 3])], dim=-1)[cells] * anchors.to(v)[anchor]
+    if new_coords:
+        wh = entries[:, 2:4] * entries[:, 2:4] * 4 * anchors.to(v)[anchor]
+    else:
+        wh = torch.stack([torch.exp(v[:, :, 2]), torch.exp(v[:, :, 3])], dim=-1)[cells] * anchors.to(v)[anchor]
     return torch.cat([xy, wh / torch.tensor([scale_w, scale_h], dtype=v.dtype, device=v.device)], dim=1)
 
 
@@ -119,7 +130,7 @@ def decode_yolo(layer: Yolo, output: Tensor, net_w: int, net_h: int, thresh: flo
     Anchors are pixels of the network input (this layer's `mask` of them).
     Darknet keeps only boxes with obj > thresh, cell by cell then anchor by
     anchor: detection (row*W + col)*num + anchor.  prob = obj * class where
-    that is > thresh.
+    that is > thresh.  (AlexeyAB's `new_coords`: see `_anchor_boxes`.)
     """
     b, _, h, w = output.shape
     v = output.view(b, layer.num, layer.classes + 5, h, w)
@@ -129,12 +140,41 @@ def decode_yolo(layer: Yolo, output: Tensor, net_w: int, net_h: int, thresh: flo
     objectness = entries[:, 4]
     probs = _above(objectness[:, None] * entries[:, 5:], thresh)
     anchors = layer.anchors[torch.tensor(layer.mask, device=layer.anchors.device)]
-    return Candidates(image, (row * w + col) * layer.num + anchor, _anchor_boxes(v, cells, entries, anchors, net_w, net_h),
-                      objectness, probs, h * w * layer.num)
+    boxes = _anchor_boxes(v, cells, entries, anchors, net_w, net_h, bool(layer.new_coords))
+    return Candidates(image, (row * w + col) * layer.num + anchor, boxes, objectness, probs, h * w * layer.num)
+
+
+def decode_detection(layer: Detection, output: Tensor, thresh: float) -> Candidates:
+    """pjreddie's get_detection_detections (src/detection_layer.c) with w = h = 1, as examples/yolo.c test_yolo: batched.
+
+    `output` (B, side*side*((1+coords)*num + classes), 1, 1): the class
+    values of every cell, then the `num` scales per cell, then the boxes.
+    Detection i*num + n (cell i, box n) has x = (out_x + col) / side, y
+    likewise, w = pow(out_w, sqrt ? 2 : 1) (in double), h likewise,
+    objectness = scale and prob_j = scale * class_j where that is > thresh:
+    every box is a detection, whatever its scale (random weights make it
+    negative); only those with scale != 0 are decoded (do_nms_sort drops
+    the others).
+    """
+    b = output.shape[0]
+    side, num, classes = layer.side, layer.num, layer.classes
+    cells = side * side
+    flat = output.reshape(b, -1)
+    cls = flat[:, : cells * classes].view(b, cells, 1, classes)
+    scale = flat[:, cells * classes : cells * (classes + num)].view(b, cells, num)
+    coords = flat[:, cells * (classes + num) : cells * (classes + num) + cells * num * 4].view(b, cells, num, 4)
+    image, cell, n = torch.nonzero(scale != 0).unbind(1)
+    objectness = scale[image, cell, n]
+    entries = coords[image, cell, n]
+    grid = torch.stack([cell % side, cell // side], dim=1).to(output.dtype)
+    xy = (entries[:, :2] + grid) / side
+    wh = entries[:, 2:].double().pow(2).to(output.dtype) if layer.sqrt else entries[:, 2:]
+    probs = _above(objectness[:, None] * cls[image, cell, 0], thresh)
+    return Candidates(image, cell * num + n, torch.cat([xy, wh], dim=1), objectness, probs, cells * num)
 
 
 def correct_boxes(boxes: Tensor, image_sizes: list[tuple[int, int]], net_w: int, net_h: int, letterbox: bool,
-                  image: Tensor | None = None) -> Tensor:
+                  image: Tensor | None = None, dialect: str = "pjreddie") -> Tensor:
     """Darknet's correct_region_boxes / correct_yolo_boxes (relative=1), per image.
 
     Boxes relative to the network input become relative to the image
@@ -142,7 +182,9 @@ def correct_boxes(boxes: Tensor, image_sizes: list[tuple[int, int]], net_w: int,
     ((float)new_w/netw), w *= (float)netw/new_w, likewise y and h, with
     (new_w, new_h) the letterbox size.  With a plain resize (`letter_box=0`)
     the boxes are already relative to the image.  `boxes` is (B, N, 4), or
-    (K, 4) with `image` (K,) the image of each box.
+    (K, 4) with `image` (K,) the image of each box.  AlexeyAB's
+    correct_yolo_boxes(.., letter) scales the sizes by `1 / ratiow` (float)
+    rather than `(float)netw / new_w`: `dialect="alexeyab"`.
     """
     if not letterbox:
         return boxes
@@ -153,7 +195,7 @@ def correct_boxes(boxes: Tensor, image_sizes: list[tuple[int, int]], net_w: int,
     ratio = new / net  # Darknet: (float)new_w / netw
     offset = (net.double() - new.double()) / 2.0 / net.double()  # Darknet: (netw - new_w)/2./netw, in double
     centre = ((boxes[..., :2].double() - offset) / ratio.double()).to(boxes.dtype)
-    size = boxes[..., 2:] * (net / new)
+    size = boxes[..., 2:] * (1 / ratio if dialect == "alexeyab" else net / new)
     return torch.cat([centre, size], dim=-1)
 
 
@@ -188,29 +230,33 @@ def swap_positions(index: np.ndarray) -> np.ndarray:
     return position
 
 
-def nms_swapped(positions: np.ndarray, boxes: np.ndarray, probs: np.ndarray, nms: float) -> tuple[np.ndarray, np.ndarray]:
+def nms_swapped(positions: np.ndarray, boxes: np.ndarray, probs: np.ndarray, nms: float,
+                measure: Measure | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Darknet's do_nms_sort on detections at `positions` after its swap (`swap_positions`): (order, probs after NMS).
 
     `order` indexes the given arrays, in the order Darknet's array ends up in.
+    `measure` is the overlap (`nms_measure`; default Darknet's box_iou).
     """
     swapped = np.argsort(positions)
-    order, after = nms_sort(boxes[swapped], probs[swapped], nms)
+    order, after = nms_sort(boxes[swapped], probs[swapped], nms, measure)
     return swapped[order], after
 
 
-def nms_sort(boxes: np.ndarray, probs: np.ndarray, nms: float) -> tuple[np.ndarray, np.ndarray]:
+def nms_sort(boxes: np.ndarray, probs: np.ndarray, nms: float, measure: Measure | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Darknet's do_nms_sort after its swap, on boxes (n, 4) and probs (n, classes) >= 0: (order, probs after NMS).
 
     For each class, Darknet sorts by that class's prob (descending; glibc's
     qsort is a stable merge sort, each class's sort starting from the order
     the previous one left) and zeroes the prob of every later box whose IoU
     with a box still holding a nonzero prob is > nms.  Boxes whose probs are
-    all 0 move along in the sorts and affect nothing else.
+    all 0 move along in the sorts and affect nothing else.  AlexeyAB's
+    diounms_sort is the same loop with another overlap than IoU (`measure`,
+    see `nms_measure`).
     """
     positive = probs > 0
     classes = np.flatnonzero(positive.any(axis=0))
     order, rank = _class_sorts(probs[:, classes])
-    keep = _suppress(boxes, positive[:, classes], rank, nms)
+    keep = _suppress(boxes, positive[:, classes], rank, nms, measure or _iou)
     probs = probs.copy()
     probs[:, classes] = np.where(keep, probs[:, classes], 0)
     return order, probs[order]
@@ -236,7 +282,7 @@ _IOU_BLOCK = 1 << 18
 _LINK_BUDGET = 1 << 22
 
 
-def _suppress(boxes: np.ndarray, holds: np.ndarray, rank: np.ndarray, nms: float) -> np.ndarray:
+def _suppress(boxes: np.ndarray, holds: np.ndarray, rank: np.ndarray, nms: float, measure: Measure = None) -> np.ndarray:
     """Which of the nonzero probs `holds` (n, classes) survive Darknet's suppression loops.
 
     For each class, box j keeps its prob unless a box earlier in that
@@ -251,15 +297,17 @@ def _suppress(boxes: np.ndarray, holds: np.ndarray, rank: np.ndarray, nms: float
     """
     active = np.flatnonzero(holds.any(axis=1))
     keep = np.zeros_like(holds)
-    links = _links(boxes[active], holds[active], rank[:, active], nms)
+    measure = measure or _iou
+    links = _links(boxes[active], holds[active], rank[:, active], nms, measure)
     if links is None:
-        keep[active] = _suppress_by_class(boxes[active], holds[active], rank[:, active], nms)
+        keep[active] = _suppress_by_class(boxes[active], holds[active], rank[:, active], nms, measure)
     else:
         keep[active] = _settle(holds[active], *links)
     return keep
 
 
-def _links(boxes: np.ndarray, holds: np.ndarray, rank: np.ndarray, nms: float) -> tuple[np.ndarray, np.ndarray] | None:
+def _links(boxes: np.ndarray, holds: np.ndarray, rank: np.ndarray, nms: float,
+           measure: Measure = None) -> tuple[np.ndarray, np.ndarray] | None:
     """The suppression links as (src, dst) flat indices into `holds` (n, classes); None if more than `_LINK_BUDGET`.
 
     A link joins two boxes with IoU > nms that both hold a class, from the
@@ -268,7 +316,7 @@ def _links(boxes: np.ndarray, holds: np.ndarray, rank: np.ndarray, nms: float) -
     classes = holds.shape[1]
     step = max(1, _IOU_BLOCK // max(1, classes))  # pairs whose (pair, class) table is one block
     sources, targets, count = [np.empty(0, np.intp)], [np.empty(0, np.intp)], 0
-    for first, second in _overlapping_pairs(boxes, nms):
+    for first, second in _overlapping_pairs(boxes, nms, measure or _iou):
         for start in range(0, len(first), step):
             a, b = first[start : start + step], second[start : start + step]
             pair, cls = np.nonzero(holds[a] & holds[b])
@@ -305,20 +353,23 @@ def _settle(holds: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return keep.reshape(holds.shape)
 
 
-def _overlapping_pairs(boxes: np.ndarray, nms: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The pairs of boxes whose Darknet box_iou is > nms, each once, a block at a time: (first, second) index arrays.
+def _overlapping_pairs(boxes: np.ndarray, nms: float, measure: Measure = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The pairs of boxes whose Darknet box_iou (or `measure`) is > nms, each once, a block at a time: (first, second) index arrays.
 
     Each box is tried against the run of boxes after it in the sweep order
     (`_sweep`) that may overlap it: a tile of rows reads its runs as a
     sliding window over the swept boxes (no copies), padded with NaN boxes
-    (IoU NaN: never > nms) past the end.
+    (IoU NaN: never > nms) past the end.  A `measure` is never above the
+    IoU (AlexeyAB's DIoU variants subtract a term >= 0), so the sweep that
+    finds the IoU candidates finds its pairs too.
     """
+    measure = measure or _iou
     order, runs = _sweep(boxes, nms)
     longest = int(runs.max(initial=0))
     swept = np.concatenate([boxes[order], np.full((longest, 4), np.nan, dtype=boxes.dtype)])
     for start, stop, width in _tiles(runs):
         window = sliding_window_view(swept[start + 1 : stop + width], width, axis=0).transpose(0, 2, 1)
-        row, k = np.nonzero(_iou(swept[start:stop, None], window) > nms)  # window[i, k]: box start + i + 1 + k
+        row, k = np.nonzero(measure(swept[start:stop, None], window) > nms)  # window[i, k]: box start + i + 1 + k
         first = start + row
         yield order[first], order[first + 1 + k]
 
@@ -358,16 +409,16 @@ def _tiles(runs: np.ndarray) -> Iterator[tuple[int, int, int]]:
         start = stop
 
 
-def _suppress_by_class(boxes: np.ndarray, holds: np.ndarray, rank: np.ndarray, nms: float) -> np.ndarray:
+def _suppress_by_class(boxes: np.ndarray, holds: np.ndarray, rank: np.ndarray, nms: float, measure: Measure = None) -> np.ndarray:
     """Darknet's suppression loops class by class, each over its boxes in sorted order: no links held."""
     keep = np.zeros_like(holds)
     for k in range(holds.shape[1]):
         members = np.flatnonzero(holds[:, k])
-        keep[_greedy(boxes, members[np.argsort(rank[k, members])], nms), k] = True
+        keep[_greedy(boxes, members[np.argsort(rank[k, members])], nms, measure), k] = True
     return keep
 
 
-def _greedy(boxes: np.ndarray, members: np.ndarray, nms: float) -> np.ndarray:
+def _greedy(boxes: np.ndarray, members: np.ndarray, nms: float, measure: Measure = None) -> np.ndarray:
     """The boxes of `members` (in one class's sorted order) that keep the prob: Darknet's loop, block by block.
 
     A box survives unless an earlier survivor has IoU > nms with it: each
@@ -378,8 +429,8 @@ def _greedy(boxes: np.ndarray, members: np.ndarray, nms: float) -> np.ndarray:
     kept = members[:0]
     for start in range(0, len(members), size):
         block = members[start : start + size]
-        alive = ~_overlaps_any(boxes, block, kept, nms)
-        overlaps = _iou_table(boxes, block, block) > nms
+        alive = ~_overlaps_any(boxes, block, kept, nms, measure)
+        overlaps = _iou_table(boxes, block, block, measure) > nms
         for i in range(len(block)):
             if alive[i]:
                 alive[i + 1 :] &= ~overlaps[i, i + 1 :]
@@ -387,18 +438,18 @@ def _greedy(boxes: np.ndarray, members: np.ndarray, nms: float) -> np.ndarray:
     return kept
 
 
-def _overlaps_any(boxes: np.ndarray, rows: np.ndarray, others: np.ndarray, nms: float) -> np.ndarray:
+def _overlaps_any(boxes: np.ndarray, rows: np.ndarray, others: np.ndarray, nms: float, measure: Measure = None) -> np.ndarray:
     """For each box of `rows`, whether its IoU with some box of `others` is > nms (a block of IoUs at a time)."""
     found = np.zeros(len(rows), dtype=bool)
     step = max(1, _IOU_BLOCK // max(1, len(rows)))
     for start in range(0, len(others), step):
-        found |= (_iou_table(boxes, rows, others[start : start + step]) > nms).any(axis=1)
+        found |= (_iou_table(boxes, rows, others[start : start + step], measure) > nms).any(axis=1)
     return found
 
 
-def _iou_table(boxes: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Darknet's box_iou between boxes[rows] and boxes[cols], (len(rows), len(cols))."""
-    return _iou(boxes[rows, None], boxes[None, cols])
+def _iou_table(boxes: np.ndarray, rows: np.ndarray, cols: np.ndarray, measure: Measure = None) -> np.ndarray:
+    """Darknet's box_iou (or `measure`) between boxes[rows] and boxes[cols], (len(rows), len(cols))."""
+    return (measure or _iou)(boxes[rows, None], boxes[None, cols])
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -419,3 +470,44 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _overlap(c1: np.ndarray, s1: np.ndarray, c2: np.ndarray, s2: np.ndarray) -> np.ndarray:
     """Darknet's overlap (src/box.c): right - left of two extents given by centre and size."""
     return np.minimum(c1 + s1 / 2, c2 + s2 / 2) - np.maximum(c1 - s1 / 2, c2 - s2 / 2)
+
+
+def nms_measure(kind: str = "default", beta_nms: float = 0.6) -> Measure:
+    """The overlap AlexeyAB's NMS suppresses by (src/box.c diounms_sort), None for box_iou.
+
+    `default` is do_nms_sort (IoU); `cornersnms` (parsed by [Gaussian_yolo]
+    only) suppresses on IoU too (its box merging is commented out in
+    Darknet); `greedynms` on `box_diou` = IoU - (d2/c2)^0.6 with the exponent
+    the double literal 0.6 whatever `beta_nms` says; `diounms` on
+    `box_diounms` = IoU - (d2/c2)^beta_nms, beta_nms the layer's float.
+    """
+    if kind in ("default", "cornersnms"):
+        return None
+    if kind == "greedynms":
+        return partial(_diou, beta=0.6)
+    if kind == "diounms":
+        return partial(_diou, beta=float(np.float32(beta_nms)))
+    raise ValueError(f"unknown nms_kind '{kind}'")
+
+
+def _diou(a: np.ndarray, b: np.ndarray, beta: float) -> np.ndarray:
+    """AlexeyAB's box_diou / box_diounms (src/box.c) of boxes `a` and `b` (..., 4), broadcast.
+
+    In float, as Darknet: c = w*w + h*h of the smallest box enclosing both
+    (`box_c`, fmin/fmax: a NaN edge gives the other), d = (ax - bx)^2 +
+    (ay - by)^2, u = (float)pow(d / c, beta) in double; IoU - u, or the IoU
+    when c == 0.
+    """
+    iou = _iou(a, b)
+    with np.errstate(all="ignore"):
+        ax, ay, aw, ah = (a[..., i] for i in range(4))
+        bx, by, bw, bh = (b[..., i] for i in range(4))
+        top = np.fmin(ay - ah / 2, by - bh / 2)
+        bot = np.fmax(ay + ah / 2, by + bh / 2)
+        left = np.fmin(ax - aw / 2, bx - bw / 2)
+        right = np.fmax(ax + aw / 2, bx + bw / 2)
+        w, h = right - left, bot - top
+        c = w * w + h * h
+        d = (ax - bx) * (ax - bx) + (ay - by) * (ay - by)
+        u = np.power((d / c).astype(np.float64), beta).astype(iou.dtype)
+        return np.where(c == 0, iou, iou - u)

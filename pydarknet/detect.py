@@ -4,6 +4,10 @@
 for a whole batch in one forward: `letterbox_image` to the network size
 (plain `resize_image` when the cfg says `letter_box=0`), predict,
 `get_network_boxes(thresh, hier_thresh, relative=1)` and `do_nms_sort`.
+In AlexeyAB's dialect (`net.dialect`, src/detector.c test_detector): a
+plain `resize_image` unless `[net] letter_box=1` (or `-letter_box`, which
+sets `net.options.letter_box`), the boxes corrected only when letterboxed,
+and the NMS the last layer's `nms_kind` asks for (`diounms_sort`).
 Images are load_image arrays or OpenCV uint8 BGR frames (`load_frame`,
 video frames); frames are letterboxed to the same bits, faster.
 Also here: where a network's class names come from (Darknet's `.names`
@@ -21,11 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pydarknet.boxes import Candidates, correct_boxes, decode_region, decode_yolo, nms_swapped, swap_positions
+from pydarknet.boxes import (Candidates, Measure, correct_boxes, decode_detection, decode_region, decode_yolo, nms_measure,
+                              nms_swapped, swap_positions)
 from pydarknet.cfg.parser import read_data_file
 from pydarknet.data.datafile import read_names
 from pydarknet.errors import DarknetError
 from pydarknet.image import letterbox_frame, letterbox_image, resize_frame, resize_image
+from pydarknet.layers.detection import Detection as DetectionLayer
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
 from pydarknet.network import Darknet
@@ -97,14 +103,48 @@ def image_size(image: np.ndarray) -> tuple[int, int]:
     return width, height
 
 
+def uses_letterbox(net: Darknet) -> bool:
+    """Whether detection letterboxes the image (else a plain resize_image).
+
+    The cfg's `[net] letter_box` when it sets it; else by the dialect:
+    pjreddie's test_detector always letterboxes, AlexeyAB's only with
+    letter_box=1 or its `-letter_box` flag; a YOLOv1 `[detection]` head runs
+    examples/yolo.c test_yolo's path, a plain `resize_image`.
+    """
+    if net.options.letter_box is not None:
+        return bool(net.options.letter_box)
+    if any(isinstance(net.layers[i], DetectionLayer) for i in net.output_indices):
+        return False
+    return net.dialect == "pjreddie"
+
+
+def default_nms(net: Darknet) -> float:
+    """The NMS threshold Darknet's test path uses: .4 for a YOLOv1 `[detection]` head (test_yolo), else .45."""
+    return 0.4 if any(isinstance(net.layers[i], DetectionLayer) for i in net.output_indices) else 0.45
+
+
+def nms_kind(net: Darknet) -> tuple[str, float]:
+    """(nms_kind, beta_nms) of the NMS test_detector runs: AlexeyAB's reads them from the network's last layer.
+
+    AlexeyAB src/detector.c test_detector: `layer l = net.layers[net.n-1]`,
+    do_nms_sort when its nms_kind is the default, else diounms_sort (a last
+    layer that is no [yolo] has the default, calloc's 0); pjreddie's always
+    runs do_nms_sort.
+    """
+    last = net.layers[-1]
+    if net.dialect != "alexeyab" or not hasattr(last, "nms_kind"):
+        return "default", 0.6
+    return last.nms_kind, last.beta_nms
+
+
 def network_input(net: Darknet, image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
-    """An image (3, H, W) sized for the network: letterboxed, or resized if the cfg has letter_box=0.
+    """An image (3, H, W) sized for the network: letterboxed, or resized (`uses_letterbox`).
 
     `image` is a load_image array or an OpenCV uint8 BGR frame (H, W, 3)
     (`load_frame`, a video frame): the frame gives the same bits without
     converting all its pixels to float.  Written into `out` if given.
     """
-    if net.options.letter_box:
+    if uses_letterbox(net):
         fit = letterbox_frame if _is_frame(image) else letterbox_image
     else:
         fit = resize_frame if _is_frame(image) else resize_image
@@ -120,8 +160,11 @@ def _decode_heads(net: Darknet, heads: list[torch.Tensor], thresh: float, hier_t
             parts.append(decode_region(layer, output, thresh, hier_thresh))
         elif isinstance(layer, Yolo):
             parts.append(decode_yolo(layer, output, net.width, net.height, thresh))
+        elif isinstance(layer, DetectionLayer):
+            parts.append(decode_detection(layer, output, thresh))
         else:
-            raise DarknetError(f"{net.cfg_path}: layer {index} [{layer.kind}] is not a [region] or [yolo] head; cannot detect")
+            raise DarknetError(f"{net.cfg_path}: layer {index} [{layer.kind}] is not a [region], [yolo] or [detection] head; "
+                               "cannot detect")
     if len({p.probs.shape[-1] for p in parts}) != 1:
         raise DarknetError(f"{net.cfg_path}: the heads disagree on the number of classes")
     return Candidates.cat(parts)
@@ -175,24 +218,31 @@ def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: 
     """
     with torch.inference_mode():
         found = _decode_heads(net, heads, thresh, hier_thresh)
-        boxes = correct_boxes(found.boxes, image_sizes, net.width, net.height, bool(net.options.letter_box), found.image)
+        boxes = correct_boxes(found.boxes, image_sizes, net.width, net.height, uses_letterbox(net), found.image, net.dialect)
         image, index, boxes, objectness, probs = (t.cpu().numpy() for t in (found.image, found.index, boxes, found.objectness, found.probs))
         mine = [image == i for i in range(len(image_sizes))]
-        return [_image_detections(index[m], boxes[m], objectness[m], probs[m], nms) for m in mine]
+        measure = nms_measure(*nms_kind(net))
+        # AlexeyAB's get_network_boxes holds only the [yolo] boxes above thresh (yolo_num_detections), none with
+        # objectness 0: its NMS swaps nothing, the array order is the candidates' order.
+        compact = net.dialect == "alexeyab" and all(isinstance(net.layers[i], Yolo) for i in net.output_indices)
+        return [_image_detections(index[m], boxes[m], objectness[m], probs[m], nms, measure, compact) for m in mine]
 
 
 def _image_detections(index: np.ndarray, boxes: np.ndarray, objectness: np.ndarray, probs: np.ndarray,
-                      nms: float) -> list[Detection]:
+                      nms: float, measure: Measure = None, compact: bool = False) -> list[Detection]:
     """One image's detections from those with nonzero objectness (at ascending `index` in its array).
 
     Darknet prints only the detections with some nonzero prob after NMS; the
     others take no part in it (`nms_sort`), so only those with some nonzero
-    prob before it go in, in the order Darknet's swap leaves them.  With
-    `nms=0` Darknet skips do_nms_sort: the array keeps its order.
+    prob before it go in, in the order Darknet's swap leaves them (with
+    `compact`, the order of `index`: no swap).  With `nms=0` Darknet skips
+    do_nms_sort: the array keeps its order.  `measure`: AlexeyAB's NMS overlap
+    (pydarknet.boxes.nms_measure).
     """
     rows = np.flatnonzero((probs > 0).any(axis=1))
     if nms and len(rows):
-        order, after = nms_swapped(swap_positions(index)[rows], boxes[rows], probs[rows], nms)
+        positions = rows if compact else swap_positions(index)[rows]
+        order, after = nms_swapped(positions, boxes[rows], probs[rows], nms, measure)
         kept = (after > 0).any(axis=1)
         rows, after = rows[order][kept], after[kept]
     else:

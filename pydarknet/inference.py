@@ -33,15 +33,18 @@ from torch import Tensor, nn
 
 from pydarknet.convert.fuse import fuse_batchnorm
 from pydarknet.layers.convolutional import Convolutional
+from pydarknet.layers.empty import Empty
 from pydarknet.layers.maxpool import Maxpool
 from pydarknet.layers.route import Route
+from pydarknet.layers.sam import Sam
+from pydarknet.layers.scale_channels import ScaleChannels
 from pydarknet.layers.shortcut import Shortcut
 from pydarknet.network import Darknet
 from pydarknet.winograd import WinogradConv2d, suits
 
 # Layers whose forward works on any memory format; every other layer (heads
 # use .view on Darknet's channel layout) gets a contiguous input.
-CHANNELS_LAST_LAYERS = (Convolutional, Maxpool, Route, Shortcut)
+CHANNELS_LAST_LAYERS = (Convolutional, Maxpool, Route, Shortcut, Sam, ScaleChannels, Empty)
 
 
 class InferenceWarning(UserWarning):

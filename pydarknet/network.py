@@ -17,23 +17,31 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from pydarknet.cfg.dialect import (DIALECTS, HARMLESS, INFERENCE, TRAINING, canonical, choose_dialect, darknet_name, key_role,
+                                   readers_phrase, trainer_implements)
 from pydarknet.cfg.net import NetOptions, too_many_values
 from pydarknet.cfg.parser import read_cfg
 from pydarknet.cfg.section import Section
 from pydarknet.errors import CfgError, CfgWarning, DarknetError
 from pydarknet.layers.avgpool import Avgpool
 from pydarknet.layers.base import Layer, Shape
+from pydarknet.layers.batchnorm import BatchNorm
 from pydarknet.layers.connected import Connected
 from pydarknet.layers.convolutional import Convolutional
 from pydarknet.layers.cost import Cost
 from pydarknet.layers.crop import Crop
 from pydarknet.layers.detection import Detection
 from pydarknet.layers.dropout import Dropout
+from pydarknet.layers.empty import Empty
+from pydarknet.layers.implicit import Implicit
 from pydarknet.layers.local import Local
-from pydarknet.layers.maxpool import Maxpool
+from pydarknet.layers.maxpool import LocalAvgpool, Maxpool
 from pydarknet.layers.region import Region
 from pydarknet.layers.reorg import Reorg
+from pydarknet.layers.reorg3d import Reorg3d
 from pydarknet.layers.route import Route
+from pydarknet.layers.sam import Sam
+from pydarknet.layers.scale_channels import ScaleChannels
 from pydarknet.layers.shortcut import Shortcut
 from pydarknet.layers.softmax import Softmax
 from pydarknet.layers.upsample import Upsample
@@ -64,11 +72,26 @@ LAYER_TYPES: dict[str, type[Layer]] = {
     "crop": Crop,
     "detection": Detection,
     "local": Local,
+    # AlexeyAB's (its `[reorg]` is REORG_OLD: the same reorg_cpu call as pjreddie's, see layers/reorg3d.py)
+    "reorg3d": Reorg3d,
+    "local_avgpool": LocalAvgpool, "local_avg": LocalAvgpool,
+    "sam": Sam,
+    "scale_channels": ScaleChannels,
+    "implicit": Implicit,
+    "empty": Empty, "silence": Empty,
 }
+# Darknet section types pydarknet refuses: name -> (what it is, which Darknet has it).
 DARKNET_ONLY = {
-    "deconvolutional", "deconv", "activation", "logistic", "l2norm", "crnn", "gru", "lstm", "rnn",
-    "normalization", "lrn", "batchnorm", "iseg", "reorg3d", "scale_channels", "sam", "gaussian_yolo",
-    "conv_lstm", "local_avg", "implicit", "empty", "silence",
+    "deconvolutional": ("transposed convolution", "pjreddie's"), "deconv": ("transposed convolution", "pjreddie's"),
+    "activation": ("activation layer", "pjreddie's and AlexeyAB's"), "logistic": ("logistic cost layer", "pjreddie's"),
+    "l2norm": ("L2 normalisation layer", "pjreddie's"), "iseg": ("instance segmentation head", "pjreddie's"),
+    "normalization": ("local response normalisation", "pjreddie's and AlexeyAB's"),
+    "lrn": ("local response normalisation", "pjreddie's and AlexeyAB's"),
+    "batchnorm": ("stand-alone batch norm layer", "pjreddie's and AlexeyAB's"),
+    "rnn": ("recurrent", "pjreddie's and AlexeyAB's"), "gru": ("recurrent", "pjreddie's and AlexeyAB's"),
+    "lstm": ("recurrent", "pjreddie's and AlexeyAB's"), "crnn": ("recurrent", "pjreddie's and AlexeyAB's"),
+    "conv_lstm": ("recurrent", "AlexeyAB's"), "history": ("recurrent", "AlexeyAB's"),
+    "contrastive": ("contrastive loss", "AlexeyAB's"), "gaussian_yolo": ("Gaussian YOLO head", "AlexeyAB's"),
 }
 HEAD_TYPES = (Region, Yolo, Detection)
 
@@ -76,8 +99,11 @@ HEAD_TYPES = (Region, Yolo, Detection)
 def _build_layer(section: Section, index: int, shapes: dict[int, Shape]) -> Layer:
     cls = LAYER_TYPES.get(section.kind)
     if cls is None:
-        what = "is not supported by pydarknet" if section.kind in DARKNET_ONLY else "is not a Darknet layer type"
-        raise CfgError(f"{section.where()}: section [{section.kind}] {what}")
+        if section.kind in DARKNET_ONLY:
+            feature, which = DARKNET_ONLY[section.kind]
+            raise CfgError(f"{section.where()}: section [{section.kind}] ({feature}) is in {which} Darknet; "
+                           "pydarknet does not implement it")
+        raise CfgError(f"{section.where()}: section [{section.kind}] is not a Darknet layer type")
     layer = cls(section, index, shapes)
     _shape_layer(layer, shapes)
     return layer
@@ -93,10 +119,41 @@ def _shape_layer(layer: Layer, shapes: dict[int, Shape]) -> None:
 
 
 def _report_unused(section: Section, strict: bool) -> None:
+    """The options no layer read, by what they do in the Darknets (pydarknet.cfg.dialect tables).
+
+    Never silently different: a key some Darknet reads for this section that changes inference
+    numbers and that pydarknet does not implement is an error; a training-only key (or one with no
+    effect on any number) is a warning here (`pydarknet train` refuses the training keys it does not
+    implement: pydarknet.train.options); a key no Darknet reads is Darknet's "Unused field" warning.
+    With `strict=True` every unread or repeated option is an error.
+    """
     for opt in section.unused() + section.duplicates:
-        dup = opt in section.duplicates
-        what = "repeats an option; Darknet uses the first" if dup else "is not read by Darknet for this section"
-        message = f"{section.where(opt)}: [{section.kind}] '{opt.key}={opt.value}' {what}"
+        head = f"{section.where(opt)}: [{section.kind}] '{opt.key}={opt.value}'"
+        role = None if opt in section.duplicates else key_role(section.kind, opt.key)
+        if opt in section.duplicates:
+            message = f"{head} repeats an option; Darknet uses the first"
+        elif role == INFERENCE:
+            kind = canonical(section.kind)
+            if opt.key in ("dontload", "numload", "dontloadscales", "share_index"):
+                what = "the weights loaded"
+            elif kind in ("yolo", "gaussian_yolo", "region", "detection"):
+                what = "the boxes"
+            elif kind == "net":
+                what = "the network's input"
+            else:
+                what = "the layer's output"
+            raise CfgError(f"{head}: {readers_phrase(section.kind, opt.key)} and it changes {what}; "
+                           "pydarknet does not implement it")
+        elif role == TRAINING:
+            train = "pydarknet train reads it" if trainer_implements(section.kind, opt.key, opt.value) \
+                else "pydarknet train refuses it"
+            message = (f"{head} is a training option of {darknet_name(section.kind, opt.key)}: "
+                       f"ignored here at inference; {train}")
+        elif role == HARMLESS:
+            message = (f"{head} is read by {darknet_name(section.kind, opt.key)} only for GPU memory, display or "
+                       "video tracking: no effect on the numbers, ignored here")
+        else:
+            message = f"{head} is not read by Darknet for this section (Darknet: Unused field)"
         if strict:
             raise CfgError(message)
         warnings.warn(message, CfgWarning, stacklevel=3)
@@ -108,13 +165,23 @@ class Darknet(nn.Module):
     `width`/`height` override the cfg's input size as Darknet's
     `resize_network` would.  `seen` counts training images, as stored in
     .weights headers.  `layers[i]` is Darknet's layer i.
+
+    `dialect` is the Darknet whose numbers to reproduce where pjreddie's and
+    AlexeyAB's differ on one cfg ("pjreddie", "alexeyab", or "auto":
+    AlexeyAB's when the cfg uses anything only its parser reads,
+    pydarknet.cfg.dialect); `dialect_reason` says why.  It sets the batch
+    norm at inference (BatchNorm.alexeyab), and pydarknet.detect reads it
+    for the preprocessing, the box correction and the NMS.
     """
 
-    def __init__(self, cfg_path: str | Path, width: int | None = None, height: int | None = None, strict: bool = False) -> None:
+    def __init__(self, cfg_path: str | Path, width: int | None = None, height: int | None = None, strict: bool = False,
+                 dialect: str = "auto") -> None:
         super().__init__()
         self.cfg_path = str(cfg_path)
         sections = read_cfg(cfg_path)
         self.cfg_text = Path(cfg_path).read_text()
+        self._auto_dialect = choose_dialect(sections, "auto")
+        self.dialect, self.dialect_reason = self._auto_dialect if dialect == "auto" else choose_dialect(sections, dialect)
         self.options = NetOptions.from_section(sections[0])
         _report_unused(sections[0], strict)
         shapes: dict[int, Shape] = {-1: self.input_shape}
@@ -126,6 +193,7 @@ class Darknet(nn.Module):
         if not layers:
             raise CfgError(f"{cfg_path}: no layers after [net]")
         self.layers = nn.ModuleList(layers)
+        self.set_dialect(self.dialect, self.dialect_reason)
         self.seen = 0
         self.header = WeightsHeader()
         self._plan()
@@ -144,6 +212,17 @@ class Darknet(nn.Module):
         self._keep = keep
         # src/network.c backward_network: `if(l.stopbackward) break;` on its way down from the last layer
         self.backward_stop = max((layer.index + 1 for layer in self.layers if layer.stopbackward), default=0)
+
+    def set_dialect(self, dialect: str, reason: str = "asked for") -> None:
+        """Compute as `dialect`'s Darknet ("pjreddie", "alexeyab", or "auto": the cfg's own choice) from now on."""
+        if dialect == "auto":
+            dialect, reason = self._auto_dialect
+        elif dialect not in DIALECTS:
+            raise CfgError(f"dialect '{dialect}': expected one of auto, {', '.join(DIALECTS)}")
+        self.dialect, self.dialect_reason = dialect, reason
+        for module in self.modules():
+            if isinstance(module, BatchNorm):
+                module.alexeyab = dialect == "alexeyab"
 
     @property
     def input_shape(self) -> Shape:
@@ -259,4 +338,5 @@ class Darknet(nn.Module):
             )
         params = sum(p.numel() for p in self.parameters())
         lines.append(f"Total BFLOPs {self.bflops():.3f}; {params:,} parameters; seen {self.seen}")
+        lines.append(f"Dialect: {self.dialect} ({self.dialect_reason})")
         return "\n".join(lines)

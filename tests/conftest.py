@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 CFG = ROOT / "cfg"
 MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
+GOLDEN_AB = ROOT / "tests" / "golden-alexeyab"  # AlexeyAB's Darknet (YOLOv4 / v7 family)
+MANIFEST_AB = json.loads((GOLDEN_AB / "manifest.json").read_text())
 
 torch.set_num_threads(2)
 
@@ -102,6 +104,37 @@ def golden_net(random_weights):
                 net = Darknet(cfg_path(cfg), width, height)
             net.load_weights(random_weights(cfg))
             nets.clear()  # keep one large network in memory at a time
+            nets[key] = net.eval()
+        return nets[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def ab_random_weights(request: pytest.FixtureRequest):
+    """cfg name -> path of the AlexeyAB goldens' random weights (tests/golden-alexeyab/manifest.json)."""
+    cache = Path(request.config.cache.mkdir("golden_random_weights"))
+
+    def get(cfg: str) -> Path:
+        entry = MANIFEST_AB["random_weights"][cfg]
+        return build_random_weights(cfg_path(cfg), entry["seed"], cache / f"{cfg}.s{entry['seed']}.weights", entry["sha256"])
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def ab_golden_net(ab_random_weights):
+    """(cfg, width, height, dialect="auto") -> a Darknet with the AlexeyAB goldens' random weights, in eval mode."""
+    nets: dict[tuple[str, int, int, str], Darknet] = {}
+
+    def get(cfg: str, width: int, height: int, dialect: str = "auto") -> Darknet:
+        key = (cfg, width, height, dialect)
+        if key not in nets:
+            nets.clear()  # keep one large network in memory at a time
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                net = Darknet(cfg_path(cfg), width, height, dialect=dialect)
+            net.load_weights(ab_random_weights(cfg))
             nets[key] = net.eval()
         return nets[key]
 

@@ -3,7 +3,9 @@
 The formula, as that tool's docstring states it: header 0.2.0 with a 64-bit
 seen of 0, then per [convolutional] in cfg order biases U(-.1, .1), with
 batch norm scales U(.5, 1.5), rolling mean U(-.1, .1), rolling variance
-U(.5, 2), then weights U(-a, a) with a = sqrt(6 / fan_in); all drawn from one
+U(.5, 2), then weights U(-a, a) with a = sqrt(6 / fan_in); per [connected] (yolov1) biases, weights
+(outputs x inputs) with a = sqrt(6 / inputs), then the batch-norm triple if
+any (parser.c load_connected_weights order); all drawn from one
 numpy PCG64 stream as lo + (hi - lo) * random() in float64, stored as float32.
 Shapes come from our own cfg parser, so the sha256 check also checks them.
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pydarknet import Darknet
+from pydarknet.layers.connected import Connected
 from pydarknet.layers.convolutional import Convolutional
 
 
@@ -32,6 +35,14 @@ def random_weights_bytes(cfg: str | Path, seed: int) -> bytes:
 
     parts = [np.array([0, 2, 0], dtype="<i4").tobytes(), np.array([0], dtype="<u8").tobytes()]
     for layer in net.layers:
+        if isinstance(layer, Connected):
+            n, inputs = layer.outputs, layer.inputs
+            parts.append(uniform(-0.1, 0.1, n))
+            a = math.sqrt(6.0 / inputs)
+            parts.append(uniform(-a, a, n * inputs))
+            if layer.batch_normalize:
+                parts += [uniform(0.5, 1.5, n), uniform(-0.1, 0.1, n), uniform(0.5, 2.0, n)]
+            continue
         if not isinstance(layer, Convolutional):
             continue
         n = layer.filters

@@ -86,7 +86,7 @@ def test_errors_name_file_line_column(tmp_path, text, where, words):
 def test_unknown_section_names_type_and_line(tmp_path):
     with pytest.raises(CfgError, match=r"t\.cfg:13: section \[wobble\] is not a Darknet layer type"):
         build(tmp_path, TINY + "\n[wobble]\n")
-    with pytest.raises(CfgError, match=r"t\.cfg:13: section \[lstm\] is not supported"):
+    with pytest.raises(CfgError, match=r"t\.cfg:13: section \[lstm\] \(recurrent\) is in .*Darknet; pydarknet does not implement it"):
         build(tmp_path, TINY + "\n[lstm]\n")
 
 

@@ -13,8 +13,9 @@ checkpoint conversion times, end-to-end detection per image (load + letterbox +
 forward + decode + NMS) and, for yolov2-tiny, stage by stage (`stages`), the shapes generator's images/s,
 the gradient all-reduce of distributed training (`ddp`), classification
 augmentation (`classifier`), and the inference modes (`--only inference`: eager, batch-norm folded +
-channels_last, + Winograd, torch.compile) as a table of ratios to eager PyTorch, with C
-Darknet's `detector test` time when `--darknet PATH` names a Darknet binary.
+channels_last, + Winograd, torch.compile; yolov2, yolov2-tiny and AlexeyAB's yolov4-tiny, yolov7-tiny) as a
+table of ratios to eager PyTorch, with C Darknet's `detector test` time when `--darknet PATH` names a
+(pjreddie) Darknet binary.
 """
 
 from __future__ import annotations
@@ -317,7 +318,7 @@ def bench_inference(args: argparse.Namespace) -> list[str]:
     from concurrent.futures import ProcessPoolExecutor
 
     rows = ["| network (416x416) | batch | mode | ms/image | images/s | time / eager | GFLOP/s |", "|---|---|---|---|---|---|---|"]
-    for cfg in ("yolov2.cfg", "yolov2-tiny.cfg"):
+    for cfg in ("yolov2.cfg", "yolov2-tiny.cfg", "yolov4-tiny.cfg", "yolov7-tiny.cfg"):
         for batch in (1, 8):
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 rows += pool.submit(_inference_rows, cfg, batch, args).result()
@@ -342,7 +343,7 @@ def _inference_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]
     times = interleaved_medians({"eager PyTorch": eager, "folded + channels_last": lambda: direct(x),
                                  "folded + channels_last + Winograd": lambda: fused(x),
                                  f"torch.compile (first call {compile_seconds:.0f} s)": lambda: compiled(x)}, args.repeat)
-    if args.darknet and batch == 1:
+    if args.darknet and batch == 1 and net.dialect == "pjreddie":  # AlexeyAB's cfgs need AlexeyAB's binary
         times["C Darknet (detector test)"] = darknet_seconds(args.darknet, cfg, net)
     return [f"| {cfg} | {batch} | {mode} | {t / batch * 1000:.1f} | {batch / t:.2f} | {t / times['eager PyTorch']:.2f} | "
             f"{net.bflops() * batch / t:.1f} |" for mode, t in times.items()]

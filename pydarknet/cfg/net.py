@@ -3,8 +3,10 @@
 Every option `src/parser.c:parse_net_options` reads, with its default.
 `batch` here is the cfg's value (images per iteration); Darknet's
 `net->batch` is the mini-batch `batch / subdivisions`, given by
-`mini_batch`.  AlexeyAB's `letter_box` is read too (default 1 here, since
-pjreddie's detector always letterboxes; 0 switches to a plain resize).
+`mini_batch`.  AlexeyAB's `letter_box` is read too: None when the cfg does
+not set it, and the detector decides by the dialect (pydarknet.detect
+`uses_letterbox`: pjreddie's always letterboxes, AlexeyAB's only with
+letter_box=1 or `-letter_box`).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class NetOptions:
     saturation: float = 1.0
     exposure: float = 1.0
     hue: float = 0.0
-    letter_box: int = 1
+    letter_box: int | None = None
     policy: str = "constant"
     burn_in: int = 0
     power: float = 4.0
@@ -107,7 +109,7 @@ class NetOptions:
         o.saturation = s.get_float("saturation", 1.0)
         o.exposure = s.get_float("exposure", 1.0)
         o.hue = s.get_float("hue", 0.0)
-        o.letter_box = s.get_int("letter_box", 1)
+        o.letter_box = s.get_int("letter_box") if s.has("letter_box") else None
         o.policy = s.get_str("policy", "constant")  # type: ignore[assignment]
         if o.policy not in POLICIES:
             raise s.error(f"unknown policy '{o.policy}' (known: {', '.join(POLICIES)})", "policy")

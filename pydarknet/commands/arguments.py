@@ -8,10 +8,15 @@ checked before any work starts.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 import torch
 
+from pydarknet.cfg.dialect import CHOICES
 from pydarknet.errors import finite_float
+
+if TYPE_CHECKING:
+    from pydarknet.network import Darknet
 
 
 def probability(text: str) -> float:
@@ -64,3 +69,21 @@ def device(text: str) -> str:
         if parsed.index is not None and parsed.index >= torch.cuda.device_count():
             raise argparse.ArgumentTypeError(f"'{text}': this machine has {torch.cuda.device_count()} CUDA devices")
     return text
+
+
+def add_dialect(p: argparse.ArgumentParser, letter_box: bool = False) -> None:
+    """`--dialect auto|pjreddie|alexeyab` (and AlexeyAB's `-letter_box` as `--letter-box`) on a verb."""
+    p.add_argument("--dialect", choices=CHOICES, default="auto",
+                   help="whose Darknet's numbers to reproduce where pjreddie's and AlexeyAB's differ: preprocessing, "
+                        "batch norm, box correction, NMS (default auto: AlexeyAB's when the cfg uses anything only it reads)")
+    if letter_box:
+        p.add_argument("--letter-box", "--letter_box", dest="letter_box", action="store_true",
+                       help="letterbox the images (AlexeyAB's -letter_box; pjreddie's dialect always does)")
+
+
+def apply_dialect(net: Darknet, args: argparse.Namespace) -> Darknet:
+    """Set the verb's --dialect (and --letter-box) on `net` (`pydarknet summary` says which dialect runs and why)."""
+    net.set_dialect(getattr(args, "dialect", "auto"))
+    if getattr(args, "letter_box", False):
+        net.options.letter_box = 1
+    return net

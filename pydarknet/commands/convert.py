@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pydarknet.commands.arguments import add_dialect
 from pydarknet.commands.summary import parse_size
 
 
@@ -20,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fuse", action="store_true", help="ONNX: fold batch norm into the convolutions")
     p.add_argument("--decode", action="store_true", help="ONNX: add an output with the decoded boxes")
     p.add_argument("--size", metavar="WxH", help="ONNX: input size, e.g. 416x416 (default: the cfg's)")
+    add_dialect(p)
     p.set_defaults(run=run)
 
 
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     width, height = parse_size(args.size)
     size = (width, height) if width and height else None
-    net = convert(None if args.cfg == "-" else args.cfg, args.input, args.output,
-                  force=args.force, fuse=args.fuse, decode=args.decode, size=size)
+    net = convert(None if args.cfg == "-" else args.cfg, args.input, args.output,  # the dialect: the batch norm an ONNX file computes
+                  force=args.force, fuse=args.fuse, decode=args.decode, size=size, dialect=args.dialect)
     print(f"{args.output}: {len(net.layers)} layers, {net.width}x{net.height}, seen {net.seen}")
     return 0

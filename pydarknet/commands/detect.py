@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pydarknet.commands.arguments import device, positive_int, probability
+from pydarknet.commands.arguments import add_dialect, apply_dialect, device, positive_int, probability
 from pydarknet.commands.summary import parse_size
 from pydarknet.convert import network_with_weights
 from pydarknet.data import read_names
-from pydarknet.detect import Detection, detect_batch, find_names, names_from_data, network_batch, network_input
+from pydarknet.detect import Detection, default_nms, detect_batch, find_names, names_from_data, network_batch, network_input
 from pydarknet.draw import class_name, draw_detections
 from pydarknet.errors import DarknetError
 from pydarknet.image import IMAGE_EXTENSIONS, load_frame
@@ -55,7 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--thresh", type=probability, default=0.5, help="probability threshold (default .5)")
     p.add_argument("--hier-thresh", "--hier", dest="hier_thresh", type=probability, default=0.5,
                    help="YOLO9000 tree threshold (default .5)")
-    p.add_argument("--nms", type=probability, default=0.45, help="NMS IoU threshold, 0 for none (default .45)")
+    p.add_argument("--nms", type=probability, default=None,
+                   help="NMS IoU threshold, 0 for none (default .45; .4 for a YOLOv1 [detection] head, as `yolo test`)")
     p.add_argument("--names", help="class names file, one per line (default: the cfg's .names, see README)")
     p.add_argument("--data", help="Darknet .data file whose names= gives the class names")
     p.add_argument("--out", help="folder for the annotated outputs (default: predictions.jpg, or predictions/); "
@@ -64,6 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--size", metavar="WxH", help="network input size, e.g. 608x608 (default: the cfg's)")
     p.add_argument("--batch", type=positive_int, default=4, help="images or video frames per forward (default 4)")
+    add_dialect(p, letter_box=True)
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: only when the inputs hold enough images to pay back)")
     p.set_defaults(run=run)
@@ -313,8 +315,10 @@ def _image_count(sources: list[Path]) -> int:
 def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     width, height = parse_size(args.size)
-    net = network_with_weights(args.cfg, args.weights, width, height)
+    net = apply_dialect(network_with_weights(args.cfg, args.weights, width, height), args)
     net.to(device).eval()
+    if args.nms is None:
+        args.nms = default_nms(net)
     classes = getattr(net.layers[net.output_indices[-1]], "classes", 0)
     names = _names(args, classes)
     failures = 0

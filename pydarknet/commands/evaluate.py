@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from pydarknet.cfg import read_data_file
-from pydarknet.commands.arguments import device, positive_int, probability
+from pydarknet.commands.arguments import add_dialect, apply_dialect, device, positive_int, probability
 from pydarknet.convert import network_with_weights
 from pydarknet.data.datafile import read_lines, read_names
 from pydarknet.errors import DarknetError
@@ -35,7 +35,6 @@ from pydarknet.eval.results import ResultWriter, check_file_names, clamped_corne
 from pydarknet.eval.truth import read_truth, truth_table
 from pydarknet.image import load_frame
 from pydarknet.inference import InferenceModel, compile_pays_back
-from pydarknet.network import Darknet
 from pydarknet.prefetch import batched, prefetch
 from pydarknet.weights import write_atomic
 
@@ -53,6 +52,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: when the valid list is long enough to pay back)")
+    add_dialect(p, letter_box=True)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -85,7 +85,7 @@ class ValidSet:
         self.names = read_names(self.names_path)
         self.results = self.data.get_path_text("results", "results")
         self.coco = self.data.get_str("eval", "voc") == "coco"
-        self.net = network_with_weights(args.cfg, args.weights)
+        self.net = apply_dialect(network_with_weights(args.cfg, args.weights), args)
         self.net.eval().to(torch.device(args.device))
         self.classes = int(getattr(self.net.layers[-1], "classes", 0))
         if self.classes < 1:

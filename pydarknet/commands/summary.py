@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pydarknet.commands.arguments import add_dialect, apply_dialect
 from pydarknet.network import Darknet
 
 
@@ -13,6 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("weights", nargs="?", help="optional .weights (or converted .pt/.h5) file: loaded, and its header printed")
     p.add_argument("--size", metavar="WxH", help="input size, e.g. 608x608 (default: the cfg's)")
     p.add_argument("--strict", action="store_true", help="unknown cfg options are errors, not warnings")
+    add_dialect(p)
     p.set_defaults(run=run)
 
 
@@ -36,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
     from pydarknet.convert import input_format, load_checkpoint
 
     width, height = parse_size(args.size)
-    net = Darknet(args.cfg, width, height, strict=args.strict)
+    net = Darknet(args.cfg, width, height, strict=args.strict, dialect=args.dialect)
     if args.weights:
         if input_format(args.weights) == "weights":
             net.load_weights(args.weights)  # the cfg was built with --strict's rule, so not network_with_weights
         else:
-            net = load_checkpoint(args.cfg, args.weights, width, height)
+            net = apply_dialect(load_checkpoint(args.cfg, args.weights, width, height), args)
         header = net.header  # as read from the file
         print(f"{args.weights}: version {header.major}.{header.minor}.{header.revision}, "
               f"seen {header.seen} ({header.seen_bytes}-byte), transpose {int(header.transpose)}")

@@ -111,16 +111,20 @@ def convert(
     fuse: bool = False,
     decode: bool = False,
     size: tuple[int, int] | None = None,
+    dialect: str = "auto",
 ) -> Darknet:
     """Convert `src` to `dst`, formats chosen by extension; returns the network converted.
 
-    `size` (width, height) sets the ONNX input size (default: the cfg's).
+    `size` (width, height) sets the ONNX input size (default: the cfg's);
+    `dialect` the Darknet whose numbers a fused ONNX export computes
+    (the lossless formats store tensors, which both Darknets read alike).
     """
     fmt = output_format(dst)
     if Path(dst).exists() and not force:
         raise DarknetError(f"{dst}: already exists; pass --force to overwrite it")
     _check_options(fmt, fuse, decode, size)
     net = load_checkpoint(cfg, src, *(size or (None, None)))
+    net.set_dialect(dialect)
     data = _encode(net, fmt, fuse, decode)
     try:
         write_atomic(dst, data)

@@ -3,9 +3,13 @@
 At inference Darknet's CPU batch norm is `(x - mean) / (sqrt(var) + 1e-6) *
 scales + biases` (`normalize_cpu`, `scale_bias`, `add_bias`), a per-channel
 affine map that `BatchNorm.folded()` gives as (scale, shift); folding it
-into the convolution gives `conv(x, W * scale) + shift`.  (Darknet's own
+into the convolution gives `conv(x, W * scale) + shift`.  (pjreddie's own
 `denormalize_convolutional_layer` folds with `sqrt(var + .00001)`, the GPU
 formula; the CPU one is kept here because it is what the goldens hold.)
+In AlexeyAB's dialect the batch norm is `sqrt(var + .00001)` and the fold is
+its `fuse_conv_batchnorm` (src/network.c), which `test_detector` runs before
+predicting: in double, `weights *= scales / sqrt(var + .00001)` rounded to
+float, `biases -= scales * mean / sqrt(var + .00001)` (`BatchNorm.folded`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import torch
 from torch import nn
 
 from pydarknet.layers.convolutional import Convolutional
+from pydarknet.layers.shortcut import Shortcut
 from pydarknet.network import Darknet
 
 
@@ -26,11 +31,11 @@ def fold_convolutional(layer: Convolutional) -> None:
     old = layer.conv
     scale, shift = layer.bn.folded()
     conv = nn.Conv2d(
-        old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
+        old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, old.dilation,
         groups=old.groups, bias=True, device=old.weight.device, dtype=old.weight.dtype,
     )
     with torch.no_grad():
-        conv.weight.copy_(old.weight * scale.view(-1, 1, 1, 1))
+        conv.weight.copy_(old.weight * scale.view(-1, 1, 1, 1))  # float64 scale (AlexeyAB): the product in double
         conv.bias.copy_(shift)
     layer.conv = conv
     layer.bn = None
@@ -42,9 +47,13 @@ def fuse_batchnorm(net: Darknet) -> Darknet:
 
     The copy gives the same outputs at inference (within float32 rounding);
     it is for inference only (there are no batch statistics left to train).
+    AlexeyAB's fuse_conv_batchnorm also normalises the weights of a
+    `[shortcut]` once (`Shortcut.fuse_normalization`).
     """
     fused = copy.deepcopy(net).eval()
     for layer in fused.layers:
         if isinstance(layer, Convolutional):
             fold_convolutional(layer)
+        elif isinstance(layer, Shortcut):
+            layer.fuse_normalization()
     return fused

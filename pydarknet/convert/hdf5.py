@@ -46,9 +46,13 @@ def tensor_names(layer: Layer) -> list[str]:
 
     Convolutional: biases, [scales, rolling_mean, rolling_variance], weights
     (load_convolutional_weights); connected: biases, weights, then the batch
-    norm (load_connected_weights); local: biases, weights.
+    norm (load_connected_weights); local: biases, weights; AlexeyAB's
+    [shortcut] with weights_type and [implicit]: weights (load_shortcut_weights,
+    load_implicit_weights).
     """
     bn = BATCHNORM_NAMES if getattr(layer, "bn", None) is not None else []
+    if layer.kind in ("shortcut", "implicit"):
+        return ["weights"]
     if layer.kind == "convolutional":
         return ["biases", *bn, "weights"]
     return ["biases", "weights", *bn]

@@ -3,7 +3,10 @@
 Darknet does not use the textbook formulas, and these differences are what
 make its numbers:
 - inference (CPU `normalize_cpu`): (x - rolling_mean) / (sqrt(rolling_var) + 1e-6),
-  not sqrt(var + eps);
+  not sqrt(var + eps) -- in pjreddie's Darknet.  AlexeyAB's (`alexeyab=True`,
+  set by `Darknet` for that dialect) divides by sqrt(var + .00001f) in its
+  `normalize_cpu`, and its `test_detector` folds that into the convolution
+  first (`fuse_conv_batchnorm`, in double: `folded()`);
 - training: the batch variance is the unbiased one (divides by N - 1,
   `variance_cpu`), the same `sqrt(var) + 1e-6` denominator, and the rolling
   statistics move by .99/.01;
@@ -126,12 +129,17 @@ class BatchNorm(nn.Module):
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.zeros(channels))
         self.sum_over_ranks: SumOverRanks | None = None  # set for synchronised batch norm
+        self.alexeyab = False  # AlexeyAB's inference formula, sqrt(var + .00001f) (set by Darknet's dialect)
 
     def forward(self, x: Tensor) -> Tensor:
         if torch.is_autocast_enabled(x.device.type):
             x = x.float()  # mixed precision (pydarknet.train.amp): batch norm and its statistics stay float32
         if not self.training:
-            x_norm = (x - self.running_mean.view(1, -1, 1, 1)) / (self.running_var.sqrt() + 1e-6).view(1, -1, 1, 1)
+            if self.alexeyab:  # AlexeyAB src/blas.c normalize_cpu: sqrt(variance[f] + .00001f)
+                std = (self.running_var + 1e-5).sqrt()
+            else:  # pjreddie src/blas.c normalize_cpu: sqrt(variance[f]) + .000001f
+                std = self.running_var.sqrt() + 1e-6
+            x_norm = (x - self.running_mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
             return x_norm * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
         if self.sum_over_ranks is None:
             out, mean, var = _DarknetBatchNorm.apply(x, self.weight, self.bias)
@@ -144,6 +152,16 @@ class BatchNorm(nn.Module):
         return out
 
     def folded(self) -> tuple[Tensor, Tensor]:
-        """(scale, shift) so that inference is x * scale + shift per channel."""
+        """(scale, shift) so that inference is x * scale + shift per channel.
+
+        AlexeyAB's dialect: its `fuse_conv_batchnorm` (src/network.c), in
+        double: scale = scales / sqrt(var + .00001), shift = biases - scales *
+        mean / sqrt(var + .00001), returned as float64 (the weights are
+        multiplied in double, then rounded to float, as Darknet stores them).
+        """
+        if self.alexeyab:
+            std = (self.running_var.double() + 1e-5).sqrt()
+            scale = self.weight.double() / std
+            return scale, (self.bias.double() - self.weight.double() * self.running_mean.double() / std).to(self.bias.dtype)
         scale = self.weight / (self.running_var.sqrt() + 1e-6)
         return scale, self.bias - self.running_mean * scale

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pydarknet.cfg.section import Section
@@ -28,7 +29,17 @@ class Convolutional(Layer):
         c = shapes[index - 1][0]
         self.filters = section.get_int("filters", 1)
         self.size = section.get_int("size", 1)
+        # AlexeyAB parse_convolutional: stride_x/stride_y, each falling back on `stride` when missing (or < 1).
         self.stride = section.get_int("stride", 1)
+        stride_x = section.get_int("stride_x", -1)
+        stride_y = section.get_int("stride_y", -1)
+        self.stride_x = stride_x if stride_x >= 1 else self.stride
+        self.stride_y = stride_y if stride_y >= 1 else self.stride
+        # AlexeyAB: `if (size == 1) dilation = 1;`; im2col_cpu_ext pads by pad*dilation.
+        self.dilation = section.get_int("dilation", 1)
+        if self.size == 1:
+            self.dilation = 1
+        self.antialiasing = section.get_int("antialiasing", 0)
         pad = section.get_int("pad", 0)
         padding = section.get_int("padding", 0)
         self.groups = section.get_int("groups", 1)
@@ -37,23 +48,31 @@ class Convolutional(Layer):
         self.batch_normalize = section.get_int("batch_normalize", 0)
         self.flipped = section.get_int("flipped", 0)
         section.get_int("dot", 0)
-        for unsupported in ("binary", "xnor"):
-            if section.get_int(unsupported, 0):
-                raise section.error(f"{unsupported}=1 (XNOR nets) is not supported", unsupported)
-        for key, value in (("filters", self.filters), ("size", self.size), ("stride", self.stride), ("groups", self.groups)):
+        _refuse_alexeyab_only(section)
+        for key, value in (
+            ("filters", self.filters), ("size", self.size), ("stride", self.stride), ("stride_x", self.stride_x),
+            ("stride_y", self.stride_y), ("groups", self.groups), ("dilation", self.dilation),
+        ):
             if value < 1:
                 raise section.error(f"{key}={value} must be at least 1", key)
+        if self.antialiasing not in (0, 1, 2):
+            raise section.error(f"antialiasing={self.antialiasing}: AlexeyAB's Darknet knows 0, 1 (3x3 blur) and 2 (2x2 blur)",
+                                "antialiasing")
         if self.padding < 0:
             raise section.error(f"padding={self.padding} must not be negative", "padding")
         if c % self.groups or self.filters % self.groups:
             raise section.error(
                 f"groups={self.groups} must divide the input channels ({c}) and filters ({self.filters})", "groups"
             )
+        # With antialiasing the convolution runs at stride 1 and a fixed depthwise blur
+        # (make_convolutional_layer's l.input_layer) takes the stride.
+        conv_stride = (1, 1) if self.antialiasing else (self.stride_y, self.stride_x)
         self.conv = nn.Conv2d(
-            c, self.filters, self.size, self.stride, self.padding,
+            c, self.filters, self.size, conv_stride, self.padding * self.dilation, dilation=self.dilation,
             groups=self.groups, bias=not self.batch_normalize, device="meta",
         ).to_empty(device=torch.get_default_device())
         self.bn = BatchNorm(self.filters) if self.batch_normalize else None
+        self.blur = AntialiasingBlur(self.filters, self.antialiasing, self.stride_x, self.stride_y) if self.antialiasing else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -64,17 +83,40 @@ class Convolutional(Layer):
             if self.conv.bias is not None:
                 self.conv.bias.zero_()
 
+    def conv_shape(self, h: int, w: int) -> tuple[int, int]:
+        """convolutional_layer.c convolutional_out_height/width: (h + 2*pad - size)/stride_y + 1 (stride 1 with antialiasing).
+
+        The formula ignores `dilation`, while im2col_cpu_ext fills (h + 2*pad*dilation - (dilation*(size-1) + 1))/stride + 1
+        rows: when the two differ the C's gemm reads the im2col buffer with the wrong width, so that is refused.
+        """
+        sy, sx = self.conv.stride
+        out_h = (h + 2 * self.padding - self.size) // sy + 1
+        out_w = (w + 2 * self.padding - self.size) // sx + 1
+        if self.dilation > 1:
+            span = self.dilation * (self.size - 1) + 1
+            col_h = (h + 2 * self.padding * self.dilation - span) // sy + 1
+            col_w = (w + 2 * self.padding * self.dilation - span) // sx + 1
+            if (col_h, col_w) != (out_h, out_w):
+                raise self.section.error(
+                    f"dilation={self.dilation} with size={self.size} padding={self.padding}: AlexeyAB's Darknet sizes the output "
+                    f"{out_w}x{out_h} but its im2col fills {col_w}x{col_h} (only padding = (size-1)/2, e.g. pad=1 with an odd "
+                    "size, is consistent)", "dilation",
+                )
+        return out_h, out_w
+
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
         _, h, w = in_shapes[0]
-        out_h = (h + 2 * self.padding - self.size) // self.stride + 1
-        out_w = (w + 2 * self.padding - self.size) // self.stride + 1
+        out_h, out_w = self.conv_shape(h, w)
+        if self.blur is not None:
+            out_h, out_w = self.blur.output_size(out_h, out_w)
         return (self.filters, out_h, out_w)
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.conv(x)
         if self.bn is not None:
             y = self.bn(y)
-        return self.activation(y)
+        y = self.activation(y)
+        return self.blur(y) if self.blur is not None else y
 
     def biases(self) -> Tensor:
         return self.bn.bias if self.bn is not None else self.conv.bias  # type: ignore[return-value]
@@ -90,8 +132,70 @@ class Convolutional(Layer):
         return tensors + [weight]
 
     def bflops(self) -> float:
-        c, h, w = self.out_shape
-        return 2.0 * self.filters * self.size * self.size * self.conv.in_channels / self.groups * h * w / 1e9
+        """make_convolutional_layer: 2 * nweights * out_h * out_w, nweights = (c/groups)*n*size*size; with
+        antialiasing out_h/out_w are the stride-1 convolution's (the blur's own BFLOPs are not counted)."""
+        h, w = self.conv_shape(*self.in_shapes[0][1:]) if self.in_shapes else self.out_shape[1:]
+        return 2.0 * self.filters * self.size * self.size * (self.conv.in_channels // self.groups) * h * w / 1e9
 
     def describe(self) -> str:
-        return f"{self.filters:5d} {self.size:2d} x{self.size:2d} /{self.stride:2d}"
+        """pjreddie's `filters size x size / stride`; AlexeyAB's `filters/groups`, `size/stride_x x stride_y`,
+        `(dilation)` and `AA` (make_convolutional_layer's fprintf) when those options are used."""
+        if self.groups == 1 and self.dilation == 1 and self.stride_x == self.stride_y and not self.antialiasing:
+            return f"{self.filters:5d} {self.size:2d} x{self.size:2d} /{self.stride_x:2d}"
+        filters = f"{self.filters:5d}/{self.groups:<3d}" if self.groups > 1 else f"{self.filters:5d}    "
+        if self.stride_x != self.stride_y:
+            window = f"{self.size:2d}x{self.size:2d}/{self.stride_x:2d}x{self.stride_y:2d}"
+        elif self.dilation > 1:
+            window = f"{self.size:2d} x{self.size:2d}/{self.stride_x:2d}({self.dilation})"
+        else:
+            window = f"{self.size:2d} x{self.size:2d}/{self.stride_x:2d}"
+        return f"{'AA ' if self.antialiasing else ''}{filters} {window}"
+
+
+class AntialiasingBlur(nn.Module):
+    """AlexeyAB's antialiasing: a fixed depthwise blur after the layer (make_convolutional_layer / make_maxpool_layer).
+
+    `antialiasing=1`: 3x3 kernel [1 2 1; 2 4 2; 1 2 1]/16, padding 1; `antialiasing=2`: 2x2 of 1/4, padding 0;
+    stride (stride_y, stride_x) of the host layer, which itself runs at stride 1; bias 0, linear.  Its
+    weights are set at build time and are not in the .weights file (load_weights_upto reads only the host's).
+    """
+
+    def __init__(self, channels: int, antialiasing: int, stride_x: int, stride_y: int) -> None:
+        super().__init__()
+        self.size, self.pad = (2, 0) if antialiasing == 2 else (3, 1)
+        self.stride = (stride_y, stride_x)
+        if self.size == 2:
+            kernel = torch.full((2, 2), 1 / 4.0)
+        else:
+            kernel = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0
+        self.register_buffer("weight", kernel.expand(channels, 1, self.size, self.size).clone(), persistent=False)
+
+    def output_size(self, h: int, w: int) -> tuple[int, int]:
+        """convolutional_out_height/width of the blur layer."""
+        return (h + 2 * self.pad - self.size) // self.stride[0] + 1, (w + 2 * self.pad - self.size) // self.stride[1] + 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight.to(x.dtype), None, self.stride, self.pad, 1, x.shape[1])
+
+
+# AlexeyAB's parse_convolutional options that change the numbers and that pydarknet does not implement.
+_ALEXEYAB_REFUSED = (
+    ("binary", "binary weights (XNOR nets)"), ("xnor", "XNOR nets"), ("bin_output", "binary outputs (XNOR nets)"),
+    ("assisted_excitation", "assisted excitation"), ("coordconv", "coordconv"),
+    ("share_index", "weights shared with another layer"), ("sway", "sway (deformable) convolution"),
+    ("rotate", "rotate (deformable) convolution"), ("stretch", "stretch (deformable) convolution"),
+    ("stretch_sway", "stretch_sway (deformable) convolution"), ("cbn", "cross-iteration batch norm"),
+)
+
+
+_WHICH = {"binary": "pjreddie's and AlexeyAB's", "xnor": "pjreddie's and AlexeyAB's"}
+
+
+def _refuse_alexeyab_only(section: Section) -> None:
+    """Refuse the [convolutional] options of AlexeyAB's Darknet that pydarknet does not implement."""
+    for key, what in _ALEXEYAB_REFUSED:
+        if key in section.options:
+            value = (section.get_str(key, "") or "").strip()
+            if (value != "-1000000000") if key == "share_index" else (value not in ("0", "0.0")):
+                which = _WHICH.get(key, "AlexeyAB's")
+                raise section.error(f"{key}={value} ({what}) is in {which} Darknet; pydarknet does not implement it", key)

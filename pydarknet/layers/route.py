@@ -1,7 +1,10 @@
 """[route]: concatenate earlier layers' outputs along channels (src/route_layer.c).
 
 `layers=` indices are absolute, or relative to this layer when negative.
-AlexeyAB's `groups`/`group_id` take one channel group of every input.
+AlexeyAB's `groups`/`group_id` (route_layer.c forward_route_layer) take from
+each input the group_id-th of `groups` equal contiguous parts of its flat
+(C, H, W) output, i.e. channels [k*C/G, (k+1)*C/G); C_out = sum(C)/G.  An
+input whose C is not divisible by G would split inside a channel: refused.
 Darknet silently makes a 0x0x0 output when the inputs' sizes differ; that
 is an error here.
 """
@@ -56,4 +59,6 @@ class Route(Layer):
         return xs[0] if len(xs) == 1 else torch.cat(xs, dim=1)
 
     def describe(self) -> str:
-        return " ".join(str(s) for s in self.sources)
+        """The sources; AlexeyAB's parse_route also prints `group_id/groups` when groups > 1."""
+        text = " ".join(str(s) for s in self.sources)
+        return f"{text}  {self.group_id}/{self.groups}" if self.groups > 1 else text

@@ -4,17 +4,39 @@
 uses those in `mask`.  Layout per cell as in [region] with 4 coords:
 x, y, w, h, objectness, classes; `forward` applies the logistic to x, y,
 objectness and every class (w, h stay raw), Darknet's `l.output`.
+
+AlexeyAB's inference options (src/parser.c parse_yolo, src/yolo_layer.c
+forward_yolo_layer): `scale_x_y` s rescales x, y after the logistic,
+x*s - 0.5*(s - 1) (`scal_add_cpu`); `new_coords=1` applies no activation at
+all (the conv before it has activation=logistic) and decodes w =
+tw*tw*4*anchor (`get_yolo_box`); `nms_kind` (greedynms, diounms; any other
+word, cornersnms included, is the default do_nms_sort in parse_yolo) and
+`beta_nms` (default .6) choose the NMS when this is the network's last
+layer (`test_detector`).  Training with scale_x_y != 1 or new_coords=1 is
+refused (their delta rules are not implemented).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from pydarknet.cfg.section import Section
+from pydarknet.errors import DarknetError
 from pydarknet.layers.base import Layer, Shape
 from pydarknet.layers.boxes import box_iou
 from pydarknet.layers.region import class_delta, read_map
+
+
+# AlexeyAB src/parser.c parse_yolo: the nms_kind words it knows; any other is DEFAULT_NMS.
+NMS_KINDS = ("default", "greedynms", "diounms")
+
+
+def read_nms_kind(section: Section, known: tuple[str, ...] = NMS_KINDS) -> str:
+    """`nms_kind` as AlexeyAB's parser maps it: a word it knows, else "default"."""
+    kind = section.get_str("nms_kind", "default")
+    return kind if kind in known else "default"
 
 
 class Yolo(Layer):
@@ -31,6 +53,10 @@ class Yolo(Layer):
         self.truth_thresh = section.get_float("truth_thresh", 1.0)
         self.random = section.get_int("random", 0)
         self.map = read_map(section)
+        self.scale_x_y = float(np.float32(section.get_float("scale_x_y", 1.0)))  # AlexeyAB: a C float
+        self.new_coords = section.get_int("new_coords", 0)
+        self.nms_kind = read_nms_kind(section)
+        self.beta_nms = section.get_float("beta_nms", 0.6)
         anchors = section.get_floats("anchors", [0.5] * (2 * self.total))
         if self.classes < 0 or self.total < 1:
             raise section.error(f"classes={self.classes} num={self.total} is not a valid head")
@@ -54,7 +80,13 @@ class Yolo(Layer):
     def forward(self, x: Tensor) -> Tensor:
         b, _, h, w = x.shape
         v = x.view(b, self.num, self.classes + 5, h, w)
-        parts = [torch.sigmoid(v[:, :, :2]), v[:, :, 2:4], torch.sigmoid(v[:, :, 4:])]
+        xy = v[:, :, :2] if self.new_coords else torch.sigmoid(v[:, :, :2])
+        if self.scale_x_y != 1:  # AlexeyAB forward_yolo_layer: scal_add_cpu(.., scale_x_y, -0.5*(scale_x_y - 1), ..)
+            beta = float(np.float32(-0.5 * float(np.float32(self.scale_x_y) - np.float32(1))))
+            xy = xy * self.scale_x_y + beta
+        if self.new_coords:
+            return torch.cat([xy, v[:, :, 2:]], dim=2).view(b, -1, h, w)
+        parts = [xy, v[:, :, 2:4], torch.sigmoid(v[:, :, 4:])]
         return torch.cat(parts, dim=2).view(b, -1, h, w)
 
     def describe(self) -> str:
@@ -71,6 +103,12 @@ class Yolo(Layer):
         each truth's best anchor over all `num` anchors, if it is in `mask`,
         gets box deltas scaled by 2 - w*h, 1 - obj and the class delta.
         """
+        for key, value, plain in (("scale_x_y", self.scale_x_y, 1.0), ("new_coords", self.new_coords, 0)):
+            if value != plain:
+                raise DarknetError(
+                    f"{self.section.where(self.section.options.get(key))}: [yolo] {key}={value}: training with it "
+                    "(AlexeyAB's delta rules) is not implemented; it is supported at inference only"
+                )
         with torch.no_grad():
             out = self.forward(raw)
             n_img, _, h, w = raw.shape

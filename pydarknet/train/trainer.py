@@ -54,6 +54,7 @@ from pydarknet.train.chart import draw_loss_chart
 from pydarknet.train.checkpoints import load_state, save_checkpoint, scheduled_names
 from pydarknet.train.log import TrainingLog
 from pydarknet.train.multiscale import multiscale_size
+from pydarknet.train.options import check_training_cfg
 from pydarknet.train.policy import current_batch, learning_rate
 from pydarknet.train.signals import deferred_stop
 from pydarknet.train.step import rank_mini_batch, sgd_state
@@ -93,6 +94,7 @@ def start_network(run: TrainRun, device: str) -> tuple[Darknet, dict | None]:
     about 1.3x faster convolutions on the CPU for Darknet's thin early layers.
     With `run.amp` it trains in mixed precision (enable_amp).
     """
+    check_training_cfg(run.cfg)  # training-only keys (AlexeyAB's mosaic, iou_loss, ...) not implemented: refused
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(run.seed)  # Darknet's random init, reproducible by --seed
         net = Darknet(run.cfg)

@@ -1,0 +1,41 @@
+"""The training options `pydarknet train` implements, and the refusal of the others.
+
+A cfg written for AlexeyAB's Darknet may hold training-only keys (`[net] mosaic`,
+`[yolo] iou_loss`, ...: pydarknet.cfg.dialect.TRAINING_ONLY).  Inference ignores
+them with a warning; training with them would silently train something other
+than what the cfg asks for, so `start_network` refuses them here, before
+anything is built: one DarknetError naming the cfg, line, column and key.
+
+The trainer implements the training keys pjreddie's Darknet reads (its
+`parse_*` functions; pydarknet's trainer reproduces them), and accepts
+AlexeyAB keys set to the value with which AlexeyAB trains as pjreddie does
+(`TRAINING_NEUTRAL`, e.g. `mosaic=0`) and keys with no effect on any number
+(`NO_EFFECT`: GPU memory, display, tracking).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydarknet.cfg.dialect import TRAINING, darknet_name, key_role, trainer_implements
+from pydarknet.cfg.parser import read_cfg
+from pydarknet.cfg.section import Option, Section
+from pydarknet.errors import DarknetError
+
+
+def unimplemented_training_options(sections: list[Section]) -> list[tuple[Section, Option]]:
+    """Every training-only option of the cfg that the trainer does not implement, with its section."""
+    return [(section, opt) for section in sections for opt in section.options.values()
+            if key_role(section.kind, opt.key) == TRAINING and not trainer_implements(section.kind, opt.key, opt.value)]
+
+
+def check_training_cfg(cfg: str | Path) -> None:
+    """Refuse to train a cfg with a training option pydarknet's trainer does not implement."""
+    found = unimplemented_training_options(read_cfg(cfg))
+    if not found:
+        return
+    (section, opt), others = found[0], [f"{o.key}={o.value}" for _, o in found[1:]]
+    more = f" (and {len(others)} more: {', '.join(others[:6])}{', ...' if len(others) > 6 else ''})" if others else ""
+    raise DarknetError(f"{section.where(opt)}: [{section.kind}] {opt.key}={opt.value}: a training option of "
+                       f"{darknet_name(section.kind, opt.key)} that pydarknet train does not implement{more}; "
+                       "remove it (or set it off) to train here")

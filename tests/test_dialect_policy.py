@@ -1,0 +1,167 @@
+"""Never silently different (issue #18 part 3): what happens to a cfg key pydarknet does not read.
+
+- a key some Darknet reads for that section and that changes inference -> CfgError (file:line:col, key, Darknet);
+- a training-only key -> a warning at inference, and `pydarknet train` refuses it unless the trainer implements it;
+- a key no Darknet reads -> Darknet's "Unused field" warning (an error with strict=True);
+plus the `dialect="auto"` choice on the shipped cfgs.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+from conftest import CFG, ROOT, run_cli
+
+from pydarknet import Darknet
+from pydarknet.cfg.dialect import (
+    HARMLESS,
+    INFERENCE,
+    READS_ALEXEYAB,
+    READS_PJREDDIE,
+    TRAINING,
+    TRAINING_ONLY,
+    choose_dialect,
+    key_role,
+)
+from pydarknet.cfg.parser import read_cfg
+from pydarknet.cfg.section import Option, Section
+from pydarknet.errors import CfgError, CfgWarning, DarknetError
+from pydarknet.network import _report_unused
+from pydarknet.cfg.dialect import trainer_implements
+from pydarknet.train.options import check_training_cfg
+
+AB_CFG = ROOT.parent / "shared" / "darknet" / "cfg-alexeyab"
+ALEXEYAB_IN_CFG = {"yolov4.cfg", "yolov4-tiny.cfg", "yolov7-tiny.cfg"}  # AlexeyAB's cfgs copied into cfg/
+
+NET = "[net]\nbatch=1\nsubdivisions=1\nwidth=32\nheight=32\nchannels=3\n{net}\n"
+BODY = """
+[convolutional]
+filters=18
+size=1
+stride=1
+pad=1
+activation=linear
+{conv}
+[yolo]
+mask=0,1,2
+anchors=10,14, 23,27, 37,58
+classes=1
+num=3
+{yolo}
+"""
+
+
+def write_cfg(tmp_path: Path, net: str = "", conv: str = "", yolo: str = "") -> Path:
+    path = tmp_path / "net.cfg"
+    path.write_text(NET.format(net=net) + BODY.format(conv=conv, yolo=yolo))
+    return path
+
+
+def line_col(path: Path, text: str) -> str:
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.startswith(text + "="):
+            return f"{path}:{number}:{len(text) + 2}"
+    raise AssertionError(text)
+
+
+def test_classification_tables() -> None:
+    assert key_role("yolo", "scale_x_y") == INFERENCE
+    assert key_role("yolo", "new_coords") == INFERENCE
+    assert key_role("yolo", "nms_kind") == INFERENCE
+    assert key_role("yolo", "beta_nms") == INFERENCE
+    assert key_role("net", "letter_box") == INFERENCE
+    assert key_role("conv", "dilation") == INFERENCE  # section aliases
+    for key in ("iou_loss", "iou_normalizer", "cls_normalizer", "obj_normalizer", "ignore_thresh", "iou_thresh",
+                "max_delta", "jitter", "random", "resize"):
+        assert key_role("yolo", key) == TRAINING, key
+    for key in ("mosaic", "cutmix", "blur", "flip", "mixup", "learning_rate", "burn_in", "steps"):
+        assert key_role("net", key) == TRAINING, key
+    assert key_role("net", "use_cuda_graph") == HARMLESS
+    assert key_role("yolo", "no_such_key") is None
+    # every training-only key is read by some Darknet for that section (no typo in the tables)
+    for kind, keys in TRAINING_ONLY.items():
+        read = READS_PJREDDIE.get(kind, frozenset()) | READS_ALEXEYAB.get(kind, frozenset())
+        assert keys <= read, (kind, keys - read)
+
+
+def test_unimplemented_inference_key_is_refused(tmp_path: Path) -> None:
+    # the exact message of network._report_unused, on a key no layer read
+    section = Section("yolo", "x.cfg", 3)
+    section.add(Option("scale_x_y", "1.05", 7, 11, "1.05"))
+    with pytest.raises(CfgError) as err:
+        _report_unused(section, strict=False)
+    assert str(err.value) == ("x.cfg:7:11: [yolo] 'scale_x_y=1.05': AlexeyAB's Darknet reads this and it changes the "
+                              "boxes; pydarknet does not implement it")
+    # end to end: embedding_layer (AlexeyAB's tracking embeddings of [yolo]); a layer may refuse it itself first
+    cfg = write_cfg(tmp_path, yolo="embedding_layer=-2")
+    with pytest.raises(CfgError) as err:
+        Darknet(cfg)
+    message = str(err.value)
+    assert message.startswith(line_col(cfg, "embedding_layer") + ": [yolo] ")
+    assert "embedding_layer" in message and "AlexeyAB" in message and "pydarknet does not implement it" in message
+    assert "\n" not in message
+
+
+def test_training_key_warns_at_inference(tmp_path: Path) -> None:
+    cfg = write_cfg(tmp_path, net="mosaic=1", yolo="iou_loss=ciou\niou_normalizer=0.07")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Darknet(cfg)
+    messages = [str(w.message) for w in caught if issubclass(w.category, CfgWarning)]
+    expect = {
+        (f"{line_col(cfg, 'mosaic')}: [net] 'mosaic=1' is a training option of AlexeyAB's Darknet: "
+         "ignored here at inference; pydarknet train refuses it"),
+        (f"{line_col(cfg, 'iou_loss')}: [yolo] 'iou_loss=ciou' is a training option of AlexeyAB's Darknet: "
+         "ignored here at inference; pydarknet train refuses it"),
+    }
+    assert expect <= set(messages), messages
+
+
+def test_unknown_key_is_darknets_unused_field(tmp_path: Path) -> None:
+    cfg = write_cfg(tmp_path, yolo="no_such_key=3")
+    with pytest.warns(CfgWarning, match=re.escape(f"{line_col(cfg, 'no_such_key')}: [yolo] 'no_such_key=3' is not read by Darknet")):
+        Darknet(cfg)
+    with pytest.raises(CfgError, match="Unused field"):
+        Darknet(cfg, strict=True)
+
+
+def test_trainer_refuses_unimplemented_training_keys(tmp_path: Path) -> None:
+    cfg = write_cfg(tmp_path, net="mosaic=1", yolo="iou_loss=ciou")
+    with pytest.raises(DarknetError) as err:
+        check_training_cfg(cfg)
+    message = str(err.value)
+    assert message.startswith(f"{line_col(cfg, 'mosaic')}: [net] mosaic=1: a training option of AlexeyAB's Darknet")
+    assert "(and 1 more: iou_loss=ciou)" in message
+    # the pjreddie keys it trains with, neutral AlexeyAB values and no-effect keys are accepted
+    assert trainer_implements("yolo", "jitter") and trainer_implements("net", "burn_in")
+    assert trainer_implements("net", "mosaic", "0") and not trainer_implements("net", "mosaic", "1")
+    check_training_cfg(write_cfg(tmp_path, net="mosaic=0\ncutmix=0\nuse_cuda_graph=1", yolo="jitter=.3\nignore_thresh=.7"))
+
+
+def test_train_console_script_refuses(tmp_path: Path) -> None:
+    cfg = write_cfg(tmp_path, net="mosaic=1")
+    (tmp_path / "train.txt").write_text(str(tmp_path / "a.jpg") + "\n")
+    data = tmp_path / "net.data"
+    data.write_text(f"classes=1\ntrain={tmp_path / 'train.txt'}\nbackup={tmp_path}\n")
+    run = run_cli("train", data, cfg, "--max-batches", "1", "--workers", "0", cwd=tmp_path, timeout=120)
+    assert run.returncode != 0
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert any(f"{line_col(cfg, 'mosaic')}: [net] mosaic=1: a training option of AlexeyAB's Darknet" in line
+               for line in lines), run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("path", sorted(CFG.glob("*.cfg")), ids=lambda p: p.name)
+def test_auto_dialect_of_shipped_cfgs(path: Path) -> None:
+    dialect, why = choose_dialect(read_cfg(path), "auto")
+    assert dialect == ("alexeyab" if path.name in ALEXEYAB_IN_CFG else "pjreddie"), why
+
+
+@pytest.mark.skipif(not AB_CFG.is_dir(), reason="../shared/darknet/cfg-alexeyab not present")
+@pytest.mark.parametrize("name", ["yolov4-tiny.cfg", "yolov4.cfg", "yolov7-tiny.cfg"])
+def test_auto_dialect_of_alexeyab_cfgs(name: str) -> None:
+    dialect, why = choose_dialect(read_cfg(AB_CFG / name), "auto")
+    assert dialect == "alexeyab" and why.startswith("auto: ")
