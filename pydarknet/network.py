@@ -4,7 +4,7 @@
 Darknet's `parse_network_cfg` would compute, and reports options no layer
 read (Darknet's "Unused field") as warnings, or errors with `strict=True`.
 An input or a layer output of more values than Darknet's C int counts is
-refused at build (and resize) time, before anything is allocated.
+refused when its layer is built (and at resize).
 Layer indices are Darknet's: 0 is the first section after `[net]`.
 """
 

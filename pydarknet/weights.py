@@ -225,6 +225,9 @@ def write_atomic(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(path)) from None  # a full disk names the file
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

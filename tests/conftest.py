@@ -79,63 +79,54 @@ def golden_close(ours: np.ndarray, theirs: np.ndarray) -> tuple[bool, str]:
     return ok, f"max abs {err:.2e}, rel L2 {rel:.2e}"
 
 
-@pytest.fixture(scope="session")
-def random_weights(request: pytest.FixtureRequest):
-    """cfg name -> path of its golden random weights (seed from the manifest)."""
+def _weights_from(request: pytest.FixtureRequest, manifest: dict):  # type: ignore[no-untyped-def]
+    """cfg name -> path of a golden set's random weights (seed and sha256 from its manifest), built once into the cache."""
     cache = Path(request.config.cache.mkdir("golden_random_weights"))
 
     def get(cfg: str) -> Path:
-        entry = MANIFEST["random_weights"][cfg]
+        entry = manifest["random_weights"][cfg]
         return build_random_weights(cfg_path(cfg), entry["seed"], cache / f"{cfg}.s{entry['seed']}.weights", entry["sha256"])
 
     return get
 
 
-@pytest.fixture(scope="session")
-def golden_net(random_weights):
-    """(cfg, width, height) -> a Darknet with the golden random weights, in eval mode."""
-    nets: dict[tuple[str, int, int], Darknet] = {}
-
-    def get(cfg: str, width: int, height: int) -> Darknet:
-        key = (cfg, width, height)
-        if key not in nets:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                net = Darknet(cfg_path(cfg), width, height)
-            net.load_weights(random_weights(cfg))
-            nets.clear()  # keep one large network in memory at a time
-            nets[key] = net.eval()
-        return nets[key]
-
-    return get
-
-
-@pytest.fixture(scope="session")
-def ab_random_weights(request: pytest.FixtureRequest):
-    """cfg name -> path of the AlexeyAB goldens' random weights (tests/golden-alexeyab/manifest.json)."""
-    cache = Path(request.config.cache.mkdir("golden_random_weights"))
-
-    def get(cfg: str) -> Path:
-        entry = MANIFEST_AB["random_weights"][cfg]
-        return build_random_weights(cfg_path(cfg), entry["seed"], cache / f"{cfg}.s{entry['seed']}.weights", entry["sha256"])
-
-    return get
-
-
-@pytest.fixture(scope="session")
-def ab_golden_net(ab_random_weights):
-    """(cfg, width, height, dialect="auto") -> a Darknet with the AlexeyAB goldens' random weights, in eval mode."""
+def _nets_from(weights):  # type: ignore[no-untyped-def]
+    """(cfg, width, height, dialect="auto") -> a Darknet with `weights(cfg)`, in eval mode (one large network kept at a time)."""
     nets: dict[tuple[str, int, int, str], Darknet] = {}
 
     def get(cfg: str, width: int, height: int, dialect: str = "auto") -> Darknet:
         key = (cfg, width, height, dialect)
         if key not in nets:
-            nets.clear()  # keep one large network in memory at a time
+            nets.clear()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 net = Darknet(cfg_path(cfg), width, height, dialect=dialect)
-            net.load_weights(ab_random_weights(cfg))
+            net.load_weights(weights(cfg))
             nets[key] = net.eval()
         return nets[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def random_weights(request: pytest.FixtureRequest):
+    """cfg name -> path of its golden random weights (tests/golden/manifest.json)."""
+    return _weights_from(request, MANIFEST)
+
+
+@pytest.fixture(scope="session")
+def golden_net(random_weights):
+    """(cfg, width, height) -> a Darknet with the golden random weights, in eval mode."""
+    return _nets_from(random_weights)
+
+
+@pytest.fixture(scope="session")
+def ab_random_weights(request: pytest.FixtureRequest):
+    """cfg name -> path of the AlexeyAB goldens' random weights (tests/golden-alexeyab/manifest.json)."""
+    return _weights_from(request, MANIFEST_AB)
+
+
+@pytest.fixture(scope="session")
+def ab_golden_net(ab_random_weights):
+    """(cfg, width, height, dialect="auto") -> a Darknet with the AlexeyAB goldens' random weights, in eval mode."""
+    return _nets_from(ab_random_weights)

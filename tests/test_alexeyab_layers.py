@@ -20,6 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from c_reference import reorg_cpu
 from pydarknet import Darknet
 from pydarknet.convert.fuse import fuse_batchnorm
 from pydarknet.errors import CfgError
@@ -243,25 +244,6 @@ def test_shortcut_fused_weights_use_lrelu(tmp_path):
     np.testing.assert_allclose(sc.weights.detach().numpy(), expected, rtol=1e-6)
 
 
-def np_reorg_cpu(x, w, h, c, stride, forward):  # blas.c reorg_cpu (AlexeyAB's naming: out_w, out_h, out_c), batch 1
-    out = np.zeros_like(x)
-    in_c = c // (stride * stride)
-    for k in range(c):
-        for j in range(h):
-            for i in range(w):
-                in_index = i + w * (j + h * k)
-                c2 = k % in_c
-                offset = k // in_c
-                w2 = i * stride + offset % stride
-                h2 = j * stride + offset // stride
-                out_index = w2 + w * stride * (h2 + h * stride * c2)
-                if forward:
-                    out[out_index] = x[in_index]
-                else:
-                    out[in_index] = x[out_index]
-    return out
-
-
 @pytest.mark.parametrize("reverse", [0, 1])
 def test_reorg3d_is_reorg_cpu_on_output_sizes(tmp_path, reverse):
     """reorg_layer.c forward_reorg_layer passes l.out_w/out_h/out_c (pjreddie's and AlexeyAB's [reorg] pass the input's)."""
@@ -270,7 +252,7 @@ def test_reorg3d_is_reorg_cpu_on_output_sizes(tmp_path, reverse):
     x = np.arange(c * h * w, dtype=f32)
     ours = net(torch.from_numpy(x).view(1, c, h, w))[0].numpy().ravel()
     oc, oh, ow = net.layers[0].out_shape
-    np.testing.assert_array_equal(ours, np_reorg_cpu(x, ow, oh, oc, 2, forward=reverse))
+    np.testing.assert_array_equal(ours, reorg_cpu(x, ow, oh, oc, 2, forward=reverse))
     # and it is neither pjreddie's [reorg] (= AlexeyAB's [reorg], REORG_OLD) nor pixel_unshuffle
     if not reverse:
         pj = _net(tmp_path, _trunk(c, h, w) + "[reorg]\nstride=2\n", "pj.cfg")

@@ -37,7 +37,8 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clear", action="store_true", help="start counting from 0 (Darknet's -clear): seen, schedule and burn_in restart")
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda, cuda:1 ... (default cpu); under torchrun `cuda` is GPU LOCAL_RANK")
     p.add_argument("--workers", type=non_negative_int, default=2, help="data loading processes (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling, augmentation, multi-scale sizes and the initialisation")
+    p.add_argument("--seed", type=int, help="seed for sampling, augmentation, multi-scale sizes and the initialisation "
+                   "(default 0; when resuming a pydarknet .backup, the seed it was trained with)")
     p.add_argument("--max-batches", type=positive_int, help="stop after this many iterations instead of the cfg's max_batches")
     p.add_argument("--backup", type=Path, help="checkpoint folder (default: the .data's backup=)")
     p.add_argument("--chart", type=Path, help="write the loss chart PNG here at the end")

@@ -24,7 +24,7 @@ MAX_BAD_DRAWS unusable draws in a row.
 from __future__ import annotations
 
 import itertools
-import signal
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -157,11 +157,11 @@ class BatchSampler(Sampler):
 
 
 def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
-    """A worker ignores the stop signals its whole process group receives (Ctrl-C, a scheduler's SIGTERM, a
-    closed terminal's SIGHUP, Slurm's SIGUSR1): the trainer saves its backup, then ends the workers itself."""
-    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    """A worker leaves the trainer's process group: the stop signals a whole group receives (Ctrl-C, a
+    scheduler's `kill -TERM -PGID`, Slurm's SIGUSR1) reach the trainer alone, which saves its backup and
+    then ends the workers itself (with SIGTERM, which they must not ignore)."""
+    if hasattr(os, "setpgid"):
+        os.setpgid(0, 0)
 
 
 class BatchLoader:

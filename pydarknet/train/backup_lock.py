@@ -2,8 +2,10 @@
 
 Two runs writing `NAME.backup`, `NAME_N.weights` and `NAME_log.csv` into the
 same folder would overwrite each other's files in turn.  A run holds an
-exclusive lock on `FOLDER/.NAME.lock` (flock: the kernel releases it when
-the process ends, however it ends) for as long as it trains; the file holds
+exclusive lock on `FOLDER/.NAME.lock` for as long as it trains: a POSIX
+record lock (lockf), which the kernel releases when the process ends however
+it ends, and which the data-loading workers forked from it do not share (a
+flock would stay held by them after a SIGKILL of the trainer); the file holds
 its pid, which a second run names when it refuses to start.  Runs with other
 cfg names share a folder freely, as Darknet's `backup/` is shared.
 
@@ -16,6 +18,7 @@ removed: no other process can be writing them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 from collections.abc import Iterator
@@ -25,7 +28,7 @@ from pydarknet.errors import DarknetError
 
 try:
     import fcntl
-except ImportError:  # Windows: no flock; runs are not locked there
+except ImportError:  # Windows: no lockf; runs are not locked there
     fcntl = None  # type: ignore[assignment]
 
 
@@ -44,8 +47,10 @@ def hold_backup_folder(folder: Path, base: str) -> Iterator[None]:
     try:
         if fcntl is not None:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                if err.errno not in (errno.EACCES, errno.EAGAIN):
+                    raise
                 other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
                 raise DarknetError(
                     f"{folder}: another training (pid {other}) is writing {base}'s checkpoints into this folder; "

@@ -70,7 +70,7 @@ class TrainRun:
     clear: bool = False
     device: str = "cpu"
     workers: int = 2
-    seed: int = 0
+    seed: int | None = None  # None: the resumed .backup's own seed, else 0
     max_batches: int | None = None
     backup: Path | None = None
     chart: Path | None = None
@@ -96,19 +96,32 @@ def start_network(run: TrainRun, device: str) -> tuple[Darknet, dict | None]:
     """
     check_training_cfg(run.cfg)  # training-only keys (AlexeyAB's mosaic, iou_loss, ...) not implemented: refused
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(run.seed)  # Darknet's random init, reproducible by --seed
+        torch.manual_seed(run.seed or 0)  # Darknet's random init, reproducible by --seed
         net = Darknet(run.cfg)
     state = None
     if run.weights is not None:
         net.load_weights(run.weights, partial=True)  # Darknet starts detectors from darknet19_448.conv.23
         if not run.clear:
             state = load_state(run.weights, net.seen)
+    run.seed = _run_seed(run, state)
     if run.clear:  # Darknet's -clear: load_network(cfg, weights, clear=1) sets seen to 0
         net.seen = 0
     net = net.to(device, memory_format=torch.channels_last)
     if run.amp:
         enable_amp(net)
     return net, state
+
+
+def _run_seed(run: TrainRun, state: dict | None) -> int:
+    """The seed of the sampling and augmentation: --seed, else the resumed run's own (its exact continuation), else 0."""
+    if state is None:
+        return run.seed or 0
+    if run.seed is None:
+        return state["seed"]
+    if run.seed != state["seed"]:
+        warnings.warn(f"{run.weights} was trained with --seed {state['seed']}; going on with --seed {run.seed} "
+                      "draws other images than the uninterrupted run would")
+    return run.seed
 
 
 @dataclass
@@ -174,19 +187,31 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
     base = plan.base
     start = current_batch(net.seen, opt)
     if state is not None:
-        sgd_state(net).load_state_dict(state["optimizer"])
+        try:
+            sgd_state(net).load_state_dict(state["optimizer"])
+        except DarknetError as err:
+            raise DarknetError(f"{run.weights}: damaged resume state: {err}") from None
         load_scaler_state(net, state.get("loss_scale"))
     avg_loss = state["avg_loss"] if state is not None else -1.0
     last_good = f"{run.weights} (iteration {start})" if run.weights is not None else "none was saved"
 
     def save(name: str, i: int) -> None:
+        """Save a checkpoint on rank 0; every rank stops together if a rank's weights are not finite or the save fails."""
         nonlocal last_good
-        _check_finite(net, i, last_good)  # every rank: they stop together
+        if distributed.any_rank(not _finite(net)):  # rolling statistics are per rank without --sync-bn
+            raise DarknetError(f"iteration {i}: the weights hold NaN or infinite values: {_DIVERGED}; "
+                               f"the last good backup is {last_good}")
+        resume = name.endswith(".backup")
+        failed: BaseException | None = None
         if ranks.main:
-            resume = name.endswith(".backup")
-            save_checkpoint(net, backup_dir / name, _resume_state(net, avg_loss, run.seed) if resume else None)
-            if resume:
-                last_good = f"{backup_dir / name} (iteration {i})"
+            try:
+                save_checkpoint(net, backup_dir / name, _resume_state(net, avg_loss, run.seed) if resume else None)
+            except (OSError, DarknetError) as err:
+                failed = err
+        if distributed.any_rank(failed is not None):
+            raise failed or DarknetError(f"rank {ranks.rank}: rank 0 could not save {backup_dir / name}")
+        if resume:
+            last_good = f"{backup_dir / name} (iteration {i})"
 
     quiet = run.quiet or not ranks.main
     with _backup_folder(plan, ranks):
@@ -224,8 +249,8 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
                                             f"{backup_dir / f'{base}.backup'} at iteration {i}; resume by giving it as WEIGHTS")
                     if i >= plan.max_batches:
                         break
-            final = backup_dir / plan.final_name
-            save(plan.final_name, current_batch(net.seen, opt))
+                final = backup_dir / plan.final_name
+                save(plan.final_name, current_batch(net.seen, opt))  # a signal now waits for the save
         finally:
             progress.close()
             if log is not None:
@@ -238,11 +263,10 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
 _DIVERGED = "training diverged (is the learning rate too high?); stopped without saving"
 
 
-def _check_finite(net: Darknet, i: int, last_good: str) -> None:
-    """A DarknetError if a weight, rolling statistic or momentum buffer is NaN or infinite (nothing is saved then)."""
+def _finite(net: Darknet) -> bool:
+    """Whether every weight, rolling statistic and momentum buffer is finite (else nothing is saved)."""
     tensors = [*net.state_dict().values(), *sgd_state(net).state_dict().values()]
-    if not all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point()):
-        raise DarknetError(f"iteration {i}: the weights hold NaN or infinite values: {_DIVERGED}; the last good backup is {last_good}")
+    return all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())
 
 
 def _resume_state(net: Darknet, avg_loss: float, seed: int) -> dict:

@@ -213,6 +213,29 @@ def test_an_unwritable_chart_is_a_warning_after_the_final_save(tmp_path) -> None
     assert read_weights_file(tmp_path / "ds" / "backup" / "t_final.weights")[0].seen == 4
 
 
+def test_a_chart_with_loading_workers_ends_the_run(tmp_path) -> None:
+    """The workers leave the trainer's process group but still obey the SIGTERM that shuts them down."""
+    data, cfg = make_dataset(tmp_path / "ds"), make_cfg(tmp_path, max_batches=2)
+    result = run("train", data, cfg, "--workers", "2", "--quiet", "--chart", tmp_path / "chart.png", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_run_restarted_right_after_a_sigkill_takes_the_lock(tmp_path) -> None:
+    """The lock is the killed trainer's own: its orphaned data-loading workers do not hold it."""
+    data, cfg = make_dataset(tmp_path / "ds"), make_cfg(tmp_path, max_batches=100000)
+    log = tmp_path / "ds" / "backup" / "t_log.csv"
+    proc = subprocess.Popen([*pydarknet_command(), "train", str(data), str(cfg), "--workers", "2", "--quiet"],
+                            env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while (not log.exists() or len(log.read_text().splitlines()) < 2) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    result = train_cli(data, cfg, "--max-batches", "1")
+    assert result.returncode == 0, result.stderr
+
+
 # 9. SIGTERM, SIGHUP, SIGUSR1: like Ctrl-C --------------------------------------------------------
 
 

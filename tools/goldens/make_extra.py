@@ -5,7 +5,7 @@ usage: make_extra.py AB_LAYERS [--out tests/golden-alexeyab-extra] [--only NAME 
 
 AB_LAYERS is tools/goldens/ab_layers.c linked against AlexeyAB/darknet at the
 commit below, built CPU-only by ../shared/harness/alexeyab/build.sh SRC and
-then tools/goldens/build_ab_layers.sh SRC (GPU=0 CUDNN=0 OPENCV=0 OPENMP=1
+then tools/goldens/ab_layers.c linked against SRC/obj as that script links its ab_golden.c (GPU=0 CUDNN=0 OPENCV=0 OPENMP=1
 AVX=0, -Ofast).  For each case: the cfg (tools/goldens/cfg/NAME.cfg, ours), a
 seeded weights file laid out as AlexeyAB's load_weights reads it (the layout
 comes from `ab_layers layout CFG`, i.e. from Darknet's own parse, and is kept
@@ -124,7 +124,7 @@ def main() -> int:
         "darknet": "AlexeyAB/darknet",
         "commit": COMMIT,
         "build": "GPU=0 CUDNN=0 OPENCV=0 OPENMP=1 AVX=0 LIBSO=0, -Ofast (../shared/harness/alexeyab/build.sh)",
-        "driver": "tools/goldens/ab_layers.c (built by tools/goldens/build_ab_layers.sh)",
+        "driver": "tools/goldens/ab_layers.c (linked as ../shared/harness/alexeyab/build.sh links ab_golden.c)",
         "generator": "tools/goldens/make_extra.py",
     })
     cases = {c["name"]: c for c in manifest.get("cases", [])}
