@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import CFG, ROOT, run_cli
+from conftest import CFG, run_cli
 
 from pydarknet import Darknet
 from pydarknet.cfg.dialect import (
@@ -33,7 +33,6 @@ from pydarknet.network import _report_unused
 from pydarknet.cfg.dialect import trainer_implements
 from pydarknet.train.options import check_training_cfg
 
-AB_CFG = ROOT.parent / "shared" / "darknet" / "cfg-alexeyab"
 ALEXEYAB_IN_CFG = {"yolov4.cfg", "yolov4-tiny.cfg", "yolov7-tiny.cfg"}  # AlexeyAB's cfgs copied into cfg/
 
 NET = "[net]\nbatch=1\nsubdivisions=1\nwidth=32\nheight=32\nchannels=3\n{net}\n"
@@ -158,10 +157,3 @@ def test_train_console_script_refuses(tmp_path: Path) -> None:
 def test_auto_dialect_of_shipped_cfgs(path: Path) -> None:
     dialect, why = choose_dialect(read_cfg(path), "auto")
     assert dialect == ("alexeyab" if path.name in ALEXEYAB_IN_CFG else "pjreddie"), why
-
-
-@pytest.mark.skipif(not AB_CFG.is_dir(), reason="../shared/darknet/cfg-alexeyab not present")
-@pytest.mark.parametrize("name", ["yolov4-tiny.cfg", "yolov4.cfg", "yolov7-tiny.cfg"])
-def test_auto_dialect_of_alexeyab_cfgs(name: str) -> None:
-    dialect, why = choose_dialect(read_cfg(AB_CFG / name), "auto")
-    assert dialect == "alexeyab" and why.startswith("auto: ")
