@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from pydarknet.commands import COMMANDS
-from pydarknet.errors import DarknetError, StopRequested
+from pydarknet.errors import DarknetError, StopRequested, first_line
 
 # `darknet detector <verb> ...` -> `pydarknet <verb> ...`; test takes the .data first.
 DETECTOR_VERBS = {"test": "detect", "train": "train", "valid": "valid", "map": "map", "calc_anchors": "anchors"}
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (MemoryError, RuntimeError) as err:
         if not _out_of_memory(err):
             raise
-        detail = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        detail = first_line(err) or type(err).__name__
         print(f"pydarknet: out of memory ({detail}); is the cfg, the image or --size too large?", file=sys.stderr)
         return 1
     except StopRequested as err:  # a training run that saved its backup on a signal

@@ -37,6 +37,11 @@ class CfgWarning(UserWarning):
     """An option Darknet would ignore (its "Unused field" message)."""
 
 
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message, at most `limit` characters ("" for an empty message)."""
+    return (str(err).splitlines() or [""])[0][:limit]
+
+
 def finite_float(text: str) -> float | None:
     """`text` as a finite float, or None for the caller to report (Darknet's atof takes "nan" or junk silently)."""
     try:

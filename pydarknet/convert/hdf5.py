@@ -33,7 +33,7 @@ from h5py import h5d, h5z
 
 from pydarknet.convert.embedded import (CHECKSUM, HEADER_KEYS, build_network, check_format, check_meta, checksum, describe,
                                         verify_checksum)
-from pydarknet.errors import WeightsError
+from pydarknet.errors import WeightsError, first_line
 from pydarknet.layers.base import Layer
 from pydarknet.network import Darknet
 from pydarknet.weights import check_finite
@@ -199,17 +199,13 @@ def _read(source: str | Path | BinaryIO, name: str | Path) -> tuple[dict, dict[s
     try:
         f = h5py.File(source, "r")
     except OSError as err:
-        raise WeightsError(f"{name}: not an HDF5 file ({_first_line(err)})") from None
+        raise WeightsError(f"{name}: not an HDF5 file ({first_line(err, 120)})") from None
     try:
         with f:
             groups = _scan(f, name)
             return _read_meta(f, groups, name), _read_tensors(groups, name)
     except (OSError, KeyError, TypeError, ValueError, RuntimeError) as err:  # HDF5 reports damage with any of these
-        raise WeightsError(f"{name}: damaged HDF5 checkpoint ({type(err).__name__}: {_first_line(err)})") from None
-
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).splitlines() or [""])[0][:120]
+        raise WeightsError(f"{name}: damaged HDF5 checkpoint ({type(err).__name__}: {first_line(err, 120)})") from None
 
 
 def load_h5(cfg: str | Path | None, source: str | Path | BinaryIO, name: str | Path | None = None) -> Darknet:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -188,6 +188,18 @@ def agree(loss: float, stop: bool) -> tuple[float, bool]:
         return loss, stop
     both = all_sum(torch.tensor([loss, float(stop)], dtype=torch.float64, device=_collective_device()))
     return float(both[0]) / world_size(), bool(both[1] > 0)
+
+
+def on_main_rank(ranks: Ranks, action: Callable[[], object], what: str) -> None:
+    """Run `action` on rank 0 alone; if it fails there, every rank raises (rank 0 its own error), so none waits for the others."""
+    failed: BaseException | None = None
+    if ranks.main:
+        try:
+            action()
+        except (DarknetError, OSError) as err:
+            failed = err
+    if any_rank(failed is not None):
+        raise failed or DarknetError(f"rank {ranks.rank}: rank 0 could not {what}")
 
 
 def any_rank(flag: bool) -> bool:

@@ -202,14 +202,10 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
             raise DarknetError(f"iteration {i}: the weights hold NaN or infinite values: {_DIVERGED}; "
                                f"the last good backup is {last_good}")
         resume = name.endswith(".backup")
-        failed: BaseException | None = None
-        if ranks.main:
-            try:
-                save_checkpoint(net, backup_dir / name, _resume_state(net, avg_loss, run.seed) if resume else None)
-            except (OSError, DarknetError) as err:
-                failed = err
-        if distributed.any_rank(failed is not None):
-            raise failed or DarknetError(f"rank {ranks.rank}: rank 0 could not save {backup_dir / name}")
+        distributed.on_main_rank(
+            ranks, lambda: save_checkpoint(net, backup_dir / name, _resume_state(net, avg_loss, run.seed) if resume else None),
+            f"save {backup_dir / name}",
+        )
         if resume:
             last_good = f"{backup_dir / name} (iteration {i})"
 
@@ -265,7 +261,7 @@ _DIVERGED = "training diverged (is the learning rate too high?); stopped without
 
 def _finite(net: Darknet) -> bool:
     """Whether every weight, rolling statistic and momentum buffer is finite (else nothing is saved)."""
-    tensors = [*net.state_dict().values(), *sgd_state(net).state_dict().values()]
+    tensors = [*net.state_dict().values(), *(slot.updates for slot in sgd_state(net).slots.values())]
     return all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())
 
 
@@ -278,15 +274,9 @@ def _resume_state(net: Darknet, avg_loss: float, seed: int) -> dict:
 @contextlib.contextmanager
 def _backup_folder(plan: LoopPlan, ranks: distributed.Ranks) -> Iterator[None]:
     """Rank 0 holds the checkpoint folder's lock while the block runs; every rank stops if it cannot."""
-    refused: BaseException | None = None
     with contextlib.ExitStack() as stack:
-        if ranks.main:
-            try:
-                stack.enter_context(hold_backup_folder(plan.backup_dir, plan.base))
-            except (DarknetError, OSError) as err:
-                refused = err
-        if distributed.any_rank(refused is not None):
-            raise refused or DarknetError(f"rank {ranks.rank}: rank 0 could not take {plan.backup_dir} for its checkpoints")
+        distributed.on_main_rank(ranks, lambda: stack.enter_context(hold_backup_folder(plan.backup_dir, plan.base)),
+                                 f"take {plan.backup_dir} for its checkpoints")
         yield
 
 
