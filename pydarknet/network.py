@@ -27,6 +27,7 @@ from pydarknet.layers.avgpool import Avgpool
 from pydarknet.layers.base import Layer, Shape
 from pydarknet.layers.batchnorm import BatchNorm
 from pydarknet.layers.connected import Connected
+from pydarknet.layers.contrastive import Contrastive
 from pydarknet.layers.convolutional import Convolutional
 from pydarknet.layers.cost import Cost
 from pydarknet.layers.crop import Crop
@@ -79,6 +80,7 @@ LAYER_TYPES: dict[str, type[Layer]] = {
     "scale_channels": ScaleChannels,
     "implicit": Implicit,
     "empty": Empty, "silence": Empty,
+    "contrastive": Contrastive,
 }
 # Darknet section types pydarknet refuses: name -> (what it is, which Darknet has it).
 DARKNET_ONLY = {
@@ -91,7 +93,7 @@ DARKNET_ONLY = {
     "rnn": ("recurrent", "pjreddie's and AlexeyAB's"), "gru": ("recurrent", "pjreddie's and AlexeyAB's"),
     "lstm": ("recurrent", "pjreddie's and AlexeyAB's"), "crnn": ("recurrent", "pjreddie's and AlexeyAB's"),
     "conv_lstm": ("recurrent", "AlexeyAB's"), "history": ("recurrent", "AlexeyAB's"),
-    "contrastive": ("contrastive loss", "AlexeyAB's"), "gaussian_yolo": ("Gaussian YOLO head", "AlexeyAB's"),
+    "gaussian_yolo": ("Gaussian YOLO head", "AlexeyAB's"),
 }
 HEAD_TYPES = (Region, Yolo, Detection)
 
@@ -192,6 +194,8 @@ class Darknet(nn.Module):
             layers.append(layer)
         if not layers:
             raise CfgError(f"{cfg_path}: no layers after [net]")
+        for layer in layers:
+            layer.link(layers)
         self.layers = nn.ModuleList(layers)
         self.set_dialect(self.dialect, self.dialect_reason)
         self.seen = 0

@@ -337,9 +337,9 @@ def test_grouped_conv_bflops_are_divided_by_groups(tmp_path):
 @pytest.mark.parametrize("text,match", [
     ("[lstm]\noutput=4\n", r"\[lstm\] \(recurrent\) is in pjreddie's and AlexeyAB's Darknet; pydarknet does not implement it"),
     ("[conv_lstm]\noutput=4\n", r"\[conv_lstm\] \(recurrent\) is in AlexeyAB's Darknet"),
-    ("[contrastive]\n", r"\[contrastive\] \(contrastive loss\) is in AlexeyAB's Darknet"),
+    ("[contrastive]\n", r"\[contrastive\] needs yolo_layer="),
     ("[convolutional]\nfilters=2\nxnor=1\n", r"xnor=1 \(XNOR nets\) is in pjreddie's and AlexeyAB's Darknet; pydarknet does not implement it"),
-    ("[convolutional]\nfilters=2\nshare_index=0\n", r"share_index=0 .*is in AlexeyAB's Darknet"),
+    ("[convolutional]\nfilters=2\nshare_index=0\n", r"share_index: layer 0 \(= 0\) is not an earlier layer"),
     ("[convolutional]\nfilters=2\nsize=3\nsway=1\n", r"sway=1 .*is in AlexeyAB's Darknet"),
     ("[convolutional]\nfilters=2\nsize=3\npadding=0\ndilation=2\n", r"dilation=2 .*im2col"),
     ("[convolutional]\nfilters=3\n[shortcut]\nfrom=-1\nweights_type=per_feature\n", r"Incorrect weights_normalization"),

@@ -94,14 +94,22 @@ def test_unimplemented_inference_key_is_refused(tmp_path: Path) -> None:
         _report_unused(section, strict=False)
     assert str(err.value) == ("x.cfg:7:11: [yolo] 'scale_x_y=1.05': AlexeyAB's Darknet reads this and it changes the "
                               "boxes; pydarknet does not implement it")
-    # end to end: embedding_layer (AlexeyAB's tracking embeddings of [yolo]); a layer may refuse it itself first
-    cfg = write_cfg(tmp_path, yolo="embedding_layer=-2")
+    # end to end: a layer refuses what it does not implement itself, with the same parts
+    cfg = write_cfg(tmp_path, conv="coordconv=1")
     with pytest.raises(CfgError) as err:
         Darknet(cfg)
     message = str(err.value)
-    assert message.startswith(line_col(cfg, "embedding_layer") + ": [yolo] ")
-    assert "embedding_layer" in message and "AlexeyAB" in message and "pydarknet does not implement it" in message
+    assert message.startswith(line_col(cfg, "coordconv") + ": [convolutional] ")
+    assert "coordconv=1" in message and "AlexeyAB" in message and "pydarknet does not implement it" in message
     assert "\n" not in message
+
+
+def test_tracking_embeddings_have_no_effect_on_boxes(tmp_path: Path) -> None:
+    # [yolo] embedding_layer: get_yolo_detections copies embeddings out for `detector demo`'s tracking only
+    cfg = write_cfg(tmp_path, yolo="embedding_layer=-2")
+    with pytest.warns(CfgWarning, match=re.escape(f"{line_col(cfg, 'embedding_layer')}: [yolo] 'embedding_layer=-2' "
+                                                  "is read by AlexeyAB's Darknet only for GPU memory, display or video")):
+        Darknet(cfg)
 
 
 def test_training_key_warns_at_inference(tmp_path: Path) -> None:
@@ -132,7 +140,8 @@ def test_trainer_refuses_unimplemented_training_keys(tmp_path: Path) -> None:
     with pytest.raises(DarknetError) as err:
         check_training_cfg(cfg)
     message = str(err.value)
-    assert message.startswith(f"{line_col(cfg, 'mosaic')}: [net] mosaic=1: a training option of AlexeyAB's Darknet")
+    assert message.startswith(f"{line_col(cfg, 'mosaic')}: [net] mosaic=1: pydarknet train does not implement "
+                              "training with this option of AlexeyAB's Darknet")
     assert "(and 1 more: iou_loss=ciou)" in message
     # the pjreddie keys it trains with, neutral AlexeyAB values and no-effect keys are accepted
     assert trainer_implements("yolo", "jitter") and trainer_implements("net", "burn_in")
@@ -148,7 +157,8 @@ def test_train_console_script_refuses(tmp_path: Path) -> None:
     run = run_cli("train", data, cfg, "--max-batches", "1", "--workers", "0", cwd=tmp_path, timeout=120)
     assert run.returncode != 0
     lines = [line for line in run.stderr.splitlines() if line.strip()]
-    assert any(f"{line_col(cfg, 'mosaic')}: [net] mosaic=1: a training option of AlexeyAB's Darknet" in line
+    assert any(f"{line_col(cfg, 'mosaic')}: [net] mosaic=1: pydarknet train does not implement training with this "
+               "option of AlexeyAB's Darknet" in line
                for line in lines), run.stderr
     assert "Traceback" not in run.stderr
 

@@ -63,6 +63,9 @@ ALEXEYAB_KEYS: dict[str, frozenset[str]] = {
     }),
 }
 
+# Values of keys both parsers read that only AlexeyAB's knows (pjreddie's get_policy: "Couldn't find policy").
+ALEXEYAB_VALUES: dict[str, dict[str, frozenset[str]]] = {"net": {"policy": frozenset({"sgdr"})}}
+
 # Section names as spelled in cfgs -> the name the tables use.
 _CANONICAL = {"conv": "convolutional", "max": "maxpool", "network": "net"}
 
@@ -81,7 +84,9 @@ def alexeyab_feature(sections: list[Section]) -> str | None:
             return f"{section.where()}: [{section.kind}]"
         keys = ALEXEYAB_KEYS.get(kind, frozenset()) | (ALEXEYAB_KEYS["*"] if kind != "net" else frozenset())
         for opt in section.options.values():
-            if opt.key in keys or (opt.key == "activation" and opt.value in ALEXEYAB_ACTIVATIONS):
+            alexeyab_values = ALEXEYAB_VALUES.get(kind, {}).get(opt.key, frozenset())
+            if opt.key in keys or opt.value in alexeyab_values or (
+                    opt.key == "activation" and opt.value in ALEXEYAB_ACTIVATIONS):
                 return f"{section.where(opt)}: [{section.kind}] {opt.key}={opt.value}"
     return None
 
@@ -271,8 +276,9 @@ NO_EFFECT: dict[str, frozenset[str]] = {
                       "max_chart_loss"}),
     "convolutional": frozenset({"stream", "wait_stream"}),
     "route": frozenset({"stream", "wait_stream"}),
+    # embedding_layer: the embeddings get_yolo_detections copies out for `detector demo`'s tracking
     "yolo": frozenset({"show_details", "track_history_size", "sim_thresh", "dets_for_track", "dets_for_show",
-                       "track_ciou_norm"}),
+                       "track_ciou_norm", "embedding_layer"}),
 }
 
 # [net] values with which AlexeyAB's training does what pjreddie's (and pydarknet's trainer) does.
@@ -326,7 +332,9 @@ def readers_phrase(kind: str, key: str) -> str:
     return "Darknet (pjreddie's and AlexeyAB's) reads this"
 
 
-def darknet_name(kind: str, key: str) -> str:
+def darknet_name(kind: str, key: str, value: str | None = None) -> str:
+    if value in ALEXEYAB_VALUES.get(canonical(kind), {}).get(key, frozenset()):
+        return "AlexeyAB's Darknet"
     who = readers(kind, key)
     return {("alexeyab",): "AlexeyAB's Darknet", ("pjreddie",): "pjreddie's Darknet"}.get(who, "Darknet")
 
@@ -341,12 +349,13 @@ def _is_neutral(value: str, neutral: str) -> bool:
 def trainer_implements(kind: str, key: str, value: str | None = None) -> bool:
     """Whether `pydarknet train` implements the training key `key` of a `[kind]` section (with this value).
 
-    It implements the training keys pjreddie's Darknet reads, and AlexeyAB's set to the value with which
-    AlexeyAB trains as pjreddie does (`TRAINING_NEUTRAL`, e.g. `mosaic=0`).
+    It implements the training keys pjreddie's Darknet reads, with the values pjreddie's knows (not
+    `ALEXEYAB_VALUES`, e.g. `policy=sgdr`), and AlexeyAB's set to the value with which AlexeyAB trains as
+    pjreddie does (`TRAINING_NEUTRAL`, e.g. `mosaic=0`).
     """
     kind = canonical(kind)
     pjreddie = READS_PJREDDIE.get(kind, frozenset()) | (READS_PJREDDIE["*"] if kind != "net" else frozenset())
     if key in pjreddie:
-        return True
+        return value not in ALEXEYAB_VALUES.get(kind, {}).get(key, frozenset())
     neutral = TRAINING_NEUTRAL.get(kind, {}).get(key)
     return neutral is not None and value is not None and _is_neutral(value, neutral)

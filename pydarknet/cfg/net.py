@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydarknet.cfg.dialect import ALEXEYAB_VALUES
 from pydarknet.cfg.section import Section
 
+# pjreddie's get_policy; AlexeyAB's adds sgdr (dialect.ALEXEYAB_VALUES): read here, refused by `pydarknet train`.
 POLICIES = ("constant", "step", "steps", "exp", "poly", "sigmoid", "random")
 # Darknet counts the values of an input or a layer output in a C int (net->inputs = h*w*c,
 # l.outputs = out_h*out_w*out_c): beyond it Darknet overflows; here it is refused.
@@ -111,8 +113,9 @@ class NetOptions:
         o.hue = s.get_float("hue", 0.0)
         o.letter_box = s.get_int("letter_box") if s.has("letter_box") else None
         o.policy = s.get_str("policy", "constant")  # type: ignore[assignment]
-        if o.policy not in POLICIES:
-            raise s.error(f"unknown policy '{o.policy}' (known: {', '.join(POLICIES)})", "policy")
+        if o.policy not in POLICIES and o.policy not in ALEXEYAB_VALUES["net"]["policy"]:
+            known = ", ".join((*POLICIES, *sorted(ALEXEYAB_VALUES["net"]["policy"])))
+            raise s.error(f"unknown policy '{o.policy}' (known: {known})", "policy")
         o.burn_in = s.get_int("burn_in", 0)
         o.power = s.get_float("power", 4.0)
         if o.policy == "step":

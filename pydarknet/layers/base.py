@@ -8,6 +8,8 @@ own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -53,6 +55,9 @@ class Layer(nn.Module):
         if min(self.out_shape) < 1:
             c, h, w = self.out_shape
             raise self.section.error(f"output would be empty ({c}x{h}x{w}); the input is too small")
+
+    def link(self, layers: Sequence[Layer]) -> None:
+        """Resolve what the layer takes from other layers' objects (not their outputs) once all are built."""
 
     def darknet_tensors(self, transpose: bool = False, loading: bool = False) -> list[torch.Tensor]:
         """The tensors this layer stores in a .weights file, in file order.

@@ -5,11 +5,19 @@ means padding = size/2 (so a 1x1 conv with pad=1 has no padding) and
 overrides `padding`.  With batch_normalize the conv has no bias: Darknet's
 `biases` are the batch norm's shift.  Weights file order:
 biases, [scales, rolling_mean, rolling_variance], weights.
+
+AlexeyAB's `share_index=` (TridentNet): the layer computes with another
+earlier [convolutional]'s weights, biases and batch norm (make_convolutional_layer
+points `l.weights`, `l.biases`, `l.scales`, `l.rolling_*` at the shared layer's),
+with its own stride, padding, dilation and activation, and has nothing of
+its own in the weights file (load_weights_upto/save_weights_upto skip
+`l.share_layer != NULL`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +27,7 @@ from pydarknet.cfg.section import Section
 from pydarknet.layers.activations import read_activation
 from pydarknet.layers.base import Layer, Shape
 from pydarknet.layers.batchnorm import BatchNorm
+from pydarknet.layers.route import resolve_index
 
 
 class Convolutional(Layer):
@@ -48,6 +57,9 @@ class Convolutional(Layer):
         self.batch_normalize = section.get_int("batch_normalize", 0)
         self.flipped = section.get_int("flipped", 0)
         section.get_int("dot", 0)
+        # AlexeyAB parse_convolutional: share_index >= 0 is absolute, other values (but the default) relative.
+        share = section.get_int("share_index", _NO_SHARE)
+        self.share_index = None if share == _NO_SHARE else resolve_index(section, "share_index", share, index)
         _refuse_alexeyab_only(section)
         for key, value in (
             ("filters", self.filters), ("size", self.size), ("stride", self.stride), ("stride_x", self.stride_x),
@@ -82,6 +94,29 @@ class Convolutional(Layer):
             self.conv.weight.normal_(0.0, math.sqrt(2.0 / fan_in))
             if self.conv.bias is not None:
                 self.conv.bias.zero_()
+
+    def link(self, layers: Sequence[Layer]) -> None:
+        """share_index: take the shared layer's parameters (make_convolutional_layer's pointers)."""
+        if self.share_index is None:
+            return
+        owner = layers[self.share_index]
+        if not isinstance(owner, Convolutional):
+            raise self.section.error(f"share_index: layer {self.share_index} is [{owner.section.kind}], not a "
+                                     "[convolutional] layer", "share_index")
+        if (owner.size, owner.conv.in_channels, owner.filters, owner.groups) != (
+                self.size, self.conv.in_channels, self.filters, self.groups):
+            raise self.section.error(f"share_index: layer {self.share_index} has other size, channels, filters or groups "
+                                     "(AlexeyAB: \"Layer size, nweights, channels or filters don't match for the "
+                                     "share_layer\")", "share_index")
+        if owner.batch_normalize != self.batch_normalize:
+            # AlexeyAB then computes one thing unfused (this layer's own batch_normalize flag on the shared
+            # biases) and another after fuse_conv_batchnorm (the shared layer's folded weights).
+            raise self.section.error(f"share_index: batch_normalize={self.batch_normalize} but layer {self.share_index} "
+                                     f"has batch_normalize={owner.batch_normalize}; AlexeyAB's Darknet gives different "
+                                     "numbers with and without fusing then, so it is refused", "share_index")
+        self.conv.weight = owner.conv.weight
+        self.conv.bias = owner.conv.bias
+        self.bn = owner.bn
 
     def conv_shape(self, h: int, w: int) -> tuple[int, int]:
         """convolutional_layer.c convolutional_out_height/width: (h + 2*pad - size)/stride_y + 1 (stride 1 with antialiasing).
@@ -122,6 +157,8 @@ class Convolutional(Layer):
         return self.bn.bias if self.bn is not None else self.conv.bias  # type: ignore[return-value]
 
     def darknet_tensors(self, transpose: bool = False, loading: bool = False) -> list[Tensor]:
+        if self.share_index is not None:
+            return []
         n = self.numload if (loading and self.numload) else self.filters
         weight = self.conv.weight[:n]
         if self.flipped:  # stored as a (c*size*size) x n matrix
@@ -178,11 +215,13 @@ class AntialiasingBlur(nn.Module):
         return F.conv2d(x, self.weight.to(x.dtype), None, self.stride, self.pad, 1, x.shape[1])
 
 
+_NO_SHARE = -1000000000  # AlexeyAB parse_convolutional: share_index's default
+
 # AlexeyAB's parse_convolutional options that change the numbers and that pydarknet does not implement.
 _ALEXEYAB_REFUSED = (
     ("binary", "binary weights (XNOR nets)"), ("xnor", "XNOR nets"), ("bin_output", "binary outputs (XNOR nets)"),
     ("assisted_excitation", "assisted excitation"), ("coordconv", "coordconv"),
-    ("share_index", "weights shared with another layer"), ("sway", "sway (deformable) convolution"),
+    ("sway", "sway (deformable) convolution"),
     ("rotate", "rotate (deformable) convolution"), ("stretch", "stretch (deformable) convolution"),
     ("stretch_sway", "stretch_sway (deformable) convolution"), ("cbn", "cross-iteration batch norm"),
 )
@@ -196,6 +235,6 @@ def _refuse_alexeyab_only(section: Section) -> None:
     for key, what in _ALEXEYAB_REFUSED:
         if key in section.options:
             value = (section.get_str(key, "") or "").strip()
-            if (value != "-1000000000") if key == "share_index" else (value not in ("0", "0.0")):
+            if value not in ("0", "0.0"):
                 which = _WHICH.get(key, "AlexeyAB's")
                 raise section.error(f"{key}={value} ({what}) is in {which} Darknet; pydarknet does not implement it", key)

@@ -17,16 +17,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydarknet.cfg.dialect import TRAINING, darknet_name, key_role, trainer_implements
+from pydarknet.cfg.dialect import TRAINING, canonical, darknet_name, key_role, trainer_implements
 from pydarknet.cfg.parser import read_cfg
 from pydarknet.cfg.section import Option, Section
 from pydarknet.errors import DarknetError
 
 
+# Inference options whose training differs in AlexeyAB's Darknet and is not reproduced: share_index's layers
+# each run update_convolutional_layer (src/convolutional_layer.c) on the one set of shared weights.
+_NOT_TRAINED = {("convolutional", "share_index")}
+
+
 def unimplemented_training_options(sections: list[Section]) -> list[tuple[Section, Option]]:
-    """Every training-only option of the cfg that the trainer does not implement, with its section."""
+    """Every training option of the cfg that the trainer does not implement, with its section."""
     return [(section, opt) for section in sections for opt in section.options.values()
-            if key_role(section.kind, opt.key) == TRAINING and not trainer_implements(section.kind, opt.key, opt.value)]
+            if (canonical(section.kind), opt.key) in _NOT_TRAINED
+            or key_role(section.kind, opt.key) == TRAINING and not trainer_implements(section.kind, opt.key, opt.value)]
 
 
 def check_training_cfg(cfg: str | Path) -> None:
@@ -36,6 +42,6 @@ def check_training_cfg(cfg: str | Path) -> None:
         return
     (section, opt), others = found[0], [f"{o.key}={o.value}" for _, o in found[1:]]
     more = f" (and {len(others)} more: {', '.join(others[:6])}{', ...' if len(others) > 6 else ''})" if others else ""
-    raise DarknetError(f"{section.where(opt)}: [{section.kind}] {opt.key}={opt.value}: a training option of "
-                       f"{darknet_name(section.kind, opt.key)} that pydarknet train does not implement{more}; "
+    raise DarknetError(f"{section.where(opt)}: [{section.kind}] {opt.key}={opt.value}: pydarknet train does not "
+                       f"implement training with this option of {darknet_name(section.kind, opt.key, opt.value)}{more}; "
                        "remove it (or set it off) to train here")

@@ -14,6 +14,7 @@ import random
 import numpy as np
 
 from pydarknet.cfg.net import NetOptions
+from pydarknet.errors import DarknetError
 
 SIZE_T = 2**64
 
@@ -51,7 +52,9 @@ def learning_rate(options: NetOptions, batch_num: int) -> float:
         wrapped = float((batch_num - options.step) % SIZE_T)
         exponent = float(np.float32(options.gamma) * np.float32(wrapped))
         return float(np.float32(base * (1.0 / (1.0 + _exp(exponent)))))
-    return float(lr)
+    if policy == "constant":
+        return float(lr)
+    raise DarknetError(f"policy={policy}: a learning-rate policy pydarknet train does not implement")
 
 
 def _f32(x: float) -> float:
