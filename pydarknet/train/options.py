@@ -17,11 +17,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydarknet.cfg.dialect import TRAINING, canonical, darknet_name, key_role, trainer_implements
+from pydarknet.cfg.dialect import (
+    TRAINING,
+    canonical,
+    darknet_name,
+    key_role,
+    trainer_implements,
+)
 from pydarknet.cfg.parser import read_cfg
 from pydarknet.cfg.section import Option, Section
 from pydarknet.errors import DarknetError
-
 
 # Inference options whose training differs in AlexeyAB's Darknet and is not reproduced: share_index's layers
 # each run update_convolutional_layer (src/convolutional_layer.c) on the one set of shared weights.
