@@ -7,7 +7,9 @@ for a whole batch in one forward: `letterbox_image` to the network size
 In AlexeyAB's dialect (`net.dialect`, src/detector.c test_detector): a
 plain `resize_image` unless `[net] letter_box=1` (or `-letter_box`, which
 sets `net.options.letter_box`), the boxes corrected only when letterboxed,
-and the NMS the last layer's `nms_kind` asks for (`diounms_sort`).
+and the NMS the last [yolo]/[Gaussian_yolo]/[region] layer's `nms_kind`
+asks for (`diounms_sort`).  AlexeyAB's [Gaussian_yolo] heads are detection
+heads as [yolo] (pydarknet.layers.gaussian_yolo).
 Images are load_image arrays or OpenCV uint8 BGR frames (`load_frame`,
 video frames); frames are letterboxed to the same bits, faster.
 Also here: where a network's class names come from (Darknet's `.names`
@@ -16,6 +18,7 @@ files).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable
@@ -32,6 +35,7 @@ from pydarknet.data.datafile import read_names
 from pydarknet.errors import DarknetError
 from pydarknet.image import letterbox_frame, letterbox_image, resize_frame, resize_image
 from pydarknet.layers.detection import Detection as DetectionLayer
+from pydarknet.layers.gaussian_yolo import GaussianYolo
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
 from pydarknet.network import Darknet
@@ -124,14 +128,16 @@ def default_nms(net: Darknet) -> float:
 
 
 def nms_kind(net: Darknet) -> tuple[str, float]:
-    """(nms_kind, beta_nms) of the NMS test_detector runs: AlexeyAB's reads them from the network's last layer.
+    """(nms_kind, beta_nms) of the NMS test_detector runs: AlexeyAB's reads them from the last detection layer.
 
     AlexeyAB src/detector.c test_detector: `layer l = net.layers[net.n-1]`,
-    do_nms_sort when its nms_kind is the default, else diounms_sort (a last
-    layer that is no [yolo] has the default, calloc's 0); pjreddie's always
-    runs do_nms_sort.
+    then l = the last layer of type YOLO, GAUSSIAN_YOLO or REGION;
+    do_nms_sort when its nms_kind is the default, else diounms_sort (a
+    [region] has the default, calloc's 0); pjreddie's always runs
+    do_nms_sort.
     """
-    last = net.layers[-1]
+    heads = [layer for layer in net.layers if isinstance(layer, (Yolo, GaussianYolo, Region))]
+    last = heads[-1] if heads else net.layers[-1]
     if net.dialect != "alexeyab" or not hasattr(last, "nms_kind"):
         return "default", 0.6
     return last.nms_kind, last.beta_nms
@@ -151,20 +157,34 @@ def network_input(net: Darknet, image: np.ndarray, *, out: np.ndarray | None = N
     return fit(image, net.width, net.height, out=out)
 
 
-def _decode_heads(net: Darknet, heads: list[torch.Tensor], thresh: float, hier_thresh: float) -> Candidates:
-    """Darknet's fill_network_boxes before the box correction: every head, in cfg order."""
+def candidates(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[int, int]], thresh: float = 0.5,
+               hier_thresh: float = 0.5) -> Candidates:
+    """Darknet's get_network_boxes(relative=1) on a batch of head outputs: fill_network_boxes, every head in cfg order.
+
+    Each head's detections (those Darknet's do_nms_sort keeps: nonzero
+    objectness), with boxes corrected to the images of `image_sizes`
+    (width, height) by the head's own rule (`correct_boxes`): a
+    [Gaussian_yolo]'s correct_gaussian_yolo_boxes is pjreddie's formula in
+    either dialect.
+    """
+    letterbox = uses_letterbox(net)
     parts = []
     for index, output in zip(net.output_indices, heads):
         layer = net.layers[index]
         if isinstance(layer, Region):
-            parts.append(decode_region(layer, output, thresh, hier_thresh))
+            found = decode_region(layer, output, thresh, hier_thresh)
         elif isinstance(layer, Yolo):
-            parts.append(decode_yolo(layer, output, net.width, net.height, thresh))
+            found = decode_yolo(layer, output, net.width, net.height, thresh)
+        elif isinstance(layer, GaussianYolo):
+            found = layer.detections(output, net.width, net.height, thresh)
         elif isinstance(layer, DetectionLayer):
-            parts.append(decode_detection(layer, output, thresh))
+            found = decode_detection(layer, output, thresh)
         else:
-            raise DarknetError(f"{net.cfg_path}: layer {index} [{layer.kind}] is not a [region], [yolo] or [detection] head; "
-                               "cannot detect")
+            raise DarknetError(f"{net.cfg_path}: layer {index} [{layer.kind}] is not a [region], [yolo], [Gaussian_yolo] "
+                               "or [detection] head; cannot detect")
+        rule = "pjreddie" if isinstance(layer, GaussianYolo) else net.dialect
+        boxes = correct_boxes(found.boxes, image_sizes, net.width, net.height, letterbox, found.image, rule)
+        parts.append(dataclasses.replace(found, boxes=boxes))
     if len({p.probs.shape[-1] for p in parts}) != 1:
         raise DarknetError(f"{net.cfg_path}: the heads disagree on the number of classes")
     return Candidates.cat(parts)
@@ -217,14 +237,14 @@ def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: 
     was made from.
     """
     with torch.inference_mode():
-        found = _decode_heads(net, heads, thresh, hier_thresh)
-        boxes = correct_boxes(found.boxes, image_sizes, net.width, net.height, uses_letterbox(net), found.image, net.dialect)
-        image, index, boxes, objectness, probs = (t.cpu().numpy() for t in (found.image, found.index, boxes, found.objectness, found.probs))
+        found = candidates(net, heads, image_sizes, thresh, hier_thresh)
+        image, index, boxes, objectness, probs = (t.cpu().numpy() for t in (found.image, found.index, found.boxes, found.objectness, found.probs))
         mine = [image == i for i in range(len(image_sizes))]
         measure = nms_measure(*nms_kind(net))
-        # AlexeyAB's get_network_boxes holds only the [yolo] boxes above thresh (yolo_num_detections), none with
-        # objectness 0: its NMS swaps nothing, the array order is the candidates' order.
-        compact = net.dialect == "alexeyab" and all(isinstance(net.layers[i], Yolo) for i in net.output_indices)
+        # AlexeyAB's get_network_boxes holds only the [yolo] / [Gaussian_yolo] boxes above thresh
+        # (yolo_num_detections, gaussian_yolo_num_detections), none with objectness 0: its NMS swaps nothing,
+        # the array order is the candidates' order.
+        compact = net.dialect == "alexeyab" and all(isinstance(net.layers[i], (Yolo, GaussianYolo)) for i in net.output_indices)
         return [_image_detections(index[m], boxes[m], objectness[m], probs[m], nms, measure, compact) for m in mine]
 
 

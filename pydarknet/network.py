@@ -34,6 +34,7 @@ from pydarknet.layers.crop import Crop
 from pydarknet.layers.detection import Detection
 from pydarknet.layers.dropout import Dropout
 from pydarknet.layers.empty import Empty
+from pydarknet.layers.gaussian_yolo import GaussianYolo
 from pydarknet.layers.implicit import Implicit
 from pydarknet.layers.local import Local
 from pydarknet.layers.maxpool import LocalAvgpool, Maxpool
@@ -64,6 +65,7 @@ LAYER_TYPES: dict[str, type[Layer]] = {
     "reorg": Reorg,
     "region": Region,
     "yolo": Yolo,
+    "gaussian_yolo": GaussianYolo,  # AlexeyAB's [Gaussian_yolo]
     "shortcut": Shortcut,
     "upsample": Upsample,
     "dropout": Dropout,
@@ -93,9 +95,8 @@ DARKNET_ONLY = {
     "rnn": ("recurrent", "pjreddie's and AlexeyAB's"), "gru": ("recurrent", "pjreddie's and AlexeyAB's"),
     "lstm": ("recurrent", "pjreddie's and AlexeyAB's"), "crnn": ("recurrent", "pjreddie's and AlexeyAB's"),
     "conv_lstm": ("recurrent", "AlexeyAB's"), "history": ("recurrent", "AlexeyAB's"),
-    "gaussian_yolo": ("Gaussian YOLO head", "AlexeyAB's"),
 }
-HEAD_TYPES = (Region, Yolo, Detection)
+HEAD_TYPES = (Region, Yolo, GaussianYolo, Detection)
 
 
 def _build_layer(section: Section, index: int, shapes: dict[int, Shape]) -> Layer:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from c_reference import reorg_cpu
 from pydarknet import Darknet
 from pydarknet.convert.fuse import fuse_batchnorm
-from pydarknet.errors import CfgError
+from pydarknet.errors import CfgError, CfgWarning, DarknetError
 from pydarknet.layers.activations import ACTIVATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -445,6 +445,119 @@ def test_relu6_differs_from_alexeyabs_cpu_zeros():
     assert not np.any(np.load(EXTRA / "activations" / "layer_008.npy"))
     assert ours.max() > 0 and ours.min() >= 0 and ours.max() <= 6
 
+
+
+# ---------------------------------------------------------------- [Gaussian_yolo] (AlexeyAB src/gaussian_yolo_layer.c)
+
+def _gaussian_cfg(head: str = "", after: str = "", classes: int = 2, filters: int = 22) -> str:
+    """8x8 input, a 4x4 grid of 2 anchors (mask=1,2 of num=3): a 1x1 conv of `filters` (2*(classes+9)), then the head."""
+    return _trunk(3, 8, 8) + f"""
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+filters={filters}
+size=1
+activation=linear
+
+[Gaussian_yolo]
+mask=1,2
+anchors=2,3, 4,5, 6,7
+num=3
+classes={classes}
+{head}
+{after}"""
+
+
+def test_gaussian_yolo_forward_is_forward_gaussian_yolo_layer(tmp_path):
+    """forward_gaussian_yolo_layer: logistic on 2*w*h values from x mu and from y mu (mean and sigma), then
+    scal_add_cpu on w*h of them (the means only), logistic on w sigma, h sigma and objectness+classes; w mu, h mu raw."""
+    net = _net(tmp_path, _gaussian_cfg("scale_x_y=1.3")).eval()
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        raw, out = (t[0].view(2, 11, 4, 4).numpy() for t in net.forward_layers(x)[1:])
+    logistic = 1 / (1 + np.exp(-raw.astype(np.float64)))
+    want = logistic.copy()
+    want[:, [4, 6]] = raw[:, [4, 6]]
+    want[:, [0, 2]] = logistic[:, [0, 2]] * f32(1.3) + f32(-0.5 * (f32(1.3) - f32(1)))
+    np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
+
+
+def test_gaussian_yolo_options(tmp_path):
+    """parse_gaussian_yolo: yolo_point words other than left_top/right_bottom are YOLO_CENTER; nms_kind also knows
+    cornersnms (parse_yolo does not); map= and the loss keys are training-only (warned); a wrong filters= is refused."""
+    head = _net(tmp_path, _gaussian_cfg("yolo_point=middle\nnms_kind=cornersnms")).layers[2]
+    assert (head.yolo_point, head.nms_kind, head.mask, head.entries) == ("center", "cornersnms", [1, 2], 11)
+    yolo = _net(tmp_path, _trunk(3, 8, 8) + "[convolutional]\nfilters=7\nsize=1\n[yolo]\nclasses=2\nnms_kind=cornersnms\n")
+    assert yolo.layers[1].nms_kind == "default"
+    cfg = tmp_path / "map.cfg"
+    cfg.write_text(_gaussian_cfg("map=no.map\nuc_normalizer=2"))
+    with pytest.warns(CfgWarning) as caught:
+        Darknet(cfg, strict=False)
+    assert sorted(str(w.message).split("'")[1] for w in caught) == ["map=no.map", "uc_normalizer=2"]
+    assert all("is a training option of AlexeyAB's Darknet" in str(w.message) for w in caught)
+    with pytest.raises(CfgError, match=r"len\(mask\)\*\(classes\+9\) = 2\*\(3\+9\) = 24 input channels"):
+        _net(tmp_path, _gaussian_cfg(classes=3))
+
+
+def test_gaussian_yolo_nms_kind_is_the_last_detection_layers(tmp_path):
+    """AlexeyAB's test_detector takes nms_kind and beta_nms from the last YOLO / GAUSSIAN_YOLO / REGION layer, not
+    from the last layer; training a [Gaussian_yolo] network is refused."""
+    from pydarknet.detect import nms_kind
+    from pydarknet.train.options import check_training_cfg
+
+    net = _net(tmp_path, _gaussian_cfg("nms_kind=diounms\nbeta_nms=0.8", after="[route]\nlayers=-2\n"))
+    assert net.output_indices == [2] and nms_kind(net) == ("diounms", 0.8)
+    with pytest.raises(DarknetError, match=r"training a \[gaussian_yolo\] head is not supported"):
+        net.train_step(torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 5))
+    cfg = tmp_path / "train.cfg"
+    cfg.write_text(_gaussian_cfg("ignore_thresh=.7"))
+    with pytest.raises(DarknetError, match="ignore_thresh=.7: pydarknet train does not implement"):
+        check_training_cfg(cfg)
+
+
+def _golden_rows(name: str, file: str) -> np.ndarray:
+    """ab_layers' detections file: per detection x y w h objectness uc0..uc3 prob_0..prob_C-1 (float32 values)."""
+    return np.loadtxt(EXTRA / name / file, skiprows=1, ndmin=2)
+
+
+@pytest.mark.skipif("gaussian_yolo" not in _cases(), reason="tests/golden-alexeyab-extra/gaussian_yolo not there")
+@pytest.mark.parametrize("fast", [False, True], ids=["eager", "inference_model"])
+def test_gaussian_yolo_detections_match_alexeyab_darknet(fast):
+    """get_network_boxes (three [Gaussian_yolo] heads: get_gaussian_yolo_box with scale_x_y and yolo_point,
+    prob = obj*class*(1 - mean sigma) > thresh, correct_gaussian_yolo_boxes letterboxed into a 100x60 image) and
+    test_detector's NMS (the last head's diounms, beta_nms .7), every field, in Darknet's array order."""
+    from pydarknet.detect import candidates, detections_from_heads
+    from pydarknet.inference import InferenceModel
+
+    net, case = _golden_net("gaussian_yolo")
+    spec = case["detections"]
+    x = torch.from_numpy(np.load(EXTRA / "gaussian_yolo" / "input.npy"))[None]
+    with torch.no_grad():
+        heads = InferenceModel(net)(x) if fast else net(x)
+    sizes = [tuple(spec["image"])]
+    found = candidates(net, heads, sizes, spec["thresh"])
+    theirs = _golden_rows("gaussian_yolo", "detections.txt")
+    ours = torch.cat([found.boxes, found.objectness[:, None], found.probs], dim=1).numpy()
+    problem = _close(ours, np.delete(theirs, range(5, 9), axis=1))  # the uncertainties are layer outputs: see above
+    assert problem is None, problem
+    after = _golden_rows("gaussian_yolo", "detections_nms.txt")
+    after = np.delete(after, range(5, 9), axis=1)
+    after = after[(after[:, 5:] > 0).any(axis=1)]  # Darknet prints only those; pydarknet returns only those
+    dets = detections_from_heads(net, heads, sizes, spec["thresh"], 0.5, spec["nms"])[0]
+    ours = np.array([[*d.box, d.objectness, *d.probs] for d in dets], dtype=np.float32)
+    problem = _close(ours, after)
+    assert problem is None, problem
+
+
+def test_gaussian_yolo_resizes(tmp_path):
+    """resize_gaussian_yolo_layer: the grid follows the input; detect runs on the new size."""
+    net = _net(tmp_path, _gaussian_cfg()).eval()
+    net.resize(16, 8)
+    assert net.layers[2].out_shape == (22, 4, 8)
+    dets = net.detect(np.random.default_rng(0).random((3, 20, 30)).astype(f32), thresh=0.0)
+    assert dets and all(d.probs.shape == (2,) for d in dets)
 
 # ---------------------------------------------------------------- downstream: weights, h5, pt, inference, ONNX
 

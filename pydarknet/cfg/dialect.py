@@ -210,7 +210,7 @@ READS_ALEXEYAB: dict[str, frozenset[str]] = {
                             "reorg"}),
     "dropout": frozenset({"probability", "dropblock", "dropblock_size_rel", "dropblock_size_abs"}),
     "empty": frozenset(),
-    "gaussian_yolo": (_YOLO_ALEXEYAB - {"show_details", "new_coords"}) | {"uc_normalizer", "yolo_point"},
+    "gaussian_yolo": (_YOLO_ALEXEYAB - {"show_details"}) | {"uc_normalizer", "yolo_point"},
     "gru": frozenset({"output", "batch_normalize"}),
     "history": frozenset({"history_size"}),
     "implicit": frozenset({"mean", "std", "filters", "atoms"}),
@@ -266,7 +266,8 @@ TRAINING_ONLY: dict[str, frozenset[str]] = {
                          "absolute", "random", "coord_scale", "object_scale", "noobject_scale", "mask_scale",
                          "class_scale", "bias_match"}),
     "yolo": _LOSS_YOLO - {"uc_normalizer"},
-    "gaussian_yolo": _LOSS_YOLO - {"focal_loss"},
+    # map: parse_gaussian_yolo reads it into l.map, used only by the loss (get_gaussian_yolo_detections ignores it)
+    "gaussian_yolo": (_LOSS_YOLO - {"focal_loss"}) | {"map"},
 }
 
 # Neither inference nor training numbers: GPU memory/streams, display, `detector demo` tracking.

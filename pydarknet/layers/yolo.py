@@ -12,8 +12,10 @@ all (the conv before it has activation=logistic) and decodes w =
 tw*tw*4*anchor (`get_yolo_box`); `nms_kind` (greedynms, diounms; any other
 word, cornersnms included, is the default do_nms_sort in parse_yolo) and
 `beta_nms` (default .6) choose the NMS when this is the network's last
-layer (`test_detector`).  Training with scale_x_y != 1 or new_coords=1 is
-refused (their delta rules are not implemented).
+[yolo], [Gaussian_yolo] or [region] layer (`test_detector`).  Training with
+scale_x_y != 1 or new_coords=1 is refused (their delta rules are not
+implemented).  `YoloHead` is what [yolo] shares with AlexeyAB's
+[Gaussian_yolo] (pydarknet.layers.gaussian_yolo).
 """
 
 from __future__ import annotations
@@ -39,23 +41,29 @@ def read_nms_kind(section: Section, known: tuple[str, ...] = NMS_KINDS) -> str:
     return kind if kind in known else "default"
 
 
-class Yolo(Layer):
-    kind = "yolo"
+class YoloHead(Layer):
+    """What [yolo] and AlexeyAB's [Gaussian_yolo] share (parser.c parse_yolo, parse_gaussian_yolo).
+
+    `num` anchors in total (pixels of the network input), of which the layer
+    uses those in `mask` (parse_yolo_mask; default 0..num-1); per anchor
+    `coords` box entries, the objectness, then `classes` class entries
+    (`entries`), anchor after anchor.  AlexeyAB's `scale_x_y`, `nms_kind`
+    (the words in `nms_kinds`) and `beta_nms`.  Anchors and mask are
+    checked where Darknet would read past `l.biases`: fewer than 2*num
+    anchors (Darknet keeps .5 for the missing ones) are refused too.
+    """
+
+    coords = 4
+    nms_kinds = NMS_KINDS
+    new_coords = 0  # [yolo] reads AlexeyAB's new_coords; make_*_layer's calloc leaves 0
 
     def __init__(self, section: Section, index: int, shapes: dict[int, Shape]) -> None:
         super().__init__(section, index)
         self.classes = section.get_int("classes", 20)
         self.total = section.get_int("num", 1)
         self.mask = section.get_ints("mask", list(range(self.total)))
-        self.max_boxes = section.get_int("max", 90)
-        self.jitter = section.get_float("jitter", 0.2)
-        self.ignore_thresh = section.get_float("ignore_thresh", 0.5)
-        self.truth_thresh = section.get_float("truth_thresh", 1.0)
-        self.random = section.get_int("random", 0)
-        self.map = read_map(section)
         self.scale_x_y = float(np.float32(section.get_float("scale_x_y", 1.0)))  # AlexeyAB: a C float
-        self.new_coords = section.get_int("new_coords", 0)
-        self.nms_kind = read_nms_kind(section)
+        self.nms_kind = read_nms_kind(section, self.nms_kinds)
         self.beta_nms = section.get_float("beta_nms", 0.6)
         anchors = section.get_floats("anchors", [0.5] * (2 * self.total))
         if self.classes < 0 or self.total < 1:
@@ -66,31 +74,57 @@ class Yolo(Layer):
             raise section.error(f"mask {self.mask} must index the num={self.total} anchors", "mask")
         self.num = len(self.mask)
         self.register_buffer("anchors", torch.tensor(anchors[: 2 * self.total], dtype=torch.float32).view(self.total, 2))
-        self.section = section
+
+    @property
+    def entries(self) -> int:
+        """Values per anchor and cell: the box entries, the objectness, the classes."""
+        return self.coords + 1 + self.classes
 
     def output_shape(self, in_shapes: list[Shape]) -> Shape:
         c, h, w = in_shapes[0]
-        if c != self.num * (self.classes + 5):
+        if c != self.num * self.entries:
             raise self.section.error(
-                f"needs len(mask)*(classes+5) = {self.num}*({self.classes}+5) = {self.num * (self.classes + 5)} "
-                f"input channels; the previous layer gives {c}"
+                f"needs len(mask)*(classes+{self.coords + 1}) = {self.num}*({self.classes}+{self.coords + 1}) = "
+                f"{self.num * self.entries} input channels; the previous layer gives {c}"
             )
         return (c, h, w)
 
+    def scale_xy(self, xy: Tensor) -> Tensor:
+        """AlexeyAB's `scal_add_cpu(.., scale_x_y, -0.5*(scale_x_y - 1), ..)` on logistic box centres: xy*s + beta.
+
+        beta is computed as the C does: (s - 1) in float, times the double
+        -0.5, passed as a float.
+        """
+        if self.scale_x_y == 1:
+            return xy
+        beta = float(np.float32(-0.5 * float(np.float32(self.scale_x_y) - np.float32(1))))
+        return xy * self.scale_x_y + beta
+
+    def describe(self) -> str:
+        return f"       {self.num} anchors, {self.classes} classes"
+
+
+class Yolo(YoloHead):
+    kind = "yolo"
+
+    def __init__(self, section: Section, index: int, shapes: dict[int, Shape]) -> None:
+        super().__init__(section, index, shapes)
+        self.max_boxes = section.get_int("max", 90)
+        self.jitter = section.get_float("jitter", 0.2)
+        self.ignore_thresh = section.get_float("ignore_thresh", 0.5)
+        self.truth_thresh = section.get_float("truth_thresh", 1.0)
+        self.random = section.get_int("random", 0)
+        self.map = read_map(section)
+        self.new_coords = section.get_int("new_coords", 0)
+
     def forward(self, x: Tensor) -> Tensor:
         b, _, h, w = x.shape
-        v = x.view(b, self.num, self.classes + 5, h, w)
-        xy = v[:, :, :2] if self.new_coords else torch.sigmoid(v[:, :, :2])
-        if self.scale_x_y != 1:  # AlexeyAB forward_yolo_layer: scal_add_cpu(.., scale_x_y, -0.5*(scale_x_y - 1), ..)
-            beta = float(np.float32(-0.5 * float(np.float32(self.scale_x_y) - np.float32(1))))
-            xy = xy * self.scale_x_y + beta
+        v = x.view(b, self.num, self.entries, h, w)
+        xy = self.scale_xy(v[:, :, :2] if self.new_coords else torch.sigmoid(v[:, :, :2]))
         if self.new_coords:
             return torch.cat([xy, v[:, :, 2:]], dim=2).view(b, -1, h, w)
         parts = [xy, v[:, :, 2:4], torch.sigmoid(v[:, :, 4:])]
         return torch.cat(parts, dim=2).view(b, -1, h, w)
-
-    def describe(self) -> str:
-        return f"       {self.num} anchors, {self.classes} classes"
 
     def delta(self, raw: Tensor, truth: Tensor, net_size: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
         """Darknet's forward_yolo_layer in training: (l.output, l.delta, *l.cost).

@@ -11,13 +11,23 @@
  *         shortcut INDEX NWEIGHTS
  *       (tools/goldens/make_extra.py writes seeded weights from it).
  *
- *   ab_layers forward CFG WEIGHTS INPUT.f32 FUSE OUTDIR
+ *   ab_layers forward CFG WEIGHTS INPUT.f32 FUSE OUTDIR [THRESH IMAGE_W IMAGE_H NMS]
  *       parse_network_cfg_custom(cfg, 1, 1), a check that WEIGHTS holds exactly
  *       the bytes load_weights reads, load_weights, fuse_conv_batchnorm when
  *       FUSE is 1 (as test_detector does), network_predict on INPUT (float32,
  *       net.c*net.h*net.w, Darknet's CHW layout) and, for every layer,
  *       layers.txt (`index type C H W`) and OUTDIR/layer_NNN.npy = l.output
  *       as (out_c, out_h, out_w) float32.
+ *       With THRESH: the detections as test_detector makes them for an image
+ *       of IMAGE_W x IMAGE_H: get_network_boxes(&net, IMAGE_W, IMAGE_H, THRESH,
+ *       .5, 0, 1, &n, net.letter_box) into OUTDIR/detections.txt, then the NMS
+ *       of the last [yolo]/[Gaussian_yolo]/[region] layer (do_nms_sort when its
+ *       nms_kind is the default, else diounms_sort(.., NMS, nms_kind,
+ *       beta_nms); none when NMS is 0) into OUTDIR/detections_nms.txt (the
+ *       whole array in its order after the NMS).  Each file: a line
+ *       `nboxes N classes C uc U letter L nms_kind K beta_nms B`, then per
+ *       detection `x y w h objectness [uc0 uc1 uc2 uc3 when U = 1] prob_0 ..
+ *       prob_C-1`, %.9g (float32 exactly).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +56,23 @@ static void write_npy(const char *path, const float *data, int c, int h, int w)
     for (i = 0; i < pad; ++i) fputc(' ', f);
     fputc('\n', f);
     fwrite(data, sizeof(float), (size_t)c * h * w, f);
+    fclose(f);
+}
+
+static void write_detections(const char *path, const detection *dets, int n, int classes, int uc, int letter, layer l)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) { perror(path); exit(1); }
+    fprintf(f, "nboxes %d classes %d uc %d letter %d nms_kind %d beta_nms %.9g\n", n, classes, uc, letter,
+            (int)l.nms_kind, l.beta_nms);
+    int i, j;
+    for (i = 0; i < n; ++i) {
+        box b = dets[i].bbox;
+        fprintf(f, "%.9g %.9g %.9g %.9g %.9g", b.x, b.y, b.w, b.h, dets[i].objectness);
+        if (uc) for (j = 0; j < 4; ++j) fprintf(f, " %.9g", dets[i].uc[j]);
+        for (j = 0; j < classes; ++j) fprintf(f, " %.9g", dets[i].prob[j]);
+        fputc('\n', f);
+    }
     fclose(f);
 }
 
@@ -83,7 +110,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc < 7 || strcmp(argv[1], "forward")) {
-        fprintf(stderr, "usage: ab_layers layout CFG | ab_layers forward CFG WEIGHTS INPUT.f32 FUSE OUTDIR\n");
+        fprintf(stderr, "usage: ab_layers layout CFG | ab_layers forward CFG WEIGHTS INPUT.f32 FUSE OUTDIR "
+                "[THRESH IMAGE_W IMAGE_H NMS]\n");
         return 1;
     }
     char *cfg = argv[2], *weights = argv[3], *input = argv[4], *out = argv[6];
@@ -123,6 +151,31 @@ int main(int argc, char **argv)
         write_npy(path, l.output, l.out_c, l.out_h, l.out_w);
     }
     fclose(lf);
+    if (argc >= 11) {
+        float thresh = atof(argv[7]), nms = atof(argv[10]);
+        int image_w = atoi(argv[8]), image_h = atoi(argv[9]);
+        /* test_detector: the last detection layer gives the NMS; make_network_boxes sizes prob (and uc) by the first */
+        layer l = net.layers[net.n - 1], first = l;
+        int found = 0;
+        for (q = 0; q < net.n; ++q) {
+            layer lq = net.layers[q];
+            int head = lq.type == YOLO || lq.type == GAUSSIAN_YOLO || lq.type == REGION;
+            if (head) l = lq;
+            if ((head || lq.type == DETECTION) && !found++) first = lq;
+        }
+        int nboxes = 0;
+        detection *dets = get_network_boxes(&net, image_w, image_h, thresh, .5, 0, 1, &nboxes, net.letter_box);
+        int uc = first.type == GAUSSIAN_YOLO;
+        sprintf(path, "%s/detections.txt", out);
+        write_detections(path, dets, nboxes, first.classes, uc, net.letter_box, l);
+        if (nms) {
+            if (l.nms_kind == DEFAULT_NMS) do_nms_sort(dets, nboxes, l.classes, nms);
+            else diounms_sort(dets, nboxes, l.classes, nms, l.nms_kind, l.beta_nms);
+        }
+        sprintf(path, "%s/detections_nms.txt", out);
+        write_detections(path, dets, nboxes, first.classes, uc, net.letter_box, l);
+        free_detections(dets, nboxes);
+    }
     free(x);
     free_network(net);
     return 0;

@@ -22,6 +22,10 @@ weights_type: nweights U(-1, 1) (negative ones exercise the relu
 normalization's clamp).
 
 Input: Generator(PCG64(seed)).random((C, H, W)) -> low + (high - low) * u, float32.
+
+Detections (cases in DETECTIONS): `ab_layers forward ... THRESH IMAGE_W IMAGE_H NMS` also writes
+detections.txt (get_network_boxes for an image of IMAGE_W x IMAGE_H) and detections_nms.txt (after
+test_detector's NMS); the manifest records the arguments.
 """
 from __future__ import annotations
 
@@ -51,7 +55,10 @@ CASES = [
     ("sam_scale", "sam_scale.cfg", 105, 205, (0.0, 1.0), 1),
     ("shortcut", "shortcut.cfg", 106, 206, (0.0, 1.0), 1),
     ("shortcut_nofuse", "shortcut.cfg", 106, 206, (0.0, 1.0), 0),
+    ("gaussian_yolo", "gaussian_yolo.cfg", 107, 207, (0.0, 1.0), 1),
 ]
+# name -> (thresh, image width, image height, nms) for the detections (ab_layers forward's optional arguments)
+DETECTIONS = {"gaussian_yolo": (0.15, 100, 60, 0.3)}
 
 
 def sha256(path: Path) -> str:
@@ -144,10 +151,11 @@ def main() -> int:
         rng = np.random.Generator(np.random.PCG64(iseed))
         x = (lo + (hi - lo) * rng.random((c, h, w))).astype(np.float32)
         np.save(case_dir / "input.npy", x)
+        detections = DETECTIONS.get(name)
         with tempfile.NamedTemporaryFile(suffix=".f32") as tmp:
             x.tofile(tmp.name)
-            run = subprocess.run([args.ab_layers, "forward", str(cfg), str(weights), tmp.name, str(fuse), str(case_dir)],
-                                 check=False, capture_output=True, text=True)
+            run = subprocess.run([args.ab_layers, "forward", str(cfg), str(weights), tmp.name, str(fuse), str(case_dir),
+                                  *map(str, detections or ())], check=False, capture_output=True, text=True)
         if run.returncode:
             sys.stderr.write(run.stdout[-3000:] + run.stderr[-3000:])
             raise SystemExit(f"{name}: ab_layers failed")
@@ -168,6 +176,10 @@ def main() -> int:
             "input": {"seed": iseed, "low": lo, "high": hi, "shape": [c, h, w], "sha256": sha256(case_dir / "input.npy")},
             "layers": layers,
         }
+        if detections:
+            thresh, image_w, image_h, nms = detections
+            cases[name]["detections"] = {"thresh": thresh, "image": [image_w, image_h], "nms": nms,
+                                         "files": ["detections.txt", "detections_nms.txt"]}
         print(f"{name}: {len(layers)} layers, weights {weights.stat().st_size} bytes")
     manifest["cases"] = [cases[n] for n, *_ in CASES if n in cases]
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
