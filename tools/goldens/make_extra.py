@@ -56,6 +56,8 @@ CASES = [
     ("shortcut", "shortcut.cfg", 106, 206, (0.0, 1.0), 1),
     ("shortcut_nofuse", "shortcut.cfg", 106, 206, (0.0, 1.0), 0),
     ("gaussian_yolo", "gaussian_yolo.cfg", 107, 207, (0.0, 1.0), 1),
+    ("share", "share.cfg", 108, 208, (0.0, 1.0), 1),
+    ("share_nofuse", "share.cfg", 108, 208, (0.0, 1.0), 0),
 ]
 # name -> (thresh, image width, image height, nms) for the detections (ab_layers forward's optional arguments)
 DETECTIONS = {"gaussian_yolo": (0.15, 100, 60, 0.3)}
