@@ -28,7 +28,7 @@ from pydarknet.image import letterbox_geometry
 from pydarknet.layers.boxes import box_iou
 from pydarknet.layers.detection import Detection
 from pydarknet.layers.region import Region
-from pydarknet.layers.yolo import Yolo
+from pydarknet.layers.yolo import YoloHead
 
 
 # An overlap of two arrays of boxes (..., 4), broadcast: Darknet's box_iou (`_iou`) or AlexeyAB's DIoU variants.
@@ -124,7 +124,7 @@ def decode_region(layer: Region, output: Tensor, thresh: float, hier_thresh: flo
                       objectness, probs, layer.num * h * w)
 
 
-def decode_yolo(layer: Yolo, output: Tensor, net_w: int, net_h: int, thresh: float) -> Candidates:
+def decode_yolo(layer: YoloHead, output: Tensor, net_w: int, net_h: int, thresh: float) -> Candidates:
     """Darknet's get_yolo_detections (before correct_yolo_boxes), batched.
 
     Anchors are pixels of the network input (this layer's `mask` of them).

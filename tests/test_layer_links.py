@@ -3,7 +3,7 @@
 - `[convolutional] share_index=` (AlexeyAB, TridentNet): the weights, biases and batch norm of an earlier
   convolution, nothing of its own in the .weights file; refused when AlexeyAB's parse stops or its fused and
   unfused numbers differ, and refused by `pydarknet train` (its update runs once per sharing layer);
-  the numbers against AlexeyAB's C: tests/test_alexeyab_layers.py (the `share` extra golden).
+  the numbers against AlexeyAB's C: tests/test_alexeyab_layers.py (the `share` and `share_nofuse` extra goldens).
 - `[contrastive]` (AlexeyAB): a training loss; its output at inference is zeros; `yolo_layer=` must be a [yolo].
 - `[net] policy=sgdr`: builds (inference does not use the schedule), auto picks AlexeyAB's dialect, train refuses.
 """
