@@ -327,8 +327,13 @@ class Darknet(nn.Module):
         """Save Darknet weights atomically, in the header version they were loaded with."""
         save_weights(self, path, cutoff)
 
+    def layer_bflops(self, layer: Layer) -> float:
+        """The BFLOPs of `layer` as the dialect's Darknet counts them: AlexeyAB's parser also counts every
+        [maxpool] and [shortcut] and no [connected]/[local] (Layer.alexeyab_bflops)."""
+        return layer.alexeyab_bflops() if self.dialect == "alexeyab" else layer.bflops()
+
     def bflops(self) -> float:
-        return sum(layer.bflops() for layer in self.layers)
+        return sum(self.layer_bflops(layer) for layer in self.layers)
 
     def summary(self) -> str:
         """Darknet's layer table: index, type, filters/size, input -> output, BFLOPs."""
@@ -336,7 +341,8 @@ class Darknet(nn.Module):
         for layer in self.layers:
             c, h, w = layer.in_shapes[0]
             oc, oh, ow = layer.out_shape
-            flops = f"  {layer.bflops():6.3f} BFLOPs" if layer.bflops() else ""
+            bflops = self.layer_bflops(layer)
+            flops = f"  {bflops:6.3f} BFLOPs" if bflops else ""
             lines.append(
                 f"{layer.index:5d} {layer.kind[:6]:<6s} {layer.describe():<19s} "
                 f"{w:4d} x{h:4d} x{c:4d}   ->  {ow:4d} x{oh:4d} x{oc:4d}{flops}"

@@ -1,12 +1,17 @@
 """`pydarknet anchors DATA --num 5 --width 416 --height 416`: dimension clusters for a cfg.
 
 Darknet's spelling `pydarknet detector calc_anchors DATA -num_of_clusters 5`
-works too.  Box sizes come from the label files of the `.data` file's
-`train=` list, scaled to the network input (`--width`/`--height`, default the
-cfg's, else 416).  The anchors are printed as a cfg line sorted by area, in
-the units the cfg wants: grid cells of the output for `[region]` (YOLOv2),
-pixels for `[yolo]`; without `--cfg`, `--units grid` (cells of a stride-32
-network) or `--units pixels`.
+works too.  The clustering is the YOLO9000 paper's (pydarknet.anchors:
+d = 1 - IoU, k-means++ seeding from `--seed`); AlexeyAB's calc_anchors
+(src/detector.c, do_kmeans in src/matrix.c) clusters with the same distance
+from random boxes of `srand(time(0))`.  Both print the anchors sorted by
+area, smallest first, the order the masks of a [yolo] cfg expect (`mask=0,1,2`
+the smallest three, on the finest grid).  Box sizes come from the label
+files of the `.data` file's `train=` list, scaled to the network input
+(`--width`/`--height`, default the cfg's, else 416).  The anchors are
+printed as a cfg line sorted by area, in the units the cfg wants: grid
+cells of the output for `[region]` (YOLOv2), pixels for `[yolo]`; without
+`--cfg`, `--units grid` (cells of a stride-32 network) or `--units pixels`.
 """
 
 from __future__ import annotations
@@ -89,7 +94,9 @@ class Target:
         return "pixels" if self.scale == 1 else f"grid cells (stride {self.scale:g})"
 
     def format(self, anchors: np.ndarray) -> str:
-        spec = "%.0f,%.0f" if self.scale == 1 else "%.4f,%.4f"
+        """Whole pixels, else four decimals: AlexeyAB's calc_anchors (src/detector.c) prints `%3.0f` when
+        width > 32 and `%2.4f` otherwise (its `-width 13 -height 13` form gives grid cells)."""
+        spec = "%.0f,%.0f" if self.scale == 1 and self.width > 32 else "%.4f,%.4f"
         return ", ".join(spec % tuple(a) for a in anchors)
 
 

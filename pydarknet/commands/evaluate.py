@@ -1,19 +1,24 @@
 """`pydarknet valid|map DATA CFG WEIGHTS`: Darknet's `detector valid` result files, and mAP.
 
 Both run every image of the `.data` file's `valid=` list the way Darknet's
-`validate_detector` does (letterboxed, thresh .005, hier_thresh .5, NMS .45),
-in batches (the next one loaded and letterboxed in a background thread), with
-the fast inference mode (pydarknet.inference; compiled when the list is long)
+`validate_detector` does (pjreddie's: letterboxed, thresh .005, hier_thresh
+.5, NMS .45; AlexeyAB's `valid`: thresh .001, NMS .6 with the last layer's
+nms_kind, and its `map` (validate_detector_map): thresh .005, hier_thresh 0,
+NMS .45; resized unless letter_box), in batches (the next one loaded and
+letterboxed in a background thread), with the fast inference mode (pydarknet.inference; compiled when the list is long)
 and a progress bar.  `valid` writes Darknet's result files into
 `results=` (default `results/`); `map` scores the detections against the
-label files: VOC AP per class, mAP@IoU (11-point, all-point, 101-point),
-precision/recall/F1/average IoU at `--thresh`, and COCO mAP@[.5:.95] with
+label files: AP per class, mAP@IoU (11-point, all-point, 101-point),
+precision/recall/F1/average IoU at `--thresh` (the VOC devkit's rules on the
+boxes clamped to the image, or in AlexeyAB's dialect its `detector map`'s on
+Darknet's boxes: pydarknet.eval.alexeyab), and COCO mAP@[.5:.95] with
 pycocotools (`--coco`, or `--coco-gt instances.json`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import io
 import json
@@ -29,19 +34,23 @@ from pydarknet.commands.arguments import add_dialect, apply_dialect, device, pos
 from pydarknet.convert import network_with_weights
 from pydarknet.data.datafile import read_lines, read_names
 from pydarknet.errors import DarknetError
+from pydarknet.eval.alexeyab import alexeyab_evaluate
 from pydarknet.eval.ap import INTERPOLATIONS, DetectionTable, Evaluation, evaluate
 from pydarknet.eval.coco import coco_results, coco_stats, ground_truth_from_json, ground_truth_from_labels
 from pydarknet.eval.results import ResultWriter, check_file_names, clamped_corners, coco_image_id
-from pydarknet.eval.truth import read_truth, truth_table
+from pydarknet.eval.truth import read_truth, relative_truth, truth_table
 from pydarknet.image import load_frame
 from pydarknet.inference import InferenceModel, compile_pays_back
 from pydarknet.prefetch import batched, prefetch
 from pydarknet.weights import write_atomic
 
-# Darknet: validate_detector's fixed thresholds
-VALID_THRESH = 0.005
-VALID_HIER_THRESH = 0.5
-VALID_NMS = 0.45
+# (thresh, hier_thresh, nms) fixed in the C function each verb reproduces, by dialect.
+THRESHOLDS: dict[tuple[str, str], tuple[float, float, float]] = {
+    ("pjreddie", "valid"): (0.005, 0.5, 0.45),  # pjreddie examples/detector.c validate_detector
+    ("pjreddie", "map"): (0.005, 0.5, 0.45),  # (pjreddie's Darknet has no map: the detections valid writes)
+    ("alexeyab", "valid"): (0.001, 0.5, 0.6),  # AlexeyAB src/detector.c validate_detector
+    ("alexeyab", "map"): (0.005, 0.0, 0.45),  # AlexeyAB src/detector.c validate_detector_map
+}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -74,9 +83,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 class ValidSet:
-    """What `validate_detector` reads: the `.data` options, the image list, the names, the network."""
+    """What `validate_detector` reads: the `.data` options, the image list, the names, the network,
+    and the thresholds of `verb` ("valid" or "map") in the network's dialect."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, verb: str) -> None:
         if args.batch < 1:
             raise DarknetError(f"--batch {args.batch}: must be at least 1")
         self.data = read_data_file(args.data)
@@ -87,12 +97,14 @@ class ValidSet:
         self.coco = self.data.get_str("eval", "voc") == "coco"
         self.net = apply_dialect(network_with_weights(args.cfg, args.weights), args)
         self.net.eval().to(torch.device(args.device))
-        self.classes = int(getattr(self.net.layers[-1], "classes", 0))
+        head = self.net.layers[self.net.output_indices[-1]]  # AlexeyAB: the last [yolo]/[Gaussian_yolo]/[region]
+        self.classes = int(getattr(head, "classes", 0))
         if self.classes < 1:
-            raise DarknetError(f"{args.cfg}: the last layer is [{self.net.layers[-1].kind}], not a detection layer")
+            raise DarknetError(f"{args.cfg}: the last layer is [{head.kind}], not a detection layer")
         if len(self.names) < self.classes:
             raise DarknetError(f"{args.data}: names file has {len(self.names)} names, the network {self.classes} classes")
         self.batch = args.batch
+        self.thresh, self.hier_thresh, self.nms = THRESHOLDS[self.net.dialect, verb]
         compile = args.compile if args.compile is not None else compile_pays_back(len(self.paths))
         self.model = InferenceModel(self.net, compile=compile)
 
@@ -116,7 +128,7 @@ class ValidSet:
 
         with tqdm(total=len(self.paths), unit="img", desc="valid") as bar:
             for paths, images, batch in prefetch(map(load, batched(self.paths, self.batch))):
-                found = detect_batch(self.net, images, thresh=VALID_THRESH, hier_thresh=VALID_HIER_THRESH, nms=VALID_NMS,
+                found = detect_batch(self.net, images, thresh=self.thresh, hier_thresh=self.hier_thresh, nms=self.nms,
                                      model=self.model, batch=batch)
                 for path, image, dets in zip(paths, images, found):
                     boxes = np.array([d.box for d in dets], dtype=np.float32).reshape(-1, 4)
@@ -139,7 +151,7 @@ def _read_list(path: Path) -> list[str]:
 
 
 def run_valid(args: argparse.Namespace) -> int:
-    vs = ValidSet(args)
+    vs = ValidSet(args, "valid")
     with ResultWriter(vs.results, vs.names[:vs.classes], coco=vs.coco, outfile=args.out, names_path=vs.names_path) as writer:
         for path, width, height, boxes, probs in vs.detections():
             writer.add(path, boxes, probs, width, height)
@@ -149,26 +161,36 @@ def run_valid(args: argparse.Namespace) -> int:
 
 
 def collect(vs: ValidSet) -> tuple[DetectionTable, list[tuple[int, int]]]:
-    """Every (box, class) with a non-zero prob as 0-based pixel corners clamped to the image, and the image sizes."""
+    """Every (box, class) with a non-zero prob, box by box in Darknet's order and classes ascending, with
+    Darknet's relative (x, y, w, h) boxes (float32); and the image sizes."""
     image, label, score, box, sizes = [], [], [], [], []
     for index, (_, width, height, boxes, probs) in enumerate(vs.detections()):
         rows, cols = np.nonzero(probs)
         image.append(np.full(len(rows), index)), label.append(cols), score.append(probs[rows, cols].astype(np.float64))
-        box.append(clamped_corners(boxes, width, height, one_based=False)[rows].astype(np.float64))
+        box.append(boxes[rows])
         sizes.append((width, height))
     return DetectionTable(np.concatenate(image), np.concatenate(label), np.concatenate(score), np.concatenate(box)), sizes
+
+
+def pixel_table(dets: DetectionTable, sizes: list[tuple[int, int]]) -> DetectionTable:
+    """The detections with 0-based pixel corners clamped to their images (the VOC devkit's and COCO's boxes)."""
+    size = np.array(sizes, dtype=np.int64).reshape(-1, 2)[dets.image]
+    return dataclasses.replace(dets, box=clamped_corners(dets.box, size[:, 0], size[:, 1], one_based=False).astype(np.float64))
 
 
 def run_map(args: argparse.Namespace) -> int:
     if not 0 < args.iou < 1:
         raise DarknetError(f"--iou {args.iou}: must be between 0 and 1")
-    vs = ValidSet(args)
+    vs = ValidSet(args, "map")
     if args.plot:
         check_file_names(vs.names[:vs.classes], vs.names_path)  # pr_<name>.png
     labels = read_truth(vs.paths, vs.classes)
-    dets, sizes = collect(vs)
-    truth = truth_table(labels, sizes)
-    ev = evaluate(dets, truth, vs.classes, iou=args.iou, thresh=args.thresh)
+    boxes, sizes = collect(vs)
+    dets, truth = pixel_table(boxes, sizes), truth_table(labels, sizes)
+    if vs.net.dialect == "alexeyab":
+        ev = alexeyab_evaluate(boxes, relative_truth(labels), vs.classes, iou=args.iou, thresh=args.thresh)
+    else:
+        ev = evaluate(dets, truth, vs.classes, iou=args.iou, thresh=args.thresh)
     coco = None
     if args.coco_gt:
         ids = [coco_image_id(p) for p in vs.paths]
@@ -190,7 +212,7 @@ def _number(x: float) -> float | None:
 def report(ev: Evaluation, names: list[str], points: int, coco: dict[str, float] | None) -> dict:
     """The numbers of `map` as a JSON-ready dict (NaN AP, a class without ground truth, as null)."""
     return {
-        "iou": ev.iou, "thresh": ev.thresh, "points": points,
+        "method": ev.method, "iou": ev.iou, "thresh": ev.thresh, "points": points,
         "map": {str(p): ev.mean_ap(p) for p in INTERPOLATIONS},
         "classes": [{"name": n, "ap": {str(p): _number(ev.ap[p][c]) for p in INTERPOLATIONS}, "ground_truth": int(ev.positives[c]),
                      "detections": int(ev.detections[c]), "tp": int(ev.tp[c]), "fp": int(ev.fp[c])} for c, n in enumerate(names)],
@@ -204,14 +226,15 @@ def format_table(ev: Evaluation, names: list[str], points: int, coco: dict[str, 
     """A readable table: one row per class, then the means and the threshold figures."""
     label = {11: "11-point", 0: "all-point", 101: "101-point"}
     width = max(12, *map(len, names))
-    lines = [f"{'class':<{width}s}  {'AP':>7s}  {'truth':>6s}  {'dets':>7s}  {'TP':>6s}  {'FP':>6s}   (AP {label[points]} at IoU {ev.iou:g}; TP/FP at score >= {ev.thresh:g})"]
+    header = f"{'class':<{width}s}  {'AP':>7s}  {'truth':>6s}  {'dets':>7s}  {'TP':>6s}  {'FP':>6s}"
+    lines = [f"{header}   (AP {label[points]} at IoU {ev.iou:g}; TP/FP at score {ev.compare} {ev.thresh:g}; {ev.method})"]
     for c, name in enumerate(names):
         ap = ev.ap[points][c]
         shown = "      -" if math.isnan(ap) else f"{100 * ap:6.2f}%"
         lines.append(f"{name:<{width}s}  {shown}  {ev.positives[c]:6d}  {ev.detections[c]:7d}  {ev.tp[c]:6d}  {ev.fp[c]:6d}")
     lines.append("")
     lines.append(f"mAP@{ev.iou:g}: " + ", ".join(f"{100 * ev.mean_ap(p):.2f}% ({label[p]})" for p in INTERPOLATIONS))
-    lines.append(f"at score >= {ev.thresh:g}: precision {ev.precision:.4f}, recall {ev.recall:.4f}, F1 {ev.f1:.4f}, "
+    lines.append(f"at score {ev.compare} {ev.thresh:g}: precision {ev.precision:.4f}, recall {ev.recall:.4f}, F1 {ev.f1:.4f}, "
                  f"TP {int(ev.tp.sum())}, FP {int(ev.fp.sum())}, FN {int(ev.positives.sum() - ev.tp.sum())}, "
                  f"average IoU {100 * ev.average_iou:.2f}%")
     if coco is not None:

@@ -6,9 +6,10 @@ conv's raw output, `head_<index>`), or the network's last layer for a
 classifier.  The batch dimension is dynamic; the input size is the cfg's or
 the one asked for.  With `decode=True` the graph also decodes the boxes of
 every `[region]`/`[yolo]` head into one output `detections` of shape
-(batch, boxes, 5 + classes): per anchor and cell (anchor-major, as Darknet
-orders them) x, y, w, h relative to the network input (box centre and
-size: `get_region_box` / `get_yolo_box`), the objectness, then
+(batch, boxes, 5 + classes): per anchor and cell (anchor-major, Darknet's
+[region] order; its [yolo] order is cell-major) x, y, w, h relative to the
+network input (box centre and size: `get_region_box` / `get_yolo_box`,
+AlexeyAB's `new_coords=1` sizes included), the objectness, then
 objectness * class score per class, i.e. Darknet's `prob` before its
 thresholds and before `correct_region_boxes` undoes the letterbox.
 """
@@ -38,7 +39,11 @@ def require_onnx() -> None:
 
 
 def decode_boxes(layer: Region | Yolo, output: Tensor, net_width: int, net_height: int) -> Tensor:
-    """(batch, num*h*w, 5 + classes) boxes from a head's activated output (Darknet's `l.output`)."""
+    """(batch, num*h*w, 5 + classes) boxes from a head's activated output (Darknet's `l.output`).
+
+    Sizes are exp(t) * anchor, or with AlexeyAB's `new_coords=1` t * t * 4 * anchor
+    (src/yolo_layer.c get_yolo_box).
+    """
     b, _, h, w = output.shape
     coords = layer.coords if isinstance(layer, Region) else 4
     v = output.view(b, layer.num, coords + 1 + layer.classes, h, w)
@@ -51,8 +56,10 @@ def decode_boxes(layer: Region | Yolo, output: Tensor, net_width: int, net_heigh
     rows = torch.arange(h, dtype=output.dtype, device=output.device).view(1, 1, h, 1)
     x = (v[:, :, 0] + cols) / w
     y = (v[:, :, 1] + rows) / h
-    bw = torch.exp(v[:, :, 2]) * anchors[:, 0].view(1, -1, 1, 1)
-    bh = torch.exp(v[:, :, 3]) * anchors[:, 1].view(1, -1, 1, 1)
+    t = v[:, :, 2:4]
+    size = t * t * 4 if isinstance(layer, Yolo) and layer.new_coords else torch.exp(t)
+    bw = size[:, :, 0] * anchors[:, 0].view(1, -1, 1, 1)
+    bh = size[:, :, 1] * anchors[:, 1].view(1, -1, 1, 1)
     obj = v[:, :, coords]
     probs = obj.unsqueeze(2) * v[:, :, coords + 1 :]
     boxes = torch.cat([torch.stack([x, y, bw, bh, obj], dim=2), probs], dim=2)

@@ -28,7 +28,8 @@ INTERPOLATIONS = (11, 101, 0)
 
 @dataclass
 class DetectionTable:
-    """Detections of a data set, one row per (box, class): corners x1 y1 x2 y2 in pixels."""
+    """Detections of a data set, one row per (box, class): corners x1 y1 x2 y2 in pixels (AlexeyAB's map:
+    Darknet's relative x y w h, pydarknet.eval.alexeyab)."""
 
     image: np.ndarray  # (N,) int image index
     label: np.ndarray  # (N,) int class
@@ -38,7 +39,8 @@ class DetectionTable:
 
 @dataclass
 class TruthTable:
-    """Ground-truth boxes of a data set, corners x1 y1 x2 y2 in pixels; `difficult` is optional."""
+    """Ground-truth boxes of a data set, corners x1 y1 x2 y2 in pixels (AlexeyAB's map: relative x y w h);
+    `difficult` is optional."""
 
     image: np.ndarray  # (M,) int image index
     label: np.ndarray  # (M,) int class
@@ -138,7 +140,10 @@ def average_precision(precision: np.ndarray, recall: np.ndarray, points: int = 1
 
 @dataclass
 class Evaluation:
-    """Per-class AP and counts, plus the totals at a score threshold."""
+    """Per-class AP and counts, plus the totals at a score threshold (the VOC devkit's: score >= thresh)."""
+
+    method = "VOC devkit"
+    compare = ">="  # a score against thresh
 
     ap: dict[int, np.ndarray]  # points -> (C,) AP per class, NaN for a class with no ground truth
     positives: np.ndarray  # (C,) non-difficult ground-truth boxes

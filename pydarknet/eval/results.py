@@ -74,14 +74,17 @@ def coco_image_id(path: str) -> int:
     return int(match.group()) if match else 0  # Darknet: atoi gives 0 without digits
 
 
-def pixel_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Relative (x, y, w, h) -> pixels, in float32 (Darknet: `correct_region_boxes` with relative=0)."""
-    scale = np.array([width, height, width, height], dtype=np.float32)
+def pixel_boxes(boxes: np.ndarray, width: int | np.ndarray, height: int | np.ndarray) -> np.ndarray:
+    """Relative (x, y, w, h) -> pixels, in float32 (Darknet: `correct_region_boxes` with relative=0).
+
+    `width` and `height` are the image's, or each box's (arrays).
+    """
+    scale = np.stack(np.broadcast_arrays(width, height, width, height), axis=-1).astype(np.float32)
     return np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * scale
 
 
-def clamped_corners(boxes: np.ndarray, width: int, height: int, one_based: bool) -> np.ndarray:
-    """Relative (x, y, w, h) -> pixel corners x1 y1 x2 y2 clamped to the image, float32.
+def clamped_corners(boxes: np.ndarray, width: int | np.ndarray, height: int | np.ndarray, one_based: bool) -> np.ndarray:
+    """Relative (x, y, w, h) -> pixel corners x1 y1 x2 y2 clamped to the image (or each box's), float32.
 
     Darknet: `x - w/2. (+ 1)` is computed in double and stored in float; the
     low corner is clamped to 1 (`print_detector_detections`, one_based) or 0

@@ -12,6 +12,13 @@ def read_truth(image_paths: list[str], classes: int) -> list[np.ndarray]:
     return [read_labels(label_path(p), classes).astype(np.float64) for p in image_paths]
 
 
+def relative_truth(labels: list[np.ndarray]) -> TruthTable:
+    """Every image's label rows with their relative (x, y, w, h) boxes, float32 as Darknet's read_boxes reads them."""
+    rows = np.concatenate(labels) if labels else np.zeros((0, 5))
+    image = np.repeat(np.arange(len(labels)), [len(r) for r in labels])
+    return TruthTable(image, rows[:, 0].astype(np.int64), rows[:, 1:5].astype(np.float32))
+
+
 def truth_table(labels: list[np.ndarray], sizes: list[tuple[int, int]]) -> TruthTable:
     """Every image's label rows as pixel corners (x1 y1 x2 y2) of its (width, height)."""
     counts = [len(rows) for rows in labels]

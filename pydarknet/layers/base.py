@@ -72,6 +72,11 @@ class Layer(nn.Module):
     def bflops(self) -> float:
         return 0.0
 
+    def alexeyab_bflops(self) -> float:
+        """The `l.bflops` AlexeyAB's make_*_layer sets, printed as `BF` and summed into `Total BFLOPS`
+        (src/parser.c parse_network_cfg_custom): pjreddie's count unless the layer's differs."""
+        return self.bflops()
+
     def describe(self) -> str:
         """The middle column of Darknet's layer table."""
         return ""

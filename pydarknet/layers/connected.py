@@ -63,5 +63,9 @@ class Connected(Layer):
     def bflops(self) -> float:
         return 2.0 * self.inputs * self.outputs / 1e9
 
+    def alexeyab_bflops(self) -> float:
+        """AlexeyAB's make_connected_layer sets no l.bflops: its parser counts none."""
+        return 0.0
+
     def describe(self) -> str:
         return f"{self.inputs:5d} -> {self.outputs}"

@@ -60,5 +60,9 @@ class Local(Layer):
     def bflops(self) -> float:
         return 2.0 * self.weight.numel() / 1e9
 
+    def alexeyab_bflops(self) -> float:
+        """AlexeyAB's make_local_layer sets no l.bflops: its parser counts none."""
+        return 0.0
+
     def describe(self) -> str:
         return f"{self.filters:5d} {self.size:2d} x{self.size:2d} /{self.stride:2d}"

@@ -111,9 +111,11 @@ class Maxpool(Layer):
         return bool(self.maxpool_depth or self.antialiasing or self.stride_x != self.stride_y or self.average)
 
     def bflops(self) -> float:
-        """AlexeyAB make_maxpool_layer: size*size*c*out_h*out_w; pjreddie prints none (0 unless an AlexeyAB option is used)."""
-        if not self._alexeyab():
-            return 0.0
+        """pjreddie prints none for a max pool: 0 unless an AlexeyAB option is used (then `alexeyab_bflops`)."""
+        return self.alexeyab_bflops() if self._alexeyab() else 0.0
+
+    def alexeyab_bflops(self) -> float:
+        """AlexeyAB make_maxpool_layer, for every [maxpool] and [local_avgpool]: size*size*c*out_h*out_w."""
         c = self.in_shapes[0][0] if self.in_shapes else 0
         _, h, w = self.pool_shape
         return self.size * self.size * c * h * w / 1e9

@@ -153,9 +153,11 @@ class Shortcut(Layer):
         return [self.weights] if self.weights is not None else []
 
     def bflops(self) -> float:
-        """AlexeyAB make_shortcut_layer: out_w*out_h*out_c*n (x2 with weights); 0 in pjreddie's form, which prints none."""
-        if not self.multilayer:
-            return 0.0
+        """0 in pjreddie's form, which prints none; AlexeyAB's multilayer form counts `alexeyab_bflops`."""
+        return self.alexeyab_bflops() if self.multilayer else 0.0
+
+    def alexeyab_bflops(self) -> float:
+        """AlexeyAB make_shortcut_layer, for every [shortcut]: out_w*out_h*out_c*n (x2 with weights)."""
         c, h, w = self.out_shape
         return c * h * w * len(self.froms) * (2 if self.weights is not None else 1) / 1e9
 
