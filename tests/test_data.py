@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -18,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from pydarknet.data import BadSampleWarning, DataFile, DetectionLoader, augment_detection, label_path, read_labels, read_list, read_names
+from pydarknet.data import (BadSampleWarning, DataFile, DetectionLoader, augment_detection, label_path, read_labels, read_list, read_names,
+                            read_training_labels)
 from pydarknet.data.augment import correct_boxes, distort_image, fill_truth_detection, place_image
 from pydarknet.errors import DarknetError
 
@@ -68,16 +70,18 @@ def test_read_labels_parses_lines(tmp_path: Path) -> None:
         ("0 .5 .5 .2 .2\n0 .5 .5 .2\n", 2, "4 fields"),
         ("0 .5 .5 .2 .2\n\n1.5 .5 .5 .2 .2\n", 3, "not a whole number"),
         ("-1 .5 .5 .2 .2\n", 1, "out of range"),
+        ("2147483648 .5 .5 .2 .2\n", 1, "class 2147483648 out of range"),  # Darknet reads a C int
         ("3 .5 .5 .2 .2\n", 1, "out of range (classes=3)"),
         ("0 .5 nan .2 .2\n", 1, "y 'nan' is not a number"),
         ("0 .5 .5 w .2\n", 1, "w 'w' is not a number"),
     ],
 )
-def test_read_labels_names_file_and_line(tmp_path: Path, text: str, line: int, words: str) -> None:
+@pytest.mark.parametrize("reader", [read_labels, read_training_labels])
+def test_read_labels_names_file_and_line(tmp_path: Path, text: str, line: int, words: str, reader: Callable) -> None:
     path = tmp_path / "bad.txt"
     path.write_text(text)
     with pytest.raises(DarknetError, match=rf"^{path}:{line}: .*{words}".replace("(", r"\(").replace(")", r"\)")):
-        read_labels(path, classes=3)
+        reader(path, classes=3)
 
 
 def test_read_labels_missing_file(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from pydarknet.data.augment import augment_detection
 from pydarknet.data.classification import ClassificationAugmentation, augment_classification, class_of, fill_truth
 from pydarknet.data.datafile import DataFile, read_list, read_names
-from pydarknet.data.labels import label_path, read_labels
+from pydarknet.data.labels import label_path, read_labels, read_training_labels
 from pydarknet.data.loader import BadSampleWarning, BatchLoader, DetectionLoader
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "read_labels",
     "read_list",
     "read_names",
+    "read_training_labels",
 ]

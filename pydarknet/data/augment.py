@@ -17,7 +17,8 @@ For each training image Darknet (since March 2017):
 7. moves the boxes the same way (`fill_truth_detection`): shuffled
    (`randomize_boxes`), scaled and offset with the *float* nw, nh, dx, dy,
    mirrored, clipped to [0, 1] (`correct_boxes`), cut to `max_boxes`, and
-   those with w or h < .001 dropped.
+   those with w or h < .001 dropped.  YOLO9000's class-only labels (x == 0
+   and y == 0) become (999999, 999999, 999999, 999999, class) instead.
 
 Every pixel operation is vectorised numpy in float32, with Darknet's
 formulas and their order of float operations.  Random numbers come from a
@@ -29,7 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from pydarknet.data.labels import is_class_only
+
 F32 = np.float32
+CLASS_ONLY = F32(999999)  # Darknet: correct_boxes' x, y, w, h of a class-only box (region_layer.c tests x > 100000)
 
 
 def rand_uniform(rng: np.random.Generator, low: float, high: float) -> np.float32:
@@ -142,35 +146,49 @@ def randomize_boxes(count: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def correct_boxes(boxes: np.ndarray, dx: float, dy: float, sx: float, sy: float, flip: bool) -> np.ndarray:
-    """Darknet's correct_boxes on (K, 4) x, y, w, h rows: a new (K, 4) float32 array.
+    """Darknet's correct_boxes (src/data.c) on (K, 4) x, y, w, h rows: a new (K, 4) float32 array.
 
     Edges move as `edge * s - d`, are mirrored if `flip`, clipped to [0, 1];
-    the centre and size are recomputed from the clipped edges.
+    the centre and size are recomputed from the clipped edges.  A class-only
+    box (x == 0 and y == 0, see `is_class_only`) becomes CLASS_ONLY in all
+    four, never moved, flipped or clipped.
     """
     x, y, w, h = (np.asarray(boxes, dtype=F32)[:, k] for k in range(4))
     two = F32(2)
-    left, right = (x - w / two) * F32(sx) - F32(dx), (x + w / two) * F32(sx) - F32(dx)
-    top, bottom = (y - h / two) * F32(sy) - F32(dy), (y + h / two) * F32(sy) - F32(dy)
+    with np.errstate(over="ignore"):  # Darknet takes any float; an edge past float32's range becomes inf, then clipped
+        left, right = (x - w / two) * F32(sx) - F32(dx), (x + w / two) * F32(sx) - F32(dx)
+        top, bottom = (y - h / two) * F32(sy) - F32(dy), (y + h / two) * F32(sy) - F32(dy)
     if flip:
         left, right = F32(1) - right, F32(1) - left
     left, right, top, bottom = (np.clip(e, 0, 1) for e in (left, right, top, bottom))
-    return np.stack(
+    moved = np.stack(
         [(left + right) / two, (top + bottom) / two, np.clip(right - left, 0, 1), np.clip(bottom - top, 0, 1)], axis=1
     ).astype(F32)
+    moved[is_class_only(x, y)] = CLASS_ONLY
+    return moved
 
 
 def fill_truth_detection(
     boxes: np.ndarray, max_boxes: int, dx: float, dy: float, sx: float, sy: float, flip: bool, rng: np.random.Generator
 ) -> np.ndarray:
-    """Darknet's fill_truth_detection: (K, 5) class,x,y,w,h labels -> (max_boxes, 5) x,y,w,h,class.
+    """Darknet's fill_truth_detection (src/data.c): (K, 5) class,x,y,w,h labels -> (max_boxes, 5) x,y,w,h,class.
 
-    Shuffle, correct_boxes, keep the first `max_boxes` (Darknet cuts *before*
+    The labels shuffled (`randomize_boxes`), then `truth_from_labels`.
+    """
+    boxes = np.asarray(boxes, dtype=F32).reshape(-1, 5)
+    return truth_from_labels(boxes[randomize_boxes(len(boxes), rng)], max_boxes, dx, dy, sx, sy, flip)
+
+
+def truth_from_labels(boxes: np.ndarray, max_boxes: int, dx: float, dy: float, sx: float, sy: float, flip: bool) -> np.ndarray:
+    """fill_truth_detection after its shuffle: (K, 5) class,x,y,w,h -> (max_boxes, 5) x,y,w,h,class.
+
+    correct_boxes, keep the first `max_boxes` (Darknet cuts *before*
     dropping, so an image with more boxes may yield fewer than `max_boxes`),
-    drop boxes with w or h < .001; rows after the last box are zero.
+    drop boxes with w or h < .001 (never a class-only box); rows after the
+    last box are zero.
     """
     truth = np.zeros((max_boxes, 5), dtype=F32)
     boxes = np.asarray(boxes, dtype=F32).reshape(-1, 5)
-    boxes = boxes[randomize_boxes(len(boxes), rng)]
     moved = correct_boxes(boxes[:, 1:5], dx, dy, sx, sy, flip)[:max_boxes]
     kept = (moved[:, 2].astype(np.float64) >= 0.001) & (moved[:, 3].astype(np.float64) >= 0.001)
     n = int(kept.sum())

@@ -12,13 +12,14 @@ The workers of a torch DataLoader build whole batches; a batch-index
 sampler in the main process names them, with their size from
 `size_for_batch(i)` (called ahead of use, so it must depend on `i` only).
 
-An image that cannot be read, or whose label file is missing or has a bad
-line (a coordinate outside [0, 1] included, see `read_labels`), is reported
-once with its path and line (a `BadSampleWarning`) and another image is
-drawn in its place; Darknet would stop (`file_error`), train on a half-read
-label file, or clip a broken box into one the size of the image.  A data set
-whose labels are all broken (e.g. written in pixels) fails the run after
-MAX_BAD_DRAWS unusable draws in a row.
+An image that cannot be read, or whose label file is missing or has a line
+Darknet could not train on (not five numbers, a class the head has no
+output or `map=` entry for, see `read_training_labels`), is reported once
+with its path and line (a `BadSampleWarning`) and another image is drawn in
+its place; Darknet would stop (`file_error`), train on a half-read label
+file, or read past its arrays.  Coordinates outside [0, 1] are Darknet's to
+clip (`correct_boxes`), as it does.  A data set whose labels are all
+unusable fails the run after MAX_BAD_DRAWS unusable draws in a row.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import itertools
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -36,7 +37,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pydarknet.data.augment import augment_detection
-from pydarknet.data.labels import label_path, read_labels
+from pydarknet.data.labels import label_path, read_training_labels
 from pydarknet.errors import DarknetError
 from pydarknet.image import load_image
 
@@ -58,6 +59,8 @@ class Augmentation:
     exposure: float
     max_boxes: int
     classes: int | None = None
+    class_map: tuple[int, ...] | None = None  # the head's map= (see read_training_labels)
+    class_only: bool = False  # the head trains YOLO9000's class-only labels (a [region] with tree=)
 
     @property
     def truth_shape(self) -> tuple[int, ...]:
@@ -84,7 +87,7 @@ def batch_rng(seed: int, rank: int, batch_index: int) -> np.random.Generator:
 def load_sample(path: Path, width: int, height: int, aug: Augmentation, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Read one image and its labels and augment them; DarknetError if either is unusable."""
     try:
-        boxes = read_labels(label_path(path), aug.classes)
+        boxes = read_training_labels(label_path(path), aug.classes, aug.class_map, aug.class_only)
     except DarknetError as err:
         raise DarknetError(f"{path}: {err}") from None
     image = load_image(path)
@@ -216,7 +219,9 @@ class DetectionLoader(BatchLoader):
 
     `truth` rows are x, y, w, h, class (Darknet's `d.y`), zero after the last
     box.  `classes`, when given, makes a label with a class out of range a
-    bad label file.
+    bad label file; `class_map` (the head's `map=`) and `class_only` (a
+    [region] with `tree=`) are the rest of what the head takes
+    (`read_training_labels`).
     """
 
     def __init__(
@@ -234,8 +239,11 @@ class DetectionLoader(BatchLoader):
         start_batch: int = 0,
         rank: int = 0,
         classes: int | None = None,
+        class_map: Sequence[int] | None = None,
+        class_only: bool = False,
     ) -> None:
         if max_boxes < 1:
             raise DarknetError(f"max boxes {max_boxes} must be at least 1")
-        aug = Augmentation(jitter, hue, saturation, exposure, max_boxes, classes)
+        mapped = tuple(class_map) if class_map is not None else None
+        aug = Augmentation(jitter, hue, saturation, exposure, max_boxes, classes, mapped, class_only)
         super().__init__(paths, size_for_batch, batch_size, aug, workers, seed, start_batch, rank)

@@ -165,6 +165,7 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
     loader = DetectionLoader(
         paths, size_for_batch, opt.batch // ranks.world_size, head.jitter, opt.hue, opt.saturation, opt.exposure,
         head.max_boxes, run.workers, run.seed, start_batch=current_batch(net.seen, opt), rank=ranks.rank, classes=head.classes,
+        class_map=head.map, class_only=isinstance(head, Region) and head.tree is not None,
     )
     plan = LoopPlan(
         base=base,

@@ -1,7 +1,7 @@
 """Fuzzing the readers of files from strangers: a DarknetError (one line) or success, nothing else.
 
 Darknet .weights files (`read_weights_file`, `load_weights`: random bytes, random headers, cut
-and changed files, appendices), label files (`read_labels`), names and list files, `.data` files and
+and changed files, appendices), label files (`read_labels`, `read_training_labels`), names and list files, `.data` files and
 `.pt` checkpoints with changed bytes.  The cfg parser has its own in tests/test_fuzz_cfg.py; both
 files run in well under a minute.
 """
@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from pydarknet import Darknet
 from pydarknet.convert.torch_format import load_pt, pt_bytes
+from pydarknet.data.augment import CLASS_ONLY, truth_from_labels
 from pydarknet.data.datafile import DataFile, read_list, read_names
-from pydarknet.data.labels import read_labels
+from pydarknet.data.labels import read_labels, read_training_labels
 from pydarknet.errors import DarknetError
 from pydarknet.weights import APPENDIX_START, WeightsHeader, load_weights, read_weights_file, weights_bytes, with_appendix
 
@@ -138,6 +139,27 @@ def test_labels_from_random_text(tmp_path, text, classes):
         return
     assert np.isfinite(rows).all() and ((rows[:, 1:] >= 0) & (rows[:, 1:] <= 1)).all()
     assert classes is None or (rows[:, 0] < classes).all()
+
+
+@FUZZ
+@given(LABEL_TEXT, st.sampled_from([None, 1, 6]), st.sampled_from([None, (0,), (5, 3)]), st.booleans(),
+       st.tuples(st.sampled_from([0.0, 0.3, -0.2]), st.sampled_from([1.0, 0.5, 3.0]), st.booleans()))
+def test_training_labels_from_random_text(tmp_path, text, classes, class_map, class_only, move):
+    """Training takes any finite numbers (Darknet's correct_boxes clips them): no NaN or inf reaches the truth."""
+    path = write(tmp_path, "a.txt", text.encode())
+    try:
+        rows = read_training_labels(path, classes, class_map, class_only)
+    except DarknetError as err:
+        assert "\n" not in str(err)
+        return
+    d, s, flip = move
+    truth = truth_from_labels(rows, 30, d, d, s, s, flip)
+    boxes = truth[:, :4][truth[:, 0] != CLASS_ONLY]
+    assert np.isfinite(rows).all() and ((boxes >= 0) & (boxes <= 1)).all()
+    only = (rows[:, 1] == 0) & (rows[:, 2] == 0)
+    assert class_only or not only.any()
+    limit = len(class_map) if class_map is not None else classes
+    assert limit is None or (rows[~only, 0] < limit).all()
 
 
 @FUZZ

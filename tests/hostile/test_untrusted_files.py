@@ -27,8 +27,9 @@ import torch
 from hostile.checks import CFG, IMAGE, WEIGHTS, assert_refused, cli_env, pydarknet_command, run, sha256
 from pydarknet.cli import main
 from pydarknet.convert import convert
+from pydarknet.data.augment import truth_from_labels
 from pydarknet.data.datafile import DataFile
-from pydarknet.data.labels import read_labels
+from pydarknet.data.labels import read_labels, read_training_labels
 from pydarknet.data.loader import Augmentation, SampleBatches
 from pydarknet.errors import DarknetError
 
@@ -450,12 +451,32 @@ def test_a_names_file_with_a_nul_byte_is_one_line(tmp_path):
 
 
 # 5. label coordinates outside [0, 1] ---------------------------------------------------------------------------
+# Evaluation and anchors refuse them (a box written in pixels would be scored or clustered as it is); training
+# takes them as Darknet does: its correct_boxes clips every box to the image (data.c), and the C goldens
+# (tests/golden/labels/) hold such lines.  What is not a finite number is refused everywhere.
 
 @pytest.mark.parametrize("line", ["0 1e30 .5 .2 .2", "0 .5 -0.5 .2 .2", "0 .5 .5 3.5 .2", "0 .5 .5 .2 -1e-3"])
 def test_read_labels_refuses_coordinates_outside_the_image(tmp_path, line):
     (tmp_path / "a.txt").write_text(f"0 .5 .5 .1 .1\n{line}\n")
     with pytest.raises(DarknetError, match=r"a\.txt:2: .*outside \[0, 1\]"):
         read_labels(tmp_path / "a.txt")
+
+
+@pytest.mark.parametrize("line, box", [("0 1e30 .5 .2 .2", None), ("0 .5 -0.5 .2 .2", None), ("0 .5 .5 3.5 .2", [.5, .5, 1, .2]),
+                                       ("0 .5 .5 .2 -1e-3", None), ("0 .5 .5 1.4 1.0000001", [.5, .5, 1, 1])])
+def test_training_clips_coordinates_outside_the_image_as_darknet_does(tmp_path, line, box):
+    """Darknet's numbers: correct_boxes clips the edges to [0, 1]; a box left under .001 wide or high is dropped."""
+    (tmp_path / "a.txt").write_text(f"{line}\n")
+    truth = truth_from_labels(read_training_labels(tmp_path / "a.txt", 1), 30, 0, 0, 1, 1, False)
+    assert truth[0, :4].tolist() == pytest.approx(box or [0, 0, 0, 0]) and not truth[1:].any()
+
+
+@pytest.mark.parametrize("line, words", [("0 .5 nan .2 .2", "y 'nan' is not a number"), ("0 .5 .5 inf .2", "w 'inf' is not a number"),
+                                         ("0 .5 .5 .2 1e39", "h 1e39 is too large for a float")])
+def test_training_refuses_what_is_not_a_finite_number(tmp_path, line, words):
+    (tmp_path / "a.txt").write_text(f"0 .5 .5 .1 .1\n{line}\n")
+    with pytest.raises(DarknetError, match=rf"a\.txt:2: {words}"):
+        read_training_labels(tmp_path / "a.txt")
 
 
 def test_read_labels_keeps_edges_zero_sizes_and_class_only_lines(tmp_path):
@@ -480,16 +501,19 @@ def test_map_refuses_truth_outside_the_image(tmp_path):
     assert_refused(call("map", tmp_path / "v.data", CFG, WEIGHTS, cwd=tmp_path), "a.txt:1", "outside [0, 1]")
 
 
-def test_training_skips_an_image_with_out_of_range_labels(tmp_path):
-    for name, label in (("good", "0 .5 .5 .2 .2\n"), ("bad", "0 .5 .5 .2 -0.5\n")):
+def test_training_skips_an_image_with_labels_that_are_not_numbers(tmp_path):
+    """A label outside the image trains as Darknet's would (clipped: `0 .5 .5 .2 -0.5` is dropped, so background);
+    one that is not a number is skipped, named by file and line."""
+    for name, label in (("good", "0 .5 .5 .2 .2\n"), ("outside", "0 .5 .5 .2 -0.5\n"), ("bad", "0 .5 .5 .2 nan\n")):
         (tmp_path / "images").mkdir(exist_ok=True), (tmp_path / "labels").mkdir(exist_ok=True)
         shutil.copyfile(IMAGE, tmp_path / "images" / f"{name}.jpg")
         (tmp_path / "labels" / f"{name}.txt").write_text(label)
-    paths = [tmp_path / "images" / "good.jpg", tmp_path / "images" / "bad.jpg"]
+    paths = [tmp_path / "images" / f"{name}.jpg" for name in ("good", "outside", "bad")]
     aug = Augmentation(jitter=0.2, hue=0.1, saturation=1.5, exposure=1.5, max_boxes=30, classes=6)
-    batch = SampleBatches(paths, 4, aug, seed=3, rank=0)[(0, 64, 64)]
-    assert batch.error is None and batch.images.shape == (4, 3, 64, 64)
-    assert batch.skipped and all("bad.txt:1" in s and "outside [0, 1]" in s for s in batch.skipped)
+    batch = SampleBatches(paths, 8, aug, seed=3, rank=0)[(0, 64, 64)]
+    assert batch.error is None and batch.images.shape == (8, 3, 64, 64)
+    assert not batch.truth[:, 0, 2].all()  # an `outside` image, with no box left
+    assert batch.skipped and all("bad.txt:1: h 'nan' is not a number" in s for s in batch.skipped)
 
 
 # 6. paths with spaces in a .data file -------------------------------------------------------------------------
