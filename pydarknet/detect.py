@@ -200,14 +200,15 @@ def network_batch(net: Darknet, images: list[np.ndarray]) -> torch.Tensor:
 
 def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hier_thresh: float = 0.5,
                  nms: float = 0.45, *, model: Callable[[torch.Tensor], list[torch.Tensor]] | None = None,
-                 batch: torch.Tensor | None = None) -> list[list[Detection]]:
+                 batch: torch.Tensor | None = None, relative: bool = True) -> list[list[Detection]]:
     """Detections for each image (load_image arrays or BGR frames, any size), one forward for the batch.
 
     Per image, the detections after NMS in Darknet's final order, without
     those whose probabilities are all 0.  `nms=0` skips NMS, as Darknet does.
     `model` runs the forward instead of `net` (e.g. a pydarknet.inference
     InferenceModel of it); `batch` is `network_batch(net, images)` when it
-    was already made (e.g. by a prefetching thread).
+    was already made (e.g. by a prefetching thread).  `relative=False`: the
+    NMS of `detector valid` (see detections_from_heads).
     """
     if not images:
         return []
@@ -226,15 +227,20 @@ def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hi
         finally:
             net.train(was_training)
     sizes = [image_size(im) for im in images]
-    return detections_from_heads(net, heads, sizes, thresh, hier_thresh, nms)
+    return detections_from_heads(net, heads, sizes, thresh, hier_thresh, nms, relative=relative)
 
 
 def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[int, int]],
-                          thresh: float = 0.5, hier_thresh: float = 0.5, nms: float = 0.45) -> list[list[Detection]]:
-    """Darknet's get_network_boxes(relative=1) and do_nms_sort on a batch of head outputs.
+                          thresh: float = 0.5, hier_thresh: float = 0.5, nms: float = 0.45, *,
+                          relative: bool = True) -> list[list[Detection]]:
+    """Darknet's get_network_boxes and do_nms_sort on a batch of head outputs.
 
     `image_sizes` are the original (width, height) of the images the batch
-    was made from.
+    was made from.  `relative=False` is get_network_boxes(relative=0), as both
+    Darknets' `detector valid` (validate_detector) call it: the NMS compares
+    the boxes in pixels of the image (float32 `b.x *= w; b.w *= w; ...`), which
+    rounds differently from the relative boxes of `detector test`; the boxes
+    returned stay relative either way.
     """
     with torch.inference_mode():
         found = candidates(net, heads, image_sizes, thresh, hier_thresh)
@@ -245,11 +251,14 @@ def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: 
         # (yolo_num_detections, gaussian_yolo_num_detections), none with objectness 0: its NMS swaps nothing,
         # the array order is the candidates' order.
         compact = net.dialect == "alexeyab" and all(isinstance(net.layers[i], (Yolo, GaussianYolo)) for i in net.output_indices)
-        return [_image_detections(index[m], boxes[m], objectness[m], probs[m], nms, measure, compact) for m in mine]
+        scales = [np.array((1, 1, 1, 1) if relative else (w, h, w, h), dtype=np.float32) for w, h in image_sizes]
+        return [_image_detections(index[m], boxes[m], objectness[m], probs[m], nms, measure, compact, scale)
+                for m, scale in zip(mine, scales)]
 
 
 def _image_detections(index: np.ndarray, boxes: np.ndarray, objectness: np.ndarray, probs: np.ndarray,
-                      nms: float, measure: Measure = None, compact: bool = False) -> list[Detection]:
+                      nms: float, measure: Measure = None, compact: bool = False,
+                      scale: np.ndarray | None = None) -> list[Detection]:
     """One image's detections from those with nonzero objectness (at ascending `index` in its array).
 
     Darknet prints only the detections with some nonzero prob after NMS; the
@@ -257,12 +266,14 @@ def _image_detections(index: np.ndarray, boxes: np.ndarray, objectness: np.ndarr
     prob before it go in, in the order Darknet's swap leaves them (with
     `compact`, the order of `index`: no swap).  With `nms=0` Darknet skips
     do_nms_sort: the array keeps its order.  `measure`: AlexeyAB's NMS overlap
-    (pydarknet.boxes.nms_measure).
+    (pydarknet.boxes.nms_measure).  `scale`: (w, h, w, h) the NMS sees the
+    boxes multiplied by (get_network_boxes with relative=0).
     """
     rows = np.flatnonzero((probs > 0).any(axis=1))
     if nms and len(rows):
         positions = rows if compact else swap_positions(index)[rows]
-        order, after = nms_swapped(positions, boxes[rows], probs[rows], nms, measure)
+        compared = boxes[rows] if scale is None else boxes[rows] * scale
+        order, after = nms_swapped(positions, compared, probs[rows], nms, measure)
         kept = (after > 0).any(axis=1)
         rows, after = rows[order][kept], after[kept]
     else:

@@ -24,7 +24,8 @@ from pydarknet import Darknet
 from pydarknet.cli import main
 from pydarknet.commands.partial import partial
 from pydarknet.convert import convert
-from pydarknet.detect import detect_batch
+from pydarknet.detect import detect_batch, detections_from_heads
+from pydarknet.eval.results import ResultWriter
 from pydarknet.image import load_image
 from pydarknet.inference import InferenceModel
 from test_alexeyab_golden import finite_close, golden_lines, layer_outputs
@@ -33,6 +34,7 @@ from test_detect_golden import assert_same_lines, our_lines
 
 AB_CLI = ROOT / "tests" / "golden-alexeyab-cli"
 TINY = "yolov4-tiny.cfg"
+VALID = ROOT / "tests" / "golden-alexeyab-cli" / "valid"
 DOG = {"name": "yolov4-tiny_dog_416", "cfg": TINY, "image": "dog.png", "thresh": 0.8}
 HORSES = {"name": "yolov7-tiny_horses_416", "cfg": "yolov7-tiny.cfg", "image": "horses.png", "thresh": 0.9}
 
@@ -102,9 +104,41 @@ def test_valid_writes_alexeyabs_result_files(tmp_path, ab_random_weights):
             net = Darknet(cfg, dialect=dialect)
         net.load_weights(ab_random_weights(TINY))
         thresh, nms = (0.001, 0.6) if dialect == "alexeyab" else (0.005, 0.45)
-        dets = detect_batch(net.eval(), [load_image(GOLDEN / "images" / "dog.png")], thresh, 0.5, nms)[0]
+        dets = detect_batch(net.eval(), [load_image(GOLDEN / "images" / "dog.png")], thresh, 0.5, nms, relative=False)[0]
         assert len(lines) == sum(len(d.labels) for d in dets)
     assert written["alexeyab"] > written["pjreddie"]
+
+
+def _valid_lines(net: Darknet, heads: list[torch.Tensor], folder: Path, relative: bool) -> dict[str, list[str]]:
+    """`detector valid`'s result lines (per class) of dog.png (768x576) from the given head outputs."""
+    names = (ROOT / "data" / "coco.names").read_text().splitlines()
+    (dets,) = detections_from_heads(net, heads, [(768, 576)], 0.001, 0.5, 0.6, relative=relative)
+    with ResultWriter(folder, names) as writer:
+        writer.add("dog.png", np.array([d.box for d in dets], dtype=np.float32),
+                   np.array([d.probs for d in dets], dtype=np.float32), 768, 576)
+    return {n: (folder / f"comp4_det_test_{n}.txt").read_text().splitlines() for n in names}
+
+
+def test_valid_nms_on_pixel_boxes_as_alexeyab(tmp_path):
+    """validate_detector's get_network_boxes(relative=0): the NMS compares pixel boxes. Fed AlexeyAB's own head
+    outputs (tests/golden-alexeyab yolov4-tiny_dog_416), the result files hold AlexeyAB's lines, class by class
+    (tests/golden-alexeyab-cli/valid: the counts, and every line with a prob of at least .8, corners within 1e-3); relative boxes
+    round differently and give others."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = Darknet(CFG / TINY)
+    folder = GOLDEN_AB / "forward" / "yolov4-tiny_dog_416"
+    heads = [torch.from_numpy(np.load(folder / f"layer_{i:03d}.npy"))[None] for i in net.output_indices]
+    expect = json.loads((VALID / "dog_counts.json").read_text())["per_class"]
+    ours = _valid_lines(net, heads, tmp_path / "pixels", relative=False)
+    assert {n: len(lines) for n, lines in ours.items()} == expect
+    names = list(ours)
+    for line in (VALID / "dog_top.txt").read_text().splitlines():
+        k, prob, *corners = line.split()
+        same = [np.float64(o.split()[2:]) for o in ours[names[int(k)]] if o.split()[1] == prob]
+        assert any(np.abs(c - np.float64(corners)).max() <= 1e-3 for c in same), (names[int(k)], line)
+    relative = _valid_lines(net, heads, tmp_path / "relative", relative=True)
+    assert {n: len(lines) for n, lines in relative.items()} != expect
 
 
 def test_map_is_alexeyabs_detector_map(tmp_path, ab_random_weights, capsys):

@@ -58,7 +58,8 @@ def detector(monkeypatch):
 
     def detect_batch(net, images, thresh=0.5, hier_thresh=0.5, nms=0.45, **fast):
         assert (thresh, hier_thresh, nms) == (0.005, 0.5, 0.45)  # validate_detector's values
-        assert set(fast) <= {"model", "batch"}
+        assert set(fast) <= {"model", "batch", "relative"}
+        assert fast.get("relative") is False  # validate_detector: get_network_boxes(..., relative=0)
         calls.append(len(images))
         return [DETECTIONS[(im.shape[1], im.shape[0])] for im in images]
 

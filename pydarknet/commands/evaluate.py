@@ -105,6 +105,8 @@ class ValidSet:
             raise DarknetError(f"{args.data}: names file has {len(self.names)} names, the network {self.classes} classes")
         self.batch = args.batch
         self.thresh, self.hier_thresh, self.nms = THRESHOLDS[self.net.dialect, verb]
+        # get_network_boxes' `relative`: 0 in validate_detector (NMS on pixel boxes), 1 in AlexeyAB's validate_detector_map
+        self.relative = (self.net.dialect, verb) == ("alexeyab", "map")
         compile = args.compile if args.compile is not None else compile_pays_back(len(self.paths))
         self.model = InferenceModel(self.net, compile=compile)
 
@@ -129,7 +131,7 @@ class ValidSet:
         with tqdm(total=len(self.paths), unit="img", desc="valid") as bar:
             for paths, images, batch in prefetch(map(load, batched(self.paths, self.batch))):
                 found = detect_batch(self.net, images, thresh=self.thresh, hier_thresh=self.hier_thresh, nms=self.nms,
-                                     model=self.model, batch=batch)
+                                     model=self.model, batch=batch, relative=self.relative)
                 for path, image, dets in zip(paths, images, found):
                     boxes = np.array([d.box for d in dets], dtype=np.float32).reshape(-1, 4)
                     probs = np.array([d.probs for d in dets], dtype=np.float32).reshape(-1, self.classes)
