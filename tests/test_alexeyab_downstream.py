@@ -318,8 +318,7 @@ def test_alexeyab_calc_anchors_form(tmp_path, capsys):
     rng = np.random.default_rng(1)
     data = write_dataset(tmp_path, NINE[rng.integers(9, size=900)] * np.exp(rng.normal(0, 0.02, (900, 2))) / 608)
     for size, pattern in ((608, r"\d+,\d+"), (13, r"\d+\.\d{4},\d+\.\d{4}")):
-        assert main(["detector", "calc_anchors", str(data), "-num_of_clusters", "9", "-width", str(size), "-height", str(size),
-                     "--units", "pixels"]) == 0
+        assert main(["detector", "calc_anchors", str(data), "-num_of_clusters", "9", "-width", str(size), "-height", str(size)]) == 0
         printed = re.search(r"^anchors = (.*)$", capsys.readouterr().out, re.M)[1]
         assert re.fullmatch(rf"{pattern}(, {pattern}){{8}}", printed), printed
         anchors = np.array(printed.replace(" ", "").split(","), dtype=float).reshape(-1, 2)

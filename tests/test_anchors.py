@@ -60,7 +60,8 @@ def dataset(tmp_path):
 
 
 def test_anchors_command_grid_units(dataset, capsys):
-    assert main(["detector", "calc_anchors", str(dataset), "-num_of_clusters", "5", "-width", "416", "-height", "416"]) == 0
+    # AlexeyAB's calc_anchors: the units of -width x -height, so 13 x 13 gives YOLOv2's grid cells
+    assert main(["detector", "calc_anchors", str(dataset), "-num_of_clusters", "5", "-width", "13", "-height", "13"]) == 0
     out = capsys.readouterr().out
     line = next(l for l in out.splitlines() if l.startswith("anchors = "))
     anchors = np.array([float(v) for v in line[len("anchors = "):].replace(" ", "").split(",")]).reshape(-1, 2)
