@@ -513,7 +513,8 @@ def test_gaussian_yolo_nms_kind_is_the_last_detection_layers(tmp_path):
         net.train_step(torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 5))
     cfg = tmp_path / "train.cfg"
     cfg.write_text(_gaussian_cfg("ignore_thresh=.7"))
-    with pytest.raises(DarknetError, match="ignore_thresh=.7: pydarknet train does not implement"):
+    with pytest.raises(DarknetError, match=r"\[gaussian_yolo\] is AlexeyAB's and pydarknet train does not implement its "
+                                           "Gaussian YOLO loss"):
         check_training_cfg(cfg)
 
 

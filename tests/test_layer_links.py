@@ -105,26 +105,34 @@ def test_share_index_is_not_trained(tmp_path: Path) -> None:
         check_training_cfg(tmp_path / "net.cfg")
 
 
-YOLO = "\n[yolo]\nmask=0\nanchors=4,4\nclasses=1\nnum=1\n"
+def contrastive_cfg(embedding: str = "embedding_layer=-2", route: str = "0", after: str = "") -> str:
+    """0: the embedding conv (8 filters), 1: the [yolo]'s conv, 2: [yolo] (1 anchor), 3: route, 4: [contrastive]."""
+    return (NET.format(net="") + conv(filters=8) + conv(filters=6)
+            + f"\n[yolo]\nmask=0\nanchors=4,4\nclasses=1\nnum=1\n{embedding}\n"
+            + f"\n[route]\nlayers={route}\n" + "\n[contrastive]\nclasses=1\nyolo_layer=-2\ntemperature=1.0\n" + after)
 
 
 def test_contrastive_is_zeros_at_inference(tmp_path: Path) -> None:
-    text = NET.format(net="") + conv(filters=6) + YOLO + "\n[route]\nlayers=-2\n" + \
-        "\n[contrastive]\nclasses=1\nyolo_layer=-2\ntemperature=1.0\n"
-    net = build(tmp_path, text).eval()
+    net = build(tmp_path, contrastive_cfg()).eval()
     assert net.dialect == "alexeyab"
     outputs = net.forward_layers(torch.rand(1, 3, 16, 16))
-    assert outputs[3].shape == outputs[2].shape and not outputs[3].any()
-    with pytest.raises(DarknetError, match=r"\[contrastive\] classes=1: pydarknet train does not implement"):
+    assert outputs[4].shape == outputs[3].shape and not outputs[4].any()
+    with pytest.raises(DarknetError, match=r"\[contrastive\] is AlexeyAB's and pydarknet train does not implement "
+                                           r"its contrastive loss"):
         check_training_cfg(tmp_path / "net.cfg")
 
 
-@pytest.mark.parametrize("target, expect", [
-    ("", "needs yolo_layer="),
-    ("yolo_layer=-1", r"layer 2 is \[route\], not a \[yolo\] layer"),
+@pytest.mark.parametrize("text, expect", [
+    (NET.format(net="") + conv(filters=6) + "\n[contrastive]\n", "needs yolo_layer="),
+    (NET.format(net="") + conv(filters=6) + "\n[contrastive]\nyolo_layer=-1\n",
+     r"layer 0 is \[convolutional\], not a \[yolo\] layer"),
+    (contrastive_cfg(route="1"), r"embedding size 6 \(6 input channels / 1 anchors\) but the \[yolo\] layer 2's is 8"),
+    (contrastive_cfg(embedding=""), r"embedding size 8 .* layer 2's is 0"),
+    (contrastive_cfg(embedding="embedding_layer=3"), r"embedding_layer: layer 3 \(= 3\) is not an earlier layer"),
+    (contrastive_cfg(after="\n[route]\nlayers=-1\n"), r"reads layer 4, a \[contrastive\], whose output"),
 ])
-def test_contrastive_needs_a_yolo_layer(tmp_path: Path, target: str, expect: str) -> None:
-    text = NET.format(net="") + conv(filters=6) + YOLO + "\n[route]\nlayers=-2\n" + f"\n[contrastive]\n{target}\n"
+def test_contrastive_refusals(tmp_path: Path, text: str, expect: str) -> None:
+    # AlexeyAB's parse_contrastive / make_contrastive_layer checks, and nothing may read the layer's output
     with pytest.raises(CfgError, match=expect):
         build(tmp_path, text)
 

@@ -40,9 +40,19 @@ def unimplemented_training_options(sections: list[Section]) -> list[tuple[Sectio
             or key_role(section.kind, opt.key) == TRAINING and not trainer_implements(section.kind, opt.key, opt.value)]
 
 
+# AlexeyAB's layers pydarknet runs at inference only: their losses are not implemented.
+_NOT_TRAINED_SECTIONS = {"contrastive": "its contrastive loss", "gaussian_yolo": "its Gaussian YOLO loss"}
+
+
 def check_training_cfg(cfg: str | Path) -> None:
-    """Refuse to train a cfg with a training option pydarknet's trainer does not implement."""
-    found = unimplemented_training_options(read_cfg(cfg))
+    """Refuse to train a cfg with a layer or a training option pydarknet's trainer does not implement."""
+    sections = read_cfg(cfg)
+    for section in sections:
+        loss = _NOT_TRAINED_SECTIONS.get(canonical(section.kind))
+        if loss:
+            raise DarknetError(f"{section.where()}: [{section.kind}] is AlexeyAB's and pydarknet train does not "
+                               f"implement {loss}; pydarknet runs it at inference only")
+    found = unimplemented_training_options(sections)
     if not found:
         return
     (section, opt), others = found[0], [f"{o.key}={o.value}" for _, o in found[1:]]
