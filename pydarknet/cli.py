@@ -35,7 +35,7 @@ def darknet_spelling(argv: list[str]) -> list[str]:
         rest = argv[2:]
         if verb == "detect" and rest and not rest[0].startswith("-"):
             rest = ["--data", rest[0], *rest[1:]]
-        if verb == "anchors" and not {"--units", "--cfg", "--write"} & set(rest):
+        if verb == "anchors" and not {"--units", "--cfg", "--write"} & {a.split("=", 1)[0] for a in rest}:
             # AlexeyAB's calc_anchors prints the anchors in pixels of -width x -height (-width 13: grid cells)
             rest = [*rest, "--units", "pixels"]
         return [verb, *rest]

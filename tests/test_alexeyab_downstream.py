@@ -164,6 +164,32 @@ def test_map_is_alexeyabs_detector_map(tmp_path, ab_random_weights, capsys):
         assert f"TP = {ours['tp']}, FP = {ours['fp']}, FN = {ours['fn']}, average IoU = {100 * ours['average_iou']:2.2f} %" in text
 
 
+def test_map_reads_alexeyabs_label_files_and_options(tmp_path, ab_random_weights, capsys):
+    """AlexeyAB's replace_image_to_label: `images/x.png`'s labels beside it (pjreddie's rule: `labels/x.txt`), a
+    missing file is an image without objects (a warning); its -points default 0 and -iou_thresh; what its
+    detector valid/map read differently is refused: -letter_box (ignored there), difficult= (not implemented)."""
+    (tmp_path / "images").mkdir()
+    for name in ("dog", "bare"):
+        shutil.copy(GOLDEN / "images" / "dog.png", tmp_path / "images" / f"{name}.png")
+    shutil.copy(AB_CLI / "map" / "dog.txt", tmp_path / "images")
+    (tmp_path / "valid.txt").write_text("".join(f"{tmp_path / 'images' / n}.png\n" for n in ("dog", "bare")))
+    data = tmp_path / "set.data"
+    data.write_text(f"classes=80\nvalid={tmp_path / 'valid.txt'}\nnames={ROOT / 'data' / 'coco.names'}\n")
+    weights = str(ab_random_weights(TINY))
+    assert main(["detector", "map", str(data), str(CFG / TINY), weights, "-iou_thresh", "0.6", "--json"]) == 0
+    printed = capsys.readouterr()
+    assert f"warning: {tmp_path / 'images' / 'bare.txt'}: no label file for" in printed.err
+    ours = json.loads(printed.out)
+    labelled = len((AB_CLI / "map" / "dog.txt").read_text().splitlines())
+    assert (ours["points"], ours["iou"]) == (0, 0.6)
+    assert sum(c["ground_truth"] for c in ours["classes"]) == labelled
+    assert main(["map", str(data), str(CFG / TINY), weights, "--letter-box"]) != 0
+    assert "--letter-box: AlexeyAB's detector valid and map ignore -letter_box" in capsys.readouterr().err
+    data.write_text(data.read_text() + "difficult=hard.txt\n")
+    assert main(["map", str(data), str(CFG / TINY), weights]) != 0
+    assert f"{data}:4:11: difficult=hard.txt: AlexeyAB's detector map" in capsys.readouterr().err
+
+
 def test_lossless_formats_round_trip(tmp_path, ab_random_weights):
     """.weights -> .pt -> .h5 -> .weights is byte-identical, the cfg embedded (and the dialect it chooses)."""
     weights = ab_random_weights(TINY)

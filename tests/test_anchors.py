@@ -67,6 +67,11 @@ def test_anchors_command_grid_units(dataset, capsys):
     anchors = np.array([float(v) for v in line[len("anchors = "):].replace(" ", "").split(",")]).reshape(-1, 2)
     assert anchors == pytest.approx(SHAPES, rel=0.02)
     assert "average IoU 9" in out
+    # pydarknet's own --units, even spelled --units=grid, wins over calc_anchors' pixels
+    assert main(["detector", "calc_anchors", str(dataset), "-num_of_clusters", "5", "-width", "416", "-height", "416",
+                 "--units=grid"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("anchors = "))
+    assert np.array(line[len("anchors = "):].replace(" ", "").split(","), float).reshape(-1, 2) == pytest.approx(SHAPES, rel=0.02)
 
 
 def test_anchors_pixels_and_cfg_comparison(dataset, capsys):

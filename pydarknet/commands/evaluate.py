@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from pydarknet.cfg import read_data_file
+from pydarknet.cfg.section import Section
 from pydarknet.commands.arguments import add_dialect, apply_dialect, device, positive_int, probability
 from pydarknet.convert import network_with_weights
 from pydarknet.data.datafile import read_lines, read_names
@@ -71,9 +72,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_valid)
     p = sub.add_parser("map", help="mAP of a network on the valid list (VOC AP, P/R/F1, COCO via pycocotools)")
     _common(p)
-    p.add_argument("--iou", type=probability, default=0.5, help="IoU for a true positive (default .5)")
-    p.add_argument("--points", type=int, choices=INTERPOLATIONS, default=11,
-                   help="AP interpolation: 11 (VOC2007, default), 0 (all-point, VOC2010+), 101 (COCO)")
+    p.add_argument("--iou", "--iou_thresh", "--iou-thresh", dest="iou", type=probability, default=0.5,
+                   help="IoU for a true positive (default .5; AlexeyAB's -iou_thresh)")
+    p.add_argument("--points", type=int, choices=INTERPOLATIONS, default=None,
+                   help="AP interpolation: 11 (VOC2007), 0 (all-point, VOC2010+), 101 (COCO); the table's column "
+                        "(default 11, in AlexeyAB's dialect 0 as its -points)")
     p.add_argument("--thresh", type=probability, default=0.25, help="score threshold for precision/recall/F1/TP/FP (default .25)")
     p.add_argument("--coco", action="store_true", help="also COCO mAP@[.5:.95] (pycocotools) with the label files as ground truth")
     p.add_argument("--coco-gt", metavar="JSON", help="COCO mAP@[.5:.95] against this annotation file (image ids from file names)")
@@ -96,6 +99,8 @@ class ValidSet:
         self.results = self.data.get_path_text("results", "results")
         self.coco = self.data.get_str("eval", "voc") == "coco"
         self.net = apply_dialect(network_with_weights(args.cfg, args.weights), args)
+        if self.net.dialect == "alexeyab":
+            _refuse_what_alexeyab_reads_otherwise(args, self.data, verb)
         self.net.eval().to(torch.device(args.device))
         head = self.net.layers[self.net.output_indices[-1]]  # AlexeyAB: the last [yolo]/[Gaussian_yolo]/[region]
         self.classes = int(getattr(head, "classes", 0))
@@ -137,6 +142,18 @@ class ValidSet:
                     probs = np.array([d.probs for d in dets], dtype=np.float32).reshape(-1, self.classes)
                     yield path, image.shape[1], image.shape[0], boxes, probs
                 bar.update(len(paths))
+
+
+def _refuse_what_alexeyab_reads_otherwise(args: argparse.Namespace, data: Section, verb: str) -> None:
+    """What AlexeyAB's validate_detector / validate_detector_map do with an option that pydarknet does not
+    reproduce: refused, so that no number differs silently."""
+    if args.letter_box:
+        raise DarknetError("--letter-box: AlexeyAB's detector valid and map ignore -letter_box (they letterbox only "
+                           "with [net] letter_box=1 in the cfg); set that instead")
+    if verb == "map" and data.has("difficult"):
+        option = data.options["difficult"]
+        raise DarknetError(f"{data.where(option)}: difficult={option.value}: AlexeyAB's detector map leaves out the "
+                           "detections on these boxes; pydarknet does not implement that (remove the line)")
 
 
 def _read_list(path: Path) -> list[str]:
@@ -186,7 +203,7 @@ def run_map(args: argparse.Namespace) -> int:
     vs = ValidSet(args, "map")
     if args.plot:
         check_file_names(vs.names[:vs.classes], vs.names_path)  # pr_<name>.png
-    labels = read_truth(vs.paths, vs.classes)
+    labels = read_truth(vs.paths, vs.classes, vs.net.dialect)
     boxes, sizes = collect(vs)
     dets, truth = pixel_table(boxes, sizes), truth_table(labels, sizes)
     if vs.net.dialect == "alexeyab":
@@ -201,7 +218,8 @@ def run_map(args: argparse.Namespace) -> int:
         ids = list(range(1, len(vs.paths) + 1))
         coco = coco_stats(ground_truth_from_labels(truth, sizes, vs.classes, ids), coco_results(dets, vs.classes, ids), ids)
     names = vs.names[:vs.classes]
-    print(json.dumps(report(ev, names, args.points, coco), indent=1) if args.json else format_table(ev, names, args.points, coco))
+    points = args.points if args.points is not None else (0 if vs.net.dialect == "alexeyab" else 11)  # run_detector: -points 0
+    print(json.dumps(report(ev, names, points, coco), indent=1) if args.json else format_table(ev, names, points, coco))
     if args.plot:
         plot_curves(ev, names, Path(args.plot))
     return 0

@@ -28,6 +28,15 @@ from pydarknet.errors import DarknetError, finite_float
 _FOLDER_RULES = (("images", "labels"), ("JPEGImages", "labels"), ("raw", "labels"))
 _EXTENSION_RULES = tuple((ext, ".txt") for ext in (".jpg", ".png", ".JPG", ".JPEG", ".jpeg", ".bmp"))
 
+# AlexeyAB src/utils.c replace_image_to_label: its find_replace chain (first occurrence each), in its order.
+_ALEXEYAB_FOLDER_RULES = (
+    ("/images/train2017/", "/labels/train2017/"), ("/images/val2017/", "/labels/val2017/"), ("/JPEGImages/", "/labels/"),
+    ("\\images\\train2017\\", "\\labels\\train2017\\"), ("\\images\\val2017\\", "\\labels\\val2017\\"),
+    ("\\images\\train2014\\", "\\labels\\train2014\\"), ("\\images\\val2014\\", "\\labels\\val2014\\"),
+    ("/images/train2014/", "/labels/train2014/"), ("/images/val2014/", "/labels/val2014/"), ("\\JPEGImages\\", "\\labels\\"),
+)
+_ALEXEYAB_EXTENSIONS = (".jpg", ".JPG", ".jpeg", ".JPEG", ".png", ".PNG", ".bmp", ".BMP", ".ppm", ".PPM", ".tiff", ".TIFF")
+
 
 def label_path(image_path: str | Path) -> Path:
     """The label file Darknet reads for `image_path`.
@@ -39,6 +48,24 @@ def label_path(image_path: str | Path) -> Path:
     text = str(image_path)
     for find, replace in _FOLDER_RULES + _EXTENSION_RULES:
         text = text.replace(find, replace, 1)  # Darknet: find_replace (first occurrence)
+    return Path(text)
+
+
+def alexeyab_label_path(image_path: str | Path) -> Path:
+    """The label file AlexeyAB's Darknet reads for `image_path` (src/utils.c replace_image_to_label).
+
+    Only COCO's `images/{train,val}{2014,2017}` and VOC's `JPEGImages` folders
+    map to `labels` (no plain `images` or `raw`: a label file usually sits
+    beside its image), the path is trimmed of spaces and tabs, and an image
+    extension is replaced only at the end of the name (find_replace_extension).
+    """
+    text = str(image_path)
+    for find, replace in _ALEXEYAB_FOLDER_RULES:
+        text = text.replace(find, replace, 1)
+    text = text.strip(" \t")
+    for ext in _ALEXEYAB_EXTENSIONS:
+        if text.endswith(ext):
+            return Path(text[: -len(ext)] + ".txt")
     return Path(text)
 
 

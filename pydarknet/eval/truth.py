@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from pydarknet.data.labels import label_path, read_labels
+from pydarknet.data.labels import alexeyab_label_path, label_path, read_labels
 from pydarknet.eval.ap import TruthTable
 
-def read_truth(image_paths: list[str], classes: int) -> list[np.ndarray]:
-    """The label rows of every image (read before any inference, so a bad file stops the run early)."""
-    return [read_labels(label_path(p), classes).astype(np.float64) for p in image_paths]
+
+def read_truth(image_paths: list[str], classes: int, dialect: str = "pjreddie") -> list[np.ndarray]:
+    """The label rows of every image (read before any inference, so a bad file stops the run early).
+
+    In AlexeyAB's dialect the label files are where its `detector map` looks
+    (pydarknet.data.labels.alexeyab_label_path), and a missing one is an image
+    without boxes, as its read_boxes reads it ("Can't open label file"), with
+    a warning here; pjreddie's label path, and a missing file is an error.
+    """
+    if dialect != "alexeyab":
+        return [read_labels(label_path(p), classes).astype(np.float64) for p in image_paths]
+    labels = []
+    for image in image_paths:
+        path = alexeyab_label_path(image)
+        if path.is_file():
+            labels.append(read_labels(path, classes).astype(np.float64))
+        else:
+            warnings.warn(f"{path}: no label file for {image}; scored as an image without objects (AlexeyAB's "
+                          "detector map does the same)", stacklevel=2)
+            labels.append(np.zeros((0, 5)))
+    return labels
 
 
 def relative_truth(labels: list[np.ndarray]) -> TruthTable:
