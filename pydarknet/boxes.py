@@ -6,12 +6,14 @@ batched: a head output (B, C, H, W) gives N detections per image in
 Darknet's order (src/region_layer.c:get_region_detections,
 src/yolo_layer.c:get_yolo_detections), of which only those with nonzero
 objectness are decoded (`Candidates`): Darknet's do_nms_sort drops the
-others.  NMS runs on the CPU, in numpy, over those few, in memory linear
+others.  (AlexeyAB's [region], objectness 1 everywhere and its own order:
+`decode_region_alexeyab`.)  NMS runs on the CPU, in numpy, over those few, in memory linear
 in their number (`_suppress`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from collections.abc import Callable
@@ -27,6 +29,7 @@ from pydarknet.hierarchy import hierarchy_predictions, hierarchy_top_prediction,
 from pydarknet.image import letterbox_geometry
 from pydarknet.layers.boxes import box_iou
 from pydarknet.layers.detection import Detection
+from pydarknet.layers.gaussian_yolo import MEANS, SIGMAS, GaussianYolo
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import YoloHead
 
@@ -42,7 +45,9 @@ class Candidates:
     Row r is detection `index[r]` (Darknet's order, heads in cfg order) of
     image `image[r]`, ascending within each image; `count` is the number of
     detections per image, kept or not.  `boxes` (K, 4), `objectness` (K,)
-    and `probs` (K, classes) are what Darknet fills them with.
+    and `probs` (K, classes) are what Darknet fills them with.  (AlexeyAB's
+    [region] gives every detection objectness 1: only those with a nonzero
+    prob, the only ones its NMS and output see, are rows.)
     """
 
     image: Tensor
@@ -124,6 +129,64 @@ def decode_region(layer: Region, output: Tensor, thresh: float, hier_thresh: flo
                       objectness, probs, layer.num * h * w)
 
 
+def decode_region_alexeyab(layer: Region, output: Tensor, thresh: float) -> Candidates:
+    """AlexeyAB's custom_get_region_detections (src/network.c) over its get_region_boxes (src/region_layer.c), batched.
+
+    Before correct_yolo_boxes: AlexeyAB corrects [region] boxes as [yolo]'s
+    (`correct_boxes(.., dialect="alexeyab")`).  Where pjreddie's
+    get_region_detections differs:
+
+    - the order: AlexeyAB's [region] output is flattened (cell, anchor,
+      entry), detection `index = i*l.n + n`, so detection (row*W + col)*num
+      + anchor (pjreddie: n*W*H + cell);
+    - `dets[j].objectness = 1` for all W*H*num of them: do_nms_sort swaps
+      nothing to the end (the NMS starts from the array order), and
+      `Detection.objectness` is 1;
+    - `float scale = predictions[p_index]` (entry 4: `background` is not
+      read), `if(l.classfix == -1 && scale < .5) scale = 0`;
+    - without a tree, `prob = scale*predictions[class_index+j]`,
+      `probs[index][j] = (prob > thresh) ? prob : 0` whatever the scale
+      (no `objectness` gate);
+    - with a tree, `hierarchy_predictions(.., only_leaves=0)`, then from the
+      last class down the first whose absolute probability is > .5 keeps
+      it (not times scale), the others 0, `probs = (scale > thresh) ? prob
+      : 0`: hier_thresh is not used (custom_get_region_detections does not
+      pass `hier` on), nor hierarchy_top_prediction.
+
+    The boxes are get_region_box's (the logistic on x, y in AlexeyAB is
+    pydarknet's forward's), times w = h = 1.  Only the detections with a
+    nonzero prob are decoded (the others take no part in the NMS, and
+    Darknet prints none of them); `count` is all W*H*num.  AlexeyAB reads
+    `index*(l.classes + 5)`: `coords` other than 4 are misread in C and are
+    not reproduced here (the layer's own entries are used).
+    """
+    b, _, h, w = output.shape
+    v = output.view(b, layer.num, layer.entries, h, w)
+    scale = v[:, :, layer.coords]
+    if layer.classfix == -1:  # C: if(l.classfix == -1 && scale < .5) scale = 0;
+        scale = torch.where(scale < 0.5, 0, scale)
+    if layer.tree is None:
+        dense = _above(scale[:, :, None] * v[:, :, layer.coords + 1 :], thresh)  # (B, num, classes, H, W)
+        hit = (dense != 0).any(dim=2)
+    else:
+        hit = scale > thresh
+    image, row, col, anchor = torch.nonzero(hit.permute(0, 2, 3, 1)).unbind(1)  # C: index = i*l.n + n
+    cells = image, anchor, row, col
+    entries = v[image, anchor, :, row, col]
+    if layer.tree is None:
+        probs = dense[image, anchor, :, row, col]
+    else:
+        absolute = hierarchy_predictions(entries[:, layer.coords + 1 :], tree_index(layer.tree, output.device))
+        above = absolute > 0.5  # C: for(j = l.classes - 1; j >= 0; --j) if(!found && predictions[class_index + j] > .5)
+        top = layer.classes - 1 - torch.flip(above, dims=[1]).int().argmax(dim=1)
+        rows = torch.arange(len(top), device=output.device)
+        probs = torch.zeros_like(absolute)
+        probs[rows, top] = torch.where(above[rows, top], absolute[rows, top], 0)
+    objectness = torch.ones_like(scale[cells])  # C: dets[j].objectness = 1;
+    return Candidates(image, (row * w + col) * layer.num + anchor, _anchor_boxes(v, cells, entries, layer.anchors, w, h),
+                      objectness, probs, layer.num * h * w)
+
+
 def decode_yolo(layer: YoloHead, output: Tensor, net_w: int, net_h: int, thresh: float) -> Candidates:
     """Darknet's get_yolo_detections (before correct_yolo_boxes), batched.
 
@@ -131,17 +194,65 @@ def decode_yolo(layer: YoloHead, output: Tensor, net_w: int, net_h: int, thresh:
     Darknet keeps only boxes with obj > thresh, cell by cell then anchor by
     anchor: detection (row*W + col)*num + anchor.  prob = obj * class where
     that is > thresh.  (AlexeyAB's `new_coords`: see `_anchor_boxes`.)
+    A head with other box entries than x, y, w, h (a [Gaussian_yolo]:
+    `decode_gaussian_yolo`) is refused rather than misread.
+    """
+    if layer.coords != 4:
+        raise ValueError(f"decode_yolo decodes 4-coordinate heads; [{layer.kind}] has coords={layer.coords} "
+                         "(decode_gaussian_yolo decodes [Gaussian_yolo])")
+    b, _, h, w = output.shape
+    v = output.view(b, layer.num, layer.entries, h, w)
+    found, _ = _yolo_candidates(layer, v, v[:, :, :4], net_w, net_h, thresh)
+    return dataclasses.replace(found, probs=_above(found.probs, thresh))
+
+
+def decode_gaussian_yolo(layer: GaussianYolo, output: Tensor, net_w: int, net_h: int, thresh: float) -> Candidates:
+    """AlexeyAB's get_gaussian_yolo_detections (src/gaussian_yolo_layer.c) before correct_gaussian_yolo_boxes, batched.
+
+    `layer` is a [Gaussian_yolo] head (pydarknet.layers.gaussian_yolo), `output`
+    its output (B, C, H, W): per anchor x mu, x sigma, y mu, y sigma, w mu,
+    w sigma, h mu, h sigma, objectness, classes.  [yolo]'s decode
+    (`_yolo_candidates`) of the means, objectness and classes: detection
+    (row*W + col)*num + anchor, only those with objectness > thresh, box
+    get_gaussian_yolo_box (x = (col + x mu) / grid_w, w = exp(w mu) *
+    anchor_w / net_w, ...), moved by +-w/2, +-h/2 for `yolo_point`
+    left_top / right_bottom; prob_j = objectness * class_j * (1 - mean of
+    the four sigmas) where that is > thresh.
     """
     b, _, h, w = output.shape
-    v = output.view(b, layer.num, layer.classes + 5, h, w)
-    image, row, col, anchor = torch.nonzero(_above(v[:, :, 4], thresh).permute(0, 2, 3, 1)).unbind(1)
+    v = output.view(b, layer.num, layer.entries, h, w)
+    found, entries = _yolo_candidates(layer, v, v[:, :, list(MEANS)], net_w, net_h, thresh)
+    # C: float uc_aver = (uc[0] + uc[1] + uc[2] + uc[3]) / 4.0; float prob = objectness*class * (1.0 - uc_aver) (in double)
+    s0, s1, s2, s3 = (entries[:, i] for i in SIGMAS)
+    uc_aver = (s0 + s1 + s2 + s3) / 4
+    prob = (found.probs.double() * (1 - uc_aver.double())[:, None]).to(output.dtype)
+    boxes = found.boxes
+    point = layer.yolo_point
+    if point != "center":  # get_gaussian_yolo_box: x = (i + x mu)/lw + b.w/2 (left_top), - b.w/2 (right_bottom)
+        half = boxes[:, 2:] / 2
+        boxes = torch.cat([boxes[:, :2] + half if point == "left_top" else boxes[:, :2] - half, boxes[:, 2:]], dim=1)
+    return dataclasses.replace(found, boxes=boxes, probs=_above(prob, thresh))
+
+
+def _yolo_candidates(layer: YoloHead, v: Tensor, box: Tensor, net_w: int, net_h: int,
+                     thresh: float) -> tuple[Candidates, Tensor]:
+    """What get_yolo_detections and get_gaussian_yolo_detections share: (candidates, their entries (K, entries)).
+
+    `v` (B, num, entries, H, W) is the head's output, `box` (B, num, 4, H, W)
+    its x, y, w, h entries.  The cells whose objectness (entry `coords`) is
+    > thresh, cell by cell then anchor by anchor, their boxes, and as
+    `probs` objectness * class (float), not yet thresholded.
+    """
+    h, w = v.shape[-2:]
+    image, row, col, anchor = torch.nonzero(_above(v[:, :, layer.coords], thresh).permute(0, 2, 3, 1)).unbind(1)
     cells = image, anchor, row, col
     entries = v[image, anchor, :, row, col]
-    objectness = entries[:, 4]
-    probs = _above(objectness[:, None] * entries[:, 5:], thresh)
+    objectness = entries[:, layer.coords]
+    probs = objectness[:, None] * entries[:, layer.coords + 1 :]
     anchors = layer.anchors[torch.tensor(layer.mask, device=layer.anchors.device)]
-    boxes = _anchor_boxes(v, cells, entries, anchors, net_w, net_h, bool(layer.new_coords))
-    return Candidates(image, (row * w + col) * layer.num + anchor, boxes, objectness, probs, h * w * layer.num)
+    boxes = _anchor_boxes(box, cells, box[image, anchor, :, row, col], anchors, net_w, net_h, bool(layer.new_coords))
+    found = Candidates(image, (row * w + col) * layer.num + anchor, boxes, objectness, probs, h * w * layer.num)
+    return found, entries
 
 
 def decode_detection(layer: Detection, output: Tensor, thresh: float) -> Candidates:

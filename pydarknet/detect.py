@@ -9,7 +9,9 @@ plain `resize_image` unless `[net] letter_box=1` (or `-letter_box`, which
 sets `net.options.letter_box`), the boxes corrected only when letterboxed,
 and the NMS the last [yolo]/[Gaussian_yolo]/[region] layer's `nms_kind`
 asks for (`diounms_sort`).  AlexeyAB's [Gaussian_yolo] heads are detection
-heads as [yolo] (pydarknet.layers.gaussian_yolo).
+heads as [yolo] (pydarknet.layers.gaussian_yolo), and its [region] heads
+decode as src/network.c custom_get_region_detections
+(pydarknet.boxes.decode_region_alexeyab).
 Images are load_image arrays or OpenCV uint8 BGR frames (`load_frame`,
 video frames); frames are letterboxed to the same bits, faster.
 Also here: where a network's class names come from (Darknet's `.names`
@@ -28,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pydarknet.boxes import (Candidates, Measure, correct_boxes, decode_detection, decode_region, decode_yolo, nms_measure,
-                              nms_swapped, swap_positions)
+from pydarknet.boxes import (Candidates, Measure, correct_boxes, decode_detection, decode_gaussian_yolo, decode_region,
+                              decode_region_alexeyab, decode_yolo, nms_measure, nms_swapped, swap_positions)
 from pydarknet.cfg.parser import read_data_file
 from pydarknet.data.datafile import read_names
 from pydarknet.errors import DarknetError
@@ -165,18 +167,22 @@ def candidates(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[
     objectness), with boxes corrected to the images of `image_sizes`
     (width, height) by the head's own rule (`correct_boxes`): a
     [Gaussian_yolo]'s correct_gaussian_yolo_boxes is pjreddie's formula in
-    either dialect.
+    either dialect.  In AlexeyAB's dialect a [region] goes through its
+    custom_get_region_detections (`decode_region_alexeyab`: its own order,
+    objectness 1, no hier_thresh) and correct_yolo_boxes.
     """
     letterbox = uses_letterbox(net)
     parts = []
     for index, output in zip(net.output_indices, heads):
         layer = net.layers[index]
-        if isinstance(layer, Region):
+        if isinstance(layer, Region) and net.dialect == "alexeyab":
+            found = decode_region_alexeyab(layer, output, thresh)  # custom_get_region_detections: no hier_thresh
+        elif isinstance(layer, Region):
             found = decode_region(layer, output, thresh, hier_thresh)
         elif isinstance(layer, Yolo):
             found = decode_yolo(layer, output, net.width, net.height, thresh)
         elif isinstance(layer, GaussianYolo):
-            found = layer.detections(output, net.width, net.height, thresh)
+            found = decode_gaussian_yolo(layer, output, net.width, net.height, thresh)
         elif isinstance(layer, DetectionLayer):
             found = decode_detection(layer, output, thresh)
         else:
@@ -248,9 +254,11 @@ def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: 
         mine = [image == i for i in range(len(image_sizes))]
         measure = nms_measure(*nms_kind(net))
         # AlexeyAB's get_network_boxes holds only the [yolo] / [Gaussian_yolo] boxes above thresh
-        # (yolo_num_detections, gaussian_yolo_num_detections), none with objectness 0: its NMS swaps nothing,
+        # (yolo_num_detections, gaussian_yolo_num_detections) and all of a [region]'s, with objectness 1
+        # (src/network.c custom_get_region_detections): none with objectness 0, its do_nms_sort swaps nothing,
         # the array order is the candidates' order.
-        compact = net.dialect == "alexeyab" and all(isinstance(net.layers[i], (Yolo, GaussianYolo)) for i in net.output_indices)
+        kinds = (Yolo, GaussianYolo, Region)
+        compact = net.dialect == "alexeyab" and all(isinstance(net.layers[i], kinds) for i in net.output_indices)
         scales = [np.array((1, 1, 1, 1) if relative else (w, h, w, h), dtype=np.float32) for w, h in image_sizes]
         return [_image_detections(index[m], boxes[m], objectness[m], probs[m], nms, measure, compact, scale)
                 for m, scale in zip(mine, scales)]
@@ -264,7 +272,8 @@ def _image_detections(index: np.ndarray, boxes: np.ndarray, objectness: np.ndarr
     Darknet prints only the detections with some nonzero prob after NMS; the
     others take no part in it (`nms_sort`), so only those with some nonzero
     prob before it go in, in the order Darknet's swap leaves them (with
-    `compact`, the order of `index`: no swap).  With `nms=0` Darknet skips
+    `compact`, the order of `index`: no swap, as AlexeyAB's arrays hold no
+    objectness 0).  With `nms=0` Darknet skips
     do_nms_sort: the array keeps its order.  `measure`: AlexeyAB's NMS overlap
     (pydarknet.boxes.nms_measure).  `scale`: (w, h, w, h) the NMS sees the
     boxes multiplied by (get_network_boxes with relative=0).

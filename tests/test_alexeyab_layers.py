@@ -552,6 +552,27 @@ def test_gaussian_yolo_detections_match_alexeyab_darknet(fast):
     assert problem is None, problem
 
 
+def test_gaussian_yolo_decode_is_not_the_layers(tmp_path):
+    """The head's decode lives in pydarknet.boxes (decode_gaussian_yolo): no layer module imports pydarknet.boxes
+    or pydarknet.detect; decode_yolo refuses a head whose box entries are not x, y, w, h rather than misread it."""
+    import ast
+
+    from pydarknet.boxes import decode_gaussian_yolo, decode_yolo
+
+    layers = Path(__file__).resolve().parents[1] / "pydarknet" / "layers"
+    for path in layers.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.startswith(("pydarknet.boxes", "pydarknet.detect")) for n in names), f"{path.name} imports {names}"
+    net = _net(tmp_path, _gaussian_cfg()).eval()
+    head = net.layers[2]
+    out = torch.rand((1, 22, 4, 4), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="coords=8"):
+        decode_yolo(head, out, 32, 32, 0.1)
+    found = decode_gaussian_yolo(head, out, 32, 32, 0.1)
+    assert found.count == 2 * 16 and found.probs.shape[1] == 2 and len(found.index) > 0
+
+
 def test_gaussian_yolo_resizes(tmp_path):
     """resize_gaussian_yolo_layer: the grid follows the input; detect runs on the new size."""
     net = _net(tmp_path, _gaussian_cfg()).eval()

@@ -10,7 +10,8 @@ everything but the w and h means (which stay raw, as [yolo]'s w, h);
 `scale_x_y` rescales only the x and y means: the C applies the logistic to
 2*w*h values from x mu (mean and sigma) but `scal_add_cpu` to w*h of them.
 
-get_gaussian_yolo_detections: [yolo]'s boxes from the means (get_gaussian_yolo_box:
+get_gaussian_yolo_detections (decoded by pydarknet.boxes.decode_gaussian_yolo:
+layers do not decode): [yolo]'s boxes from the means (get_gaussian_yolo_box:
 x = (col + x mu) / grid_w, w = exp(w mu) * anchor_w / net_w, ...) for the
 cells whose objectness is > thresh, and prob_j = objectness * class_j *
 (1 - mean of the four sigmas) where that is > thresh.  `yolo_point`
@@ -28,18 +29,16 @@ keys (pydarknet.cfg.dialect.TRAINING_ONLY).
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import Tensor
 
-from pydarknet.boxes import Candidates, decode_yolo
 from pydarknet.cfg.section import Section
 from pydarknet.layers.base import Shape
 from pydarknet.layers.yolo import NMS_KINDS, YoloHead
 
-# The entries (entry_gaussian_index's `entry`) of the box means; the sigmas are the odd ones, 1, 3, 5, 7.
+# The entries (entry_gaussian_index's `entry`) of the box means x, y, w, h and of their sigmas (uncertainties).
 MEANS = (0, 2, 4, 6)
+SIGMAS = (1, 3, 5, 7)
 # parse_gaussian_yolo's yolo_point words; any other is YOLO_CENTER.
 YOLO_POINTS = ("center", "left_top", "right_bottom")
 
@@ -62,27 +61,3 @@ class GaussianYolo(YoloHead):
         parts = [xy[:, :, :1], act[:, :, 1:2], xy[:, :, 1:], act[:, :, 3:4],
                  v[:, :, 4:5], act[:, :, 5:6], v[:, :, 6:7], act[:, :, 7:]]
         return torch.cat(parts, dim=2).view(b, -1, h, w)
-
-    def detections(self, output: Tensor, net_w: int, net_h: int, thresh: float) -> Candidates:
-        """get_gaussian_yolo_detections before correct_gaussian_yolo_boxes, batched (see the module docstring).
-
-        `output` is the layer's output (B, C, H, W).  Detection (row*W + col)*num
-        + anchor, only those with objectness > thresh: [yolo]'s decode
-        (pydarknet.boxes.decode_yolo) of the means, objectness and classes.
-        """
-        b, _, h, w = output.shape
-        v = output.view(b, self.num, self.entries, h, w)
-        found = decode_yolo(self, v[:, :, [*MEANS, *range(self.coords, self.entries)]].reshape(b, -1, h, w),
-                            net_w, net_h, thresh)
-        cell, anchor = found.index // self.num, found.index % self.num
-        entries = v[found.image, anchor, :, cell // w, cell % w]  # (K, entries)
-        # C: float uc_aver = (uc[0] + uc[1] + uc[2] + uc[3]) / 4.0; prob = objectness*class * (1.0 - uc_aver) in double
-        uc_aver = (entries[:, 1] + entries[:, 3] + entries[:, 5] + entries[:, 7]) / 4
-        prob = ((found.objectness[:, None] * entries[:, self.coords + 1 :]).double()
-                * (1 - uc_aver.double())[:, None]).to(output.dtype)
-        boxes = found.boxes
-        if self.yolo_point != "center":  # get_gaussian_yolo_box: x = (i + x mu)/lw + b.w/2 (left_top), - b.w/2 (right_bottom)
-            half = boxes[:, 2:] / 2
-            boxes = torch.cat([boxes[:, :2] + half if self.yolo_point == "left_top" else boxes[:, :2] - half,
-                               boxes[:, 2:]], dim=1)
-        return dataclasses.replace(found, boxes=boxes, probs=torch.where(prob > thresh, prob, 0))
