@@ -229,6 +229,13 @@ class Darknet(nn.Module):
             if isinstance(module, BatchNorm):
                 module.alexeyab = dialect == "alexeyab"
 
+    def set_cpu_tree_quirk(self, on: bool = True) -> None:
+        """Reproduce pjreddie's CPU build's broken YOLO9000 tree softmax at inference (NaNs: Region.cpu_tree_quirk),
+        or (off, the default) compute the GPU build's per-group softmax, as Darknet trains and AlexeyAB computes."""
+        for layer in self.layers:
+            if isinstance(layer, Region):
+                layer.cpu_tree_quirk = on
+
     @property
     def input_shape(self) -> Shape:
         return (self.options.channels, self.options.height, self.options.width)

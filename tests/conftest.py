@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 
 from pydarknet import Darknet
+from pydarknet.layers.base import Layer
 from golden_weights import build_random_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +104,7 @@ def _nets_from(weights):  # type: ignore[no-untyped-def]
                 warnings.simplefilter("ignore")
                 net = Darknet(cfg_path(cfg), width, height, dialect=dialect)
             net.load_weights(weights(cfg))
+            net.set_cpu_tree_quirk()  # the forward goldens were made by Darknet's CPU build (Region.cpu_tree_quirk)
             nets[key] = net.eval()
         return nets[key]
 
@@ -130,3 +133,24 @@ def ab_random_weights(request: pytest.FixtureRequest):
 def ab_golden_net(ab_random_weights):
     """(cfg, width, height, dialect="auto") -> a Darknet with the AlexeyAB goldens' random weights, in eval mode."""
     return _nets_from(ab_random_weights)
+
+
+def golden_layer(folder: Path, cfg: str) -> tuple[Layer, Tensor, Tensor]:
+    """A layer-alone golden case: the one layer of `folder/cfg` (in training mode; files its cfg
+    names, tree= and map=, are read from `folder`), its input.npy as (N, C, H, W) and its truth.npy."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = Darknet(folder / cfg)
+    assert net.training and len(net.layers) == 1
+    raw = torch.from_numpy(np.load(folder / "input.npy")).view(-1, *net.input_shape)
+    return net.layers[0], raw, torch.from_numpy(np.load(folder / "truth.npy"))
+
+
+def assert_matches_darknet(folder: Path, output: Tensor, delta: Tensor, cost: Tensor, expected_cost: float) -> None:
+    """l.output, l.delta and *l.cost against the case's output.npy, delta.npy, cost.npy (README
+    tolerances), and the cost against the manifest's within 1e-4 relative."""
+    for name, ours in (("output", output), ("delta", delta), ("cost", cost)):
+        theirs = np.load(folder / f"{name}.npy")
+        ok, detail = golden_close(ours.reshape(theirs.shape).numpy(), theirs)
+        assert ok, f"{folder.name} {name}: {detail}"
+    assert float(cost) == pytest.approx(expected_cost, rel=1e-4)

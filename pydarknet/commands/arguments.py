@@ -79,11 +79,16 @@ def add_dialect(p: argparse.ArgumentParser, letter_box: bool = False) -> None:
     if letter_box:
         p.add_argument("--letter-box", "--letter_box", dest="letter_box", action="store_true",
                        help="letterbox the images (AlexeyAB's -letter_box; pjreddie's dialect always does)")
+    p.add_argument("--cpu-tree-softmax", action="store_true",
+                   help="YOLO9000 trees: reproduce pjreddie's CPU build's broken tree softmax (NaN outputs) instead of "
+                        "the GPU build's per-group softmax Darknet trains with (the default)")
 
 
 def apply_dialect(net: Darknet, args: argparse.Namespace) -> Darknet:
-    """Set the verb's --dialect (and --letter-box) on `net` (`pydarknet summary` says which dialect runs and why)."""
+    """Set the verb's --dialect, --letter-box and --cpu-tree-softmax on `net` (`pydarknet summary` says which
+    dialect runs and why)."""
     net.set_dialect(getattr(args, "dialect", "auto"))
     if getattr(args, "letter_box", False):
         net.options.letter_box = 1
+    net.set_cpu_tree_quirk(getattr(args, "cpu_tree_softmax", False))
     return net

@@ -7,16 +7,18 @@ objectness (unless `background`), softmax over the classes (`softmax=1`),
 per group of the `tree=` hierarchy (YOLO9000), or logistic otherwise; w and
 h stay raw.  Anchors are in grid cells of the output map.
 
-The YOLO9000 tree on Darknet's CPU build is broken, and reproduced here by
-default at inference (`cpu_tree_quirk`): `forward_region_layer` calls
+The YOLO9000 tree softmax is the GPU build's by default, per group of the
+tree (blas_kernels.cu `softmax_tree`), as Darknet trains it and as
+AlexeyAB's CPU build computes it too.  pjreddie's CPU build is broken there,
+and reproduced on request at inference (`cpu_tree_quirk = True`,
+`Darknet.set_cpu_tree_quirk`, `--cpu-tree-softmax`; the goldens of
+`forward/yolo9000_*` hold it): `forward_region_layer` calls
 `softmax_cpu(net.input + count, group_size, l.batch, l.inputs, l.n*l.w*l.h,
 1, l.n*l.w*l.h, l.temperature, ...)` with `count` an element offset from 5
 (not `entry_index`), and with `l.temperature`, which `parse_region` never
 sets: 0.  Each group's softmax is exp(x/0 - max/0) = NaN, written over the
 flat span [5, max(count + n*w*h*group_size)) of every image; the real class
-entries outside it are left unnormalised.  Darknet's GPU build (and training
-here) uses the correct per-group softmax; set `cpu_tree_quirk = False` on the
-layer for those numbers at inference.
+entries outside it are left unnormalised.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ class Region(Layer):
         if self.tree is not None and self.tree.n != self.classes:
             raise section.error(f"tree has {self.tree.n} classes but classes={self.classes}", "tree")
         self.register_buffer("group_index", torch.tensor(self.tree.group if self.tree else [], dtype=torch.long), persistent=False)
-        self.cpu_tree_quirk = True
+        self.cpu_tree_quirk = False  # pjreddie's CPU tree softmax (module docstring), on request only
         self.section = section
 
     @property
