@@ -1,4 +1,4 @@
-"""The synthetic shapes datasets (tools/make_shapes.py) and cfg/yolov2-tiny-shapes.cfg.
+"""The synthetic shapes datasets (tools/make_shapes.py), cfg/yolov2-tiny-shapes.cfg and cfg/yolo9000-shapes.cfg.
 
 Checks the formats Darknet reads: label lines, list files, the label path
 Darknet derives from an image path (`fill_truth_detection`), the class
@@ -15,13 +15,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import ROOT, cfg_path
+
 from pydarknet import Darknet
+from pydarknet.cfg import read_data_file
 from pydarknet.data import read_names
 from pydarknet.data.labels import label_path
-from pydarknet.cfg import read_data_file
+from pydarknet.detect import find_names
 from pydarknet.errors import DarknetError
+from pydarknet.train.options import check_training_cfg
+from pydarknet.train.trainer import TrainRun, train_detector
+from pydarknet.tree import read_tree
 from pydarknet.weights import weights_bytes
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -150,3 +154,131 @@ def test_shapes_cfg_builds_small():
 
 def test_shipped_names_are_the_generators_classes():
     assert read_names(ROOT / "data" / "shapes.names") == list(ms.CLASSES)
+
+
+# --- the hierarchy set (YOLO9000 joint training, issue #19) -------------------------------
+
+HIER_SIZES = (64, 96)
+HIER_COUNTS = {"n_train": 12, "n_class_only": 6, "n_valid": 18}
+
+
+@pytest.fixture(scope="module")
+def hierarchy_set(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tree") / "a"
+    ms.make_hierarchy_set(out, seed=3, size_range=HIER_SIZES, **HIER_COUNTS)
+    return out
+
+
+def _labels(list_file: Path) -> list[list[list[str]]]:
+    """Each listed image's label lines, split (through Darknet's label path)."""
+    return [[line.split() for line in Path(label_path(image)).read_text().splitlines()] for image in list_file.read_text().splitlines()]
+
+
+def test_hierarchy_tree_and_names_agree(hierarchy_set):
+    tree = read_tree(hierarchy_set / "shapes9k.tree")
+    names = read_names(hierarchy_set / "shapes9k.names")
+    assert tree.names == names and len(names) == len(ms.CLASSES) * (1 + len(ms.COLOURS))
+    for k, (name, parent) in enumerate(zip(tree.names, tree.parent)):
+        if k < len(ms.CLASSES):
+            assert name == ms.CLASSES[k] and parent == -1
+        else:  # a leaf: `colour_shape` under its shape
+            colour, shape = name.split("_")
+            assert colour in ms.COLOURS and tree.names[parent] == shape and tree.child[k] == -1
+    assert tree.groups == 1 + len(ms.CLASSES) and set(tree.group_size[1:]) == {len(ms.COLOURS)}
+    # the shipped copy the cfg reads, and the names `detect` finds for the cfg
+    assert (ROOT / "data" / "shapes9k.tree").read_bytes() == (hierarchy_set / "shapes9k.tree").read_bytes()
+    assert (ROOT / "data" / "shapes9k.names").read_bytes() == (hierarchy_set / "shapes9k.names").read_bytes()
+    assert find_names(cfg_path("yolo9000-shapes.cfg"), len(names)) == ROOT / "data" / "shapes9k.names"
+
+
+def test_hierarchy_leaf_split():
+    class_only = {ms.tree_index(*leaf) for leaf in ms.CLASS_ONLY}
+    boxed = {ms.tree_index(*leaf) for leaf in ms.BOXED}
+    assert len(class_only) == len(ms.CLASSES) and not class_only & boxed
+    assert class_only | boxed == set(range(len(ms.CLASSES), len(ms.CLASSES) * (1 + len(ms.COLOURS))))
+    assert {s for s, _ in ms.CLASS_ONLY} == set(range(len(ms.CLASSES)))  # one box-less colour per shape
+    assert {c for _, c in ms.CLASS_ONLY} == set(range(len(ms.COLOURS)))  # each colour box-less for some shape
+
+
+def test_hierarchy_lists_labels_and_data(hierarchy_set):
+    data = read_data_file(hierarchy_set / "shapes9k.data")
+    assert data.get_int("classes") == 24 and data.get_path("names") == hierarchy_set / "shapes9k.names"
+    assert (hierarchy_set / "backup").is_dir()
+    boxed = {str(ms.tree_index(*leaf)) for leaf in ms.BOXED}
+    class_only = {str(ms.tree_index(*leaf)) for leaf in ms.CLASS_ONLY}
+    detection, classification = hierarchy_set / "train-det.txt", hierarchy_set / "train-cls.txt"
+    assert data.get_path("train").read_text() == detection.read_text() + classification.read_text()
+
+    det = _labels(detection)
+    assert len(det) == HIER_COUNTS["n_train"] and all(det)
+    for lines in det:
+        for fields in lines:
+            assert len(fields) == 5 and fields[0] in boxed and all(0 < float(v) <= 1 for v in fields[1:])
+    assert {lines[0][0] for lines in det} == boxed  # image N's first shape: boxed leaf N mod 12
+
+    cls = _labels(classification)
+    assert len(cls) == HIER_COUNTS["n_class_only"]
+    for lines in cls:
+        assert len(lines) == 1 and lines[0][0] in class_only and lines[0][1:] == ["0", "0", "0", "0"]
+    assert {lines[0][0] for lines in cls} == class_only
+
+    valid = _labels(data.get_path("valid"))
+    assert len(valid) == HIER_COUNTS["n_valid"]
+    assert all(len(fields) == 5 and float(fields[3]) > 0 for lines in valid for fields in lines)
+    assert {fields[0] for lines in valid for fields in lines} == boxed | class_only  # every leaf has boxes
+
+
+def test_hierarchy_shapes_wear_their_leafs_colour():
+    hues = {}
+    for split, n in (("train", 6), ("classify", 6), ("valid", 6)):
+        for i in range(n):
+            scene = ms.hierarchy_scene(5, split, i, HIER_SIZES)
+            for k, shape in enumerate(scene.shapes):
+                visible = scene.owner == k
+                mean = scene.image[visible].mean(axis=0).astype(np.uint8).reshape(1, 1, 3)
+                hue = int(cv2.cvtColor(mean, cv2.COLOR_BGR2HSV)[0, 0, 0])
+                colour = (shape.label - len(ms.CLASSES)) % len(ms.COLOURS)
+                assert (shape.label - len(ms.CLASSES)) // len(ms.COLOURS) == shape.cls
+                centre = list(ms.COLOURS.values())[colour]
+                assert min(abs(hue - centre), 180 - abs(hue - centre)) <= 15, (split, i, k, hue)
+                hues[colour] = True
+    assert len(hues) == len(ms.COLOURS)
+
+
+def test_hierarchy_same_seed_same_bytes(hierarchy_set, tmp_path):
+    again = tmp_path / "b"
+    ms.make_hierarchy_set(again, seed=3, size_range=HIER_SIZES, workers=2, **HIER_COUNTS)
+    assert _files(again) == _files(hierarchy_set)
+    other = tmp_path / "c"
+    ms.make_hierarchy_set(other, seed=4, size_range=HIER_SIZES, n_train=1, n_class_only=1, n_valid=0)
+    for image in ("images/train/000000.jpg", "images/classify/000000.jpg"):
+        assert _files(other)[image] != _files(hierarchy_set)[image]
+
+
+def test_hierarchy_cli(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_shapes.py"), str(tmp_path / "h"), "--hierarchy",
+                             "--train", "2", "--class-only", "1", "--valid", "1", "--size-range", "48", "64", "--jobs", "1"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == str(tmp_path / "h" / "shapes9k.data")
+    assert [len((tmp_path / "h" / f).read_text().splitlines()) for f in ("train-det.txt", "train-cls.txt", "train.txt", "valid.txt")] == [2, 1, 3, 1]
+
+
+def test_yolo9000_shapes_cfg_builds_and_trains(hierarchy_set, tmp_path):
+    """The cfg builds strict, the trainer accepts it, and 2 iterations run on the combined list."""
+    cfg = cfg_path("yolo9000-shapes.cfg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net = Darknet(cfg, strict=True)
+    check_training_cfg(cfg)
+    region = net.layers[-1]
+    assert region.kind == "region" and region.tree is not None and region.classes == region.tree.n == 24
+    assert net.layers[-2].filters == region.num * (region.classes + 5) and net.input_shape == (3, 128, 128)
+    small = tmp_path / "yolo9000-shapes.cfg"  # batch 4: a fast test
+    small.write_text(cfg.read_text().replace("batch=16", "batch=4").replace("tree=data/", f"tree={ROOT}/data/"))
+    data = tmp_path / "small.data"
+    data.write_text((hierarchy_set / "shapes9k.data").read_text().replace(f"backup={hierarchy_set / 'backup'}", f"backup={tmp_path / 'backup'}"))
+    final = train_detector(TrainRun(data=data, cfg=small, workers=0, quiet=True, seed=1, max_batches=2))
+    assert final.is_file()
+    log = (final.parent / "yolo9000-shapes_log.csv").read_text().splitlines()
+    assert len(log) == 3 and all(np.isfinite(float(row.split(",")[1])) for row in log[1:])

@@ -4,6 +4,7 @@
 usage:
   python tools/make_shapes.py OUT_DIR --seed 0 --train 2000 --valid 200 [--size-range 160 480]
   python tools/make_shapes.py OUT_DIR --classify --seed 0 --train 3000 --valid 300
+  python tools/make_shapes.py OUT_DIR --hierarchy --seed 0 --train 2000 --class-only 2000 --valid 300
   python tools/make_shapes.py data --demo --seed 7        # data/shapes-demo.jpg + .txt
 
 Six classes (`CLASSES`): circle, square, triangle, star, cross, ring.  Squares,
@@ -35,6 +36,31 @@ Classification set (`--classify`, Darknet's `classifier train`):
 takes as class every label that occurs in the image path (`fill_truth`:
 strstr), so OUT_DIR must not contain a class name; the generator checks that
 each path holds exactly its own class.
+
+Hierarchy set (`--hierarchy`, YOLO9000's joint training as Darknet's
+`combine9k.data`): a WordTree of the six shapes (roots, `parent -1`) each with
+three colour leaves `red_<shape>`, `green_<shape>`, `blue_<shape>` (`LEAVES`),
+24 nodes, written as `shapes9k.tree` (`name parent_index`, src/tree.c
+read_tree; parents first, siblings consecutive) and `shapes9k.names` in the
+same order.  The leaf split: leaf (shape s, colour c) is class-only iff
+c == s mod 3 (red_circle, green_square, blue_triangle, red_star, green_cross,
+blue_ring; `CLASS_ONLY`), every other leaf is boxed.  Every shape is drawn in
+its leaf's colour over a desaturated background, so the colour is visible.
+  - `images/train/N.jpg` (`train-det.txt`): detection images whose shapes are
+    all boxed leaves, each labelled with its leaf; class-only leaves are never
+    drawn there (so no object goes unlabelled).  Image N's first shape is
+    boxed leaf N mod 12.
+  - `images/classify/N.jpg` (`train-cls.txt`): one shape of class-only leaf
+    N mod 6 filling 45-85% of a square image, its label file the one line
+    `leaf 0 0 0 0` (data.c correct_boxes: x == 0 and y == 0 make a
+    class-only truth).
+  - `train.txt`: both lists, detection first (Darknet picks at random).
+  - `images/valid/N.jpg` (`valid.txt`): detection images of every leaf, every
+    shape boxed; image N's first shape is leaf N mod 18, so `--valid 18`
+    or more covers every leaf.
+  - `shapes9k.data` (classes=24, train, valid, names, backup) for
+    `pydarknet detector train OUT/shapes9k.data cfg/yolo9000-shapes.cfg`;
+    the cfg reads the same tree from `data/shapes9k.tree`.
 
 Each image has its own random stream (seed, split, index), so the files do not
 depend on the other counts nor on `--jobs`.  Anchors for a cfg come from
@@ -71,6 +97,14 @@ MIN_CONTRAST = 90.0  # RGB distance between a shape and what lies under it
 PHOTOS = ROOT / "tests" / "golden" / "images"
 JPEG_QUALITY = 92
 SPLITS = {"train": 0, "valid": 1}
+HIER_SPLITS = {"train": 3, "classify": 4, "valid": 5}  # 2: the demo image
+# The hierarchy: each shape's colour leaves, HSV hue centres in OpenCV's 0-180 units.
+COLOURS = {"red": 0, "green": 60, "blue": 120}
+LEAVES = tuple((s, c) for s in range(len(CLASSES)) for c in range(len(COLOURS)))  # tree order after the shapes
+CLASS_ONLY = tuple(leaf for leaf in LEAVES if leaf[1] == leaf[0] % len(COLOURS))
+BOXED = tuple(leaf for leaf in LEAVES if leaf not in CLASS_ONLY)
+DESATURATE = 0.3  # hierarchy backgrounds keep 30% of their colour, so a shape's colour stands out
+TREE_NAME = "shapes9k"
 SUB = 16  # cv2 drawing with shift=4: coordinates in 1/16 pixel
 
 
@@ -82,12 +116,13 @@ class Shape:
     color: tuple[int, int, int]
     mask: np.ndarray  # (H, W) bool, every pixel of the shape, occluded or not
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 inclusive
+    label: int | None = None  # the class written to the label file, if not `cls` (a tree node)
 
     def label_line(self, width: int, height: int) -> str:
         """Darknet's label line: `class cx cy w h`, relative to the image."""
         x0, y0, x1, y1 = self.box
         return (
-            f"{self.cls} {(x0 + x1 + 1) / 2 / width:.6f} {(y0 + y1 + 1) / 2 / height:.6f} "
+            f"{self.cls if self.label is None else self.label} {(x0 + x1 + 1) / 2 / width:.6f} {(y0 + y1 + 1) / 2 / height:.6f} "
             f"{(x1 - x0 + 1) / width:.6f} {(y1 - y0 + 1) / height:.6f}"
         )
 
@@ -239,8 +274,19 @@ def draw_clutter(img: np.ndarray, rng: np.random.Generator) -> None:
 # --- scenes ---------------------------------------------------------------------------
 
 
-def _place_shape(img: np.ndarray, owner: np.ndarray, shapes: list[Shape], rng: np.random.Generator, cls: int, size_px: float, centred: bool) -> bool:
-    """Draw one shape of class `cls` somewhere it occludes nothing too much; False if no room."""
+def _leaf_color(rng: np.random.Generator, colour: int) -> np.ndarray:
+    """A saturated BGR colour of hue `COLOURS`[colour] (+-7 in OpenCV's 0-180 units)."""
+    hue = (list(COLOURS.values())[colour] + int(rng.integers(-7, 8))) % 180
+    hsv = np.array([[[hue, rng.integers(170, 256), rng.integers(130, 256)]]], np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
+
+
+def _place_shape(img: np.ndarray, owner: np.ndarray, shapes: list[Shape], rng: np.random.Generator, cls: int, size_px: float, centred: bool, colour: int | None = None) -> bool:
+    """Draw one shape of class `cls` somewhere it occludes nothing too much; False if no room.
+
+    With `colour` (an index of `COLOURS`) the shape has that hue and is labelled
+    with its leaf's tree index; never black or white then.
+    """
     h, w = owner.shape
     name = CLASSES[cls]
     filled = name not in OUTLINABLE or rng.random() < 0.6
@@ -269,15 +315,19 @@ def _place_shape(img: np.ndarray, owner: np.ndarray, shapes: list[Shape], rng: n
         if len(shapes) and ((visible - lost) < MIN_VISIBLE * areas).any():
             continue
         under = img[mask].mean(axis=0)
-        colors = [_random_color(rng) for _ in range(6)]
+        if colour is None:
+            colors = [_random_color(rng) for _ in range(6)]
+        else:
+            colors = [_leaf_color(rng, colour) for _ in range(6)]
         color = max(colors, key=lambda c: float(np.linalg.norm(c - under)))
-        if np.linalg.norm(color - under) < MIN_CONTRAST:
+        if colour is None and np.linalg.norm(color - under) < MIN_CONTRAST:
             color = np.where(under > 127, 0.0, 255.0).astype(np.float32)
         img[mask] = color
         owner[mask] = len(shapes)
         ys, xs = np.nonzero(mask)
         box = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
-        shapes.append(Shape(cls, tuple(int(c) for c in color), mask, box))
+        label = None if colour is None else tree_index(cls, colour)
+        shapes.append(Shape(cls, tuple(int(c) for c in color), mask, box, label))
         return True
     return False
 
@@ -317,6 +367,41 @@ def render_crop(rng: np.random.Generator, side: int, cls: int) -> Scene:
     return Scene(_finish(img, rng), shapes, owner)
 
 
+def _desaturated(img: np.ndarray) -> np.ndarray:
+    grey = img.mean(axis=2, keepdims=True)
+    return grey + (img - grey) * DESATURATE
+
+
+def render_leaf_scene(rng: np.random.Generator, w: int, h: int, n_shapes: int, leaves: tuple[tuple[int, int], ...], first: tuple[int, int]) -> Scene:
+    """A hierarchy detection image: up to `n_shapes` shapes of `leaves` (the first one `first`) over a desaturated background."""
+    img = background(rng, w, h).astype(np.float32)
+    draw_clutter(img, rng)
+    img = _desaturated(img)
+    owner = np.full((h, w), -1, np.int16)
+    shapes: list[Shape] = []
+    short = min(w, h)
+    lo, hi = SIZE_FRACTION
+    for k in range(n_shapes):
+        size = short * math.exp(rng.uniform(math.log(lo), math.log(hi)))
+        cls, colour = first if k == 0 else leaves[int(rng.integers(len(leaves)))]
+        while not _place_shape(img, owner, shapes, rng, cls, size, centred=False, colour=colour) and k == 0:
+            size *= 0.9  # the first shape always fits: it alone makes the leaf's quota
+    return Scene(_finish(img, rng), shapes, owner)
+
+
+def render_leaf_crop(rng: np.random.Generator, side: int, leaf: tuple[int, int]) -> Scene:
+    """A class-only image: one shape of `leaf` filling 45-85% of a square image, desaturated background."""
+    img = background(rng, side, side).astype(np.float32)
+    draw_clutter(img, rng)
+    img = _desaturated(img)
+    owner = np.full((side, side), -1, np.int16)
+    shapes: list[Shape] = []
+    size = side * rng.uniform(0.45, 0.85)
+    while not _place_shape(img, owner, shapes, rng, leaf[0], size, centred=True, colour=leaf[1]):
+        size *= 0.9
+    return Scene(_finish(img, rng), shapes, owner)
+
+
 def image_size(rng: np.random.Generator, size_range: tuple[int, int]) -> tuple[int, int]:
     """Width and height in `size_range`, aspect ratio between 0.6 and 1.67."""
     lo, hi = size_range
@@ -339,6 +424,27 @@ def detection_scene(seed: int, split: str, index: int, size_range: tuple[int, in
 def classification_scene(seed: int, split: str, index: int, size_range: tuple[int, int]) -> Scene:
     rng = scene_rng(seed, split, index)
     return render_crop(rng, int(rng.integers(size_range[0], size_range[1] + 1)), index % len(CLASSES))
+
+
+def tree_lines() -> list[str]:
+    """The hierarchy's tree file lines, `name parent_index`: the shapes (roots), then each shape's colour leaves."""
+    leaves = [f"{list(COLOURS)[c]}_{CLASSES[s]} {s}" for s, c in LEAVES]
+    return [f"{name} -1" for name in CLASSES] + leaves
+
+
+def tree_index(cls: int, colour: int) -> int:
+    """The tree node (and class index) of shape `cls` in colour `colour`."""
+    return len(CLASSES) + cls * len(COLOURS) + colour
+
+
+def hierarchy_scene(seed: int, split: str, index: int, size_range: tuple[int, int]) -> Scene:
+    """Image `index` of a hierarchy split: "train" (boxed leaves), "classify" (one class-only leaf), "valid" (every leaf)."""
+    rng = np.random.default_rng([seed, HIER_SPLITS[split], index])
+    if split == "classify":
+        return render_leaf_crop(rng, int(rng.integers(size_range[0], size_range[1] + 1)), CLASS_ONLY[index % len(CLASS_ONLY)])
+    leaves = BOXED if split == "train" else LEAVES
+    w, h = image_size(rng, size_range)
+    return render_leaf_scene(rng, w, h, int(rng.integers(1, 7)), leaves, leaves[index % len(leaves)])
 
 
 # --- files ----------------------------------------------------------------------------
@@ -387,6 +493,17 @@ def _classification_job(job: tuple[Path, int, str, int, tuple[int, int]]) -> Non
     scene = classification_scene(seed, split, index, size_range)
     name = CLASSES[scene.shapes[0].cls]
     write_atomic(out / split / name / f"{index:05d}.png", encode(scene.image, ".png"))
+
+
+def _hierarchy_job(job: tuple[Path, int, str, int, tuple[int, int]]) -> None:
+    out, seed, split, index, size_range = job
+    scene = hierarchy_scene(seed, split, index, size_range)
+    write_atomic(out / "images" / split / f"{index:06d}.jpg", encode(scene.image, ".jpg"))
+    if split == "classify":
+        text = f"{scene.shapes[0].label} 0 0 0 0\n"  # class only: no box
+    else:
+        text = scene.label_text()
+    _write_text(out / "labels" / split / f"{index:06d}.txt", text)
 
 
 def _run(jobs: list, fn, workers: int) -> None:
@@ -454,6 +571,33 @@ def make_classification_set(out: str | Path, seed: int, n_train: int, n_valid: i
     return out / "shapes.data"
 
 
+def make_hierarchy_set(out: str | Path, seed: int, n_train: int, n_class_only: int, n_valid: int, size_range: tuple[int, int] = (96, 192), workers: int = 1) -> Path:
+    """Write the hierarchy (YOLO9000 joint training) set into `out`; returns the path of `shapes9k.data`."""
+    out = _check_out_dir(Path(out))
+    counts = {"train": n_train, "classify": n_class_only, "valid": n_valid}
+    for split in counts:
+        probe = str(out / "images" / split / "000000.jpg")
+        if str(label_path(probe)) != str(out / "labels" / split / "000000.txt"):
+            raise DarknetError(f"{out}: Darknet would look for labels at {label_path(probe)} (it rewrites the first 'images', 'raw'... in the path); choose a directory without those words")
+    for split in counts:
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    (out / "backup").mkdir(exist_ok=True)
+    jobs = [(out, seed, split, i, tuple(size_range)) for split, n in counts.items() for i in range(n)]
+    _run(jobs, _hierarchy_job, workers)
+    lists = {split: "".join(f"{out / 'images' / split / f'{i:06d}.jpg'}\n" for i in range(n)) for split, n in counts.items()}
+    _write_text(out / "train-det.txt", lists["train"])
+    _write_text(out / "train-cls.txt", lists["classify"])
+    _write_text(out / "train.txt", lists["train"] + lists["classify"])
+    _write_text(out / "valid.txt", lists["valid"])
+    lines = tree_lines()
+    _write_text(out / f"{TREE_NAME}.tree", "".join(line + "\n" for line in lines))
+    _write_text(out / f"{TREE_NAME}.names", "".join(line.split()[0] + "\n" for line in lines))
+    data = f"classes={len(lines)}\ntrain={out / 'train.txt'}\nvalid={out / 'valid.txt'}\nnames={out / f'{TREE_NAME}.names'}\nbackup={out / 'backup'}\n"
+    _write_text(out / f"{TREE_NAME}.data", data)
+    return out / f"{TREE_NAME}.data"
+
+
 def make_demo(out_dir: str | Path, seed: int, width: int = 640, height: int = 480) -> Path:
     """`shapes-demo.jpg` and its label file `shapes-demo.txt` in `out_dir` (six shape attempts)."""
     out = _check_out_dir(Path(out_dir))
@@ -470,14 +614,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train", type=int, default=2000, help="training images")
     parser.add_argument("--valid", type=int, default=200, help="validation images")
-    parser.add_argument("--size-range", type=int, nargs=2, metavar=("MIN", "MAX"), help="image side range (default 160 480; 64 128 with --classify)")
+    parser.add_argument("--size-range", type=int, nargs=2, metavar=("MIN", "MAX"), help="image side range (default 160 480; 64 128 with --classify; 96 192 with --hierarchy)")
     parser.add_argument("--classify", action="store_true", help="write the classification set (crops of one shape)")
+    parser.add_argument("--hierarchy", action="store_true", help="write the YOLO9000 joint-training set: colour leaves in a tree, boxes for some, class-only images of the others")
+    parser.add_argument("--class-only", type=int, help="with --hierarchy: class-only training images (default: --train)")
     parser.add_argument("--demo", action="store_true", help="write OUT/shapes-demo.jpg and its label file only")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
     args = parser.parse_args(argv)
     try:
         if args.demo:
             print(make_demo(args.out, args.seed))
+            return 0
+        if args.hierarchy:
+            n_class_only = args.train if args.class_only is None else args.class_only
+            data = make_hierarchy_set(args.out, args.seed, args.train, n_class_only, args.valid, tuple(args.size_range or (96, 192)), args.jobs)
+            print(data)
+            print(f"train it: pydarknet detector train {data} cfg/yolo9000-shapes.cfg")
             return 0
         if args.classify:
             data = make_classification_set(args.out, args.seed, args.train, args.valid, tuple(args.size_range or (64, 128)), args.jobs)
