@@ -15,6 +15,7 @@ import torch
 
 from conftest import GOLDEN, MANIFEST, assert_matches_darknet, golden_layer
 from pydarknet import Darknet
+from pydarknet.cli import build_parser
 from pydarknet.commands.arguments import apply_dialect
 
 CASES = MANIFEST["region"]
@@ -56,3 +57,8 @@ def test_tree_softmax_is_the_gpu_builds_unless_asked() -> None:
     apply_dialect(net, argparse.Namespace(dialect="auto", cpu_tree_softmax=True))
     assert net.layers[0].cpu_tree_quirk
     assert torch.isnan(net.layers[0].eval()(raw)).any()
+    # offered where the network runs (detect, valid, map), not where it would be ignored
+    parser = build_parser()
+    assert parser.parse_args(["detect", "a.cfg", "a.weights", "a.jpg", "--cpu-tree-softmax"]).cpu_tree_softmax
+    with pytest.raises(SystemExit):
+        parser.parse_args(["convert", "a.cfg", "a.weights", "a.onnx", "--cpu-tree-softmax"])

@@ -71,17 +71,18 @@ def device(text: str) -> str:
     return text
 
 
-def add_dialect(p: argparse.ArgumentParser, letter_box: bool = False) -> None:
-    """`--dialect auto|pjreddie|alexeyab` (and AlexeyAB's `-letter_box` as `--letter-box`) on a verb."""
+def add_dialect(p: argparse.ArgumentParser, inference: bool = False) -> None:
+    """`--dialect auto|pjreddie|alexeyab` on a verb; on the verbs that run the network (`inference`) also
+    AlexeyAB's `-letter_box` as `--letter-box` and `--cpu-tree-softmax`."""
     p.add_argument("--dialect", choices=CHOICES, default="auto",
                    help="whose Darknet's numbers to reproduce where pjreddie's and AlexeyAB's differ: preprocessing, "
                         "batch norm, box correction, NMS (default auto: AlexeyAB's when the cfg uses anything only it reads)")
-    if letter_box:
+    if inference:
         p.add_argument("--letter-box", "--letter_box", dest="letter_box", action="store_true",
                        help="letterbox the images (AlexeyAB's -letter_box; pjreddie's dialect always does)")
-    p.add_argument("--cpu-tree-softmax", action="store_true",
-                   help="YOLO9000 trees: reproduce pjreddie's CPU build's broken tree softmax (NaN outputs) instead of "
-                        "the GPU build's per-group softmax Darknet trains with (the default)")
+        p.add_argument("--cpu-tree-softmax", action="store_true",
+                       help="YOLO9000 trees: reproduce pjreddie's CPU build's broken tree softmax (NaN outputs) instead "
+                            "of the GPU build's per-group softmax Darknet trains with (the default)")
 
 
 def apply_dialect(net: Darknet, args: argparse.Namespace) -> Darknet:

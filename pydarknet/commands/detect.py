@@ -65,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--size", metavar="WxH", help="network input size, e.g. 608x608 (default: the cfg's)")
     p.add_argument("--batch", type=positive_int, default=4, help="images or video frames per forward (default 4)")
-    add_dialect(p, letter_box=True)
+    add_dialect(p, inference=True)
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: only when the inputs hold enough images to pay back)")
     p.set_defaults(run=run)

@@ -62,7 +62,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: when the valid list is long enough to pay back)")
-    add_dialect(p, letter_box=True)
+    add_dialect(p, inference=True)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
