@@ -341,30 +341,12 @@ def _finish(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def render_scene(rng: np.random.Generator, w: int, h: int, n_shapes: int) -> Scene:
-    """An image with up to `n_shapes` labelled shapes (fewer if they do not fit)."""
+def _canvas(rng: np.random.Generator, w: int, h: int, desaturate: bool) -> tuple[np.ndarray, np.ndarray, list[Shape]]:
+    """A background with clutter (washed out with `desaturate`, so that a leaf's colour stands out), float32,
+    an empty owner map and no shapes yet."""
     img = background(rng, w, h).astype(np.float32)
     draw_clutter(img, rng)
-    owner = np.full((h, w), -1, np.int16)
-    shapes: list[Shape] = []
-    short = min(w, h)
-    lo, hi = SIZE_FRACTION
-    for _ in range(n_shapes):
-        size = short * math.exp(rng.uniform(math.log(lo), math.log(hi)))
-        _place_shape(img, owner, shapes, rng, int(rng.integers(len(CLASSES))), size, centred=False)
-    return Scene(_finish(img, rng), shapes, owner)
-
-
-def render_crop(rng: np.random.Generator, side: int, cls: int) -> Scene:
-    """A classification crop: one shape of class `cls` filling 45-85% of a square image."""
-    img = background(rng, side, side).astype(np.float32)
-    draw_clutter(img, rng)
-    owner = np.full((side, side), -1, np.int16)
-    shapes: list[Shape] = []
-    size = side * rng.uniform(0.45, 0.85)
-    while not _place_shape(img, owner, shapes, rng, cls, size, centred=True):
-        size *= 0.9  # rotated corners did not fit
-    return Scene(_finish(img, rng), shapes, owner)
+    return (_desaturated(img) if desaturate else img), np.full((h, w), -1, np.int16), []
 
 
 def _desaturated(img: np.ndarray) -> np.ndarray:
@@ -372,33 +354,39 @@ def _desaturated(img: np.ndarray) -> np.ndarray:
     return grey + (img - grey) * DESATURATE
 
 
-def render_leaf_scene(rng: np.random.Generator, w: int, h: int, n_shapes: int, leaves: tuple[tuple[int, int], ...], first: tuple[int, int]) -> Scene:
-    """A hierarchy detection image: up to `n_shapes` shapes of `leaves` (the first one `first`) over a desaturated background."""
-    img = background(rng, w, h).astype(np.float32)
-    draw_clutter(img, rng)
-    img = _desaturated(img)
-    owner = np.full((h, w), -1, np.int16)
-    shapes: list[Shape] = []
-    short = min(w, h)
+def _scene_shape_size(rng: np.random.Generator, short: int) -> float:
+    """A detection scene's shape size in pixels: log-uniform SIZE_FRACTION of the image's short side."""
     lo, hi = SIZE_FRACTION
-    for k in range(n_shapes):
-        size = short * math.exp(rng.uniform(math.log(lo), math.log(hi)))
-        cls, colour = first if k == 0 else leaves[int(rng.integers(len(leaves)))]
-        while not _place_shape(img, owner, shapes, rng, cls, size, centred=False, colour=colour) and k == 0:
-            size *= 0.9  # the first shape always fits: it alone makes the leaf's quota
+    return short * math.exp(rng.uniform(math.log(lo), math.log(hi)))
+
+
+def render_scene(rng: np.random.Generator, w: int, h: int, n_shapes: int) -> Scene:
+    """An image with up to `n_shapes` labelled shapes (fewer if they do not fit)."""
+    img, owner, shapes = _canvas(rng, w, h, desaturate=False)
+    for _ in range(n_shapes):
+        size = _scene_shape_size(rng, min(w, h))
+        _place_shape(img, owner, shapes, rng, int(rng.integers(len(CLASSES))), size, centred=False)
     return Scene(_finish(img, rng), shapes, owner)
 
 
-def render_leaf_crop(rng: np.random.Generator, side: int, leaf: tuple[int, int]) -> Scene:
-    """A class-only image: one shape of `leaf` filling 45-85% of a square image, desaturated background."""
-    img = background(rng, side, side).astype(np.float32)
-    draw_clutter(img, rng)
-    img = _desaturated(img)
-    owner = np.full((side, side), -1, np.int16)
-    shapes: list[Shape] = []
+def render_crop(rng: np.random.Generator, side: int, cls: int, colour: int | None = None) -> Scene:
+    """A classification crop: one shape of class `cls` filling 45-85% of a square image; with `colour`, the
+    hierarchy's class-only image of leaf (cls, colour), over a desaturated background."""
+    img, owner, shapes = _canvas(rng, side, side, desaturate=colour is not None)
     size = side * rng.uniform(0.45, 0.85)
-    while not _place_shape(img, owner, shapes, rng, leaf[0], size, centred=True, colour=leaf[1]):
-        size *= 0.9
+    while not _place_shape(img, owner, shapes, rng, cls, size, centred=True, colour=colour):
+        size *= 0.9  # rotated corners did not fit
+    return Scene(_finish(img, rng), shapes, owner)
+
+
+def render_leaf_scene(rng: np.random.Generator, w: int, h: int, n_shapes: int, leaves: tuple[tuple[int, int], ...], first: tuple[int, int]) -> Scene:
+    """A hierarchy detection image: up to `n_shapes` shapes of `leaves` (the first one `first`) over a desaturated background."""
+    img, owner, shapes = _canvas(rng, w, h, desaturate=True)
+    for k in range(n_shapes):
+        size = _scene_shape_size(rng, min(w, h))
+        cls, colour = first if k == 0 else leaves[int(rng.integers(len(leaves)))]
+        while not _place_shape(img, owner, shapes, rng, cls, size, centred=False, colour=colour) and k == 0:
+            size *= 0.9  # the first shape always fits: it alone makes the leaf's quota
     return Scene(_finish(img, rng), shapes, owner)
 
 
@@ -441,7 +429,7 @@ def hierarchy_scene(seed: int, split: str, index: int, size_range: tuple[int, in
     """Image `index` of a hierarchy split: "train" (boxed leaves), "classify" (one class-only leaf), "valid" (every leaf)."""
     rng = np.random.default_rng([seed, HIER_SPLITS[split], index])
     if split == "classify":
-        return render_leaf_crop(rng, int(rng.integers(size_range[0], size_range[1] + 1)), CLASS_ONLY[index % len(CLASS_ONLY)])
+        return render_crop(rng, int(rng.integers(size_range[0], size_range[1] + 1)), *CLASS_ONLY[index % len(CLASS_ONLY)])
     leaves = BOXED if split == "train" else LEAVES
     w, h = image_size(rng, size_range)
     return render_leaf_scene(rng, w, h, int(rng.integers(1, 7)), leaves, leaves[index % len(leaves)])
