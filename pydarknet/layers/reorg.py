@@ -16,6 +16,18 @@ from pydarknet.cfg.section import Section
 from pydarknet.layers.base import Layer, Shape
 
 
+def space_to_depth(x: Tensor, s: int) -> Tensor:
+    """(N, C, H, W) -> (N, s*s*C, H/s, W/s), channel (dy*s + dx)*C + c (reorg_cpu forward=0 on output sizes)."""
+    b, c, h, w = x.shape
+    return x.reshape(b, c, h // s, s, w // s, s).permute(0, 3, 5, 1, 2, 4).reshape(b, s * s * c, h // s, w // s)
+
+
+def depth_to_space(x: Tensor, s: int) -> Tensor:
+    """The inverse of `space_to_depth`: (N, s*s*C, H, W) -> (N, C, H*s, W*s)."""
+    b, c, h, w = x.shape
+    return x.reshape(b, s, s, c // (s * s), h, w).permute(0, 3, 4, 1, 5, 2).reshape(b, c // (s * s), h * s, w * s)
+
+
 class Reorg(Layer):
     kind = "reorg"
 
@@ -47,11 +59,10 @@ class Reorg(Layer):
         s = self.stride
         if self.reverse:
             # Darknet reorg_cpu(forward=1): out[out_index] = x[in_index]
-            y = x.reshape(b, s, s, c // (s * s), h, w).permute(0, 3, 4, 1, 5, 2)
-            return y.reshape(b, c // (s * s), h * s, w * s)
-        # Darknet reorg_cpu(forward=0): out[in_index] = x[out_index], in_index over (C, H, W)
-        y = x.reshape(b, c // (s * s), h, s, w, s).permute(0, 3, 5, 1, 2, 4)
-        return y.reshape(b, c * s * s, h // s, w // s)
+            return depth_to_space(x, s)
+        # Darknet reorg_cpu(forward=0) on the input sizes: the input read as (C/s², H s, W s), space-to-depth'ed,
+        # the result read back as (C s², H/s, W/s)
+        return space_to_depth(x.reshape(b, c // (s * s), h * s, w * s), s).reshape(b, c * s * s, h // s, w // s)
 
     def describe(self) -> str:
         return f"            / {self.stride}"

@@ -26,18 +26,7 @@ from torch import Tensor
 
 from pydarknet.cfg.section import Section
 from pydarknet.layers.base import Layer, Shape
-
-
-def space_to_depth(x: Tensor, s: int) -> Tensor:
-    """(N, C, H, W) -> (N, s*s*C, H/s, W/s), channel (dy*s + dx)*C + c (reorg_cpu forward=0 on output sizes)."""
-    b, c, h, w = x.shape
-    return x.reshape(b, c, h // s, s, w // s, s).permute(0, 3, 5, 1, 2, 4).reshape(b, s * s * c, h // s, w // s)
-
-
-def depth_to_space(x: Tensor, s: int) -> Tensor:
-    """The inverse of `space_to_depth`: (N, s*s*C, H, W) -> (N, C, H*s, W*s)."""
-    b, c, h, w = x.shape
-    return x.reshape(b, s, s, c // (s * s), h, w).permute(0, 3, 4, 1, 5, 2).reshape(b, c // (s * s), h * s, w * s)
+from pydarknet.layers.reorg import depth_to_space, space_to_depth
 
 
 class Reorg3d(Layer):
