@@ -73,6 +73,7 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -511,17 +512,24 @@ def _check_out_dir(out: Path) -> Path:
     return out
 
 
-def make_detection_set(out: str | Path, seed: int, n_train: int, n_valid: int, size_range: tuple[int, int] = (160, 480), workers: int = 1) -> Path:
-    """Write the detection set into `out`; returns the path of `shapes.data`."""
-    out = _check_out_dir(Path(out))
-    probe = str(out / "images" / "train" / "000000.jpg")
-    if str(label_path(probe)) != str(out / "labels" / "train" / "000000.txt"):
-        raise DarknetError(f"{out}: Darknet would look for labels at {str(label_path(probe))} (it rewrites the first 'images', 'raw'... in the path); choose a directory without those words")
-    counts = {"train": n_train, "valid": n_valid}
-    for split in counts:
+def _image_and_label_folders(out: Path, splits: Iterable[str]) -> None:
+    """`images/SPLIT`, `labels/SPLIT` and `backup/` in `out`, once Darknet's label path of an image in
+    `images/SPLIT` is checked to be in `labels/SPLIT` (it rewrites the first 'images', 'raw'... anywhere)."""
+    for split in splits:
+        probe = str(out / "images" / split / "000000.jpg")
+        if str(label_path(probe)) != str(out / "labels" / split / "000000.txt"):
+            raise DarknetError(f"{out}: Darknet would look for labels at {label_path(probe)} (it rewrites the first 'images', 'raw'... in the path); choose a directory without those words")
+    for split in splits:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
     (out / "backup").mkdir(exist_ok=True)
+
+
+def make_detection_set(out: str | Path, seed: int, n_train: int, n_valid: int, size_range: tuple[int, int] = (160, 480), workers: int = 1) -> Path:
+    """Write the detection set into `out`; returns the path of `shapes.data`."""
+    out = _check_out_dir(Path(out))
+    counts = {"train": n_train, "valid": n_valid}
+    _image_and_label_folders(out, counts)
     jobs = [(out, seed, split, i, tuple(size_range)) for split, n in counts.items() for i in range(n)]
     _run(jobs, _detection_job, workers)
     for split, n in counts.items():
@@ -563,14 +571,7 @@ def make_hierarchy_set(out: str | Path, seed: int, n_train: int, n_class_only: i
     """Write the hierarchy (YOLO9000 joint training) set into `out`; returns the path of `shapes9k.data`."""
     out = _check_out_dir(Path(out))
     counts = {"train": n_train, "classify": n_class_only, "valid": n_valid}
-    for split in counts:
-        probe = str(out / "images" / split / "000000.jpg")
-        if str(label_path(probe)) != str(out / "labels" / split / "000000.txt"):
-            raise DarknetError(f"{out}: Darknet would look for labels at {label_path(probe)} (it rewrites the first 'images', 'raw'... in the path); choose a directory without those words")
-    for split in counts:
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
-    (out / "backup").mkdir(exist_ok=True)
+    _image_and_label_folders(out, counts)
     jobs = [(out, seed, split, i, tuple(size_range)) for split, n in counts.items() for i in range(n)]
     _run(jobs, _hierarchy_job, workers)
     lists = {split: "".join(f"{out / 'images' / split / f'{i:06d}.jpg'}\n" for i in range(n)) for split, n in counts.items()}
