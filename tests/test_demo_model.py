@@ -1,7 +1,12 @@
-"""The shipped demo model (weights/yolov2-tiny-shapes.weights, see weights/README.md) on the
-committed demo image: it finds every shape the generator drew there (data/shapes-demo.txt,
-the generator's own labels) with the right class and IoU >= .5, and reports nothing else
-above .5; and the README's first command prints those shapes."""
+"""The shipped demo models (see weights/README.md) on their committed demo images.
+
+weights/yolov2-tiny-shapes.weights: it finds every shape the generator drew in
+data/shapes-demo.jpg (data/shapes-demo.txt, the generator's own labels) with the right class
+and IoU >= .5, and reports nothing else above .5; and the README's first command prints those
+shapes.  weights/yolo9000-shapes.weights (YOLO9000 joint training,
+docs/yolo9000-joint-training.md): on data/shapes9k-demo.jpg it names the red circles, a leaf
+it never saw a box of, and `--hier-thresh .8` names the parent shape where the colour is
+less sure."""
 
 from __future__ import annotations
 
@@ -59,6 +64,11 @@ def matches(dets, truth: np.ndarray) -> list[tuple[int, int, float]]:
     return kept
 
 
+def _printed(result) -> list[str]:
+    """The class names a `detect` run printed, sorted."""
+    return sorted(m.group(1) for m in re.finditer(r"^(\w+): \d+%", result.stdout, flags=re.M))
+
+
 def test_shipped_weights_are_small():
     assert WEIGHTS.stat().st_size < 20 * 2**20
 
@@ -78,6 +88,28 @@ def test_finds_every_demo_shape_and_nothing_else(demo_detections, truth, names):
 def test_readme_first_command_prints_the_shapes(tmp_path, truth, names):
     result = run_cli("detect", SHAPES_CFG, WEIGHTS, DEMO, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    printed = sorted(m.group(1) for m in re.finditer(r"^(\w+): \d+%", result.stdout, flags=re.M))
-    assert printed == sorted(names[int(c)] for c in truth[:, 0])
+    assert _printed(result) == sorted(names[int(c)] for c in truth[:, 0])
     assert (tmp_path / "predictions.jpg").stat().st_size > 0
+
+
+JOINT_WEIGHTS = ROOT / "weights" / "yolo9000-shapes.weights"
+JOINT_DEMO = DATA / "shapes9k-demo.jpg"
+
+
+def test_joint_model_names_a_box_less_leaf_and_backs_off(tmp_path):
+    assert JOINT_WEIGHTS.stat().st_size < 2 * 2**20
+    names = read_names(DATA / "shapes9k.names")
+    truth = read_labels(JOINT_DEMO.with_suffix(".txt"), len(names))
+    net = Darknet(CFG / "yolo9000-shapes.cfg")
+    net.load_weights(JOINT_WEIGHTS)
+    dets = net.eval().detect(JOINT_DEMO, thresh=0.25)
+    found = matches(dets, truth)
+    assert sorted(names[int(truth[t][0])] for _, t, _ in found) == ["blue_circle", "red_circle", "red_circle", "red_square"]
+    assert len(dets) == len(found)  # and nothing else; the missed shape is the outlined green_cross
+
+    sure = run_cli("detect", CFG / "yolo9000-shapes.cfg", JOINT_WEIGHTS, JOINT_DEMO, "--thresh", ".25", "--out", tmp_path / "a")
+    unsure = run_cli("detect", CFG / "yolo9000-shapes.cfg", JOINT_WEIGHTS, JOINT_DEMO, "--thresh", ".25", "--hier-thresh", ".8",
+                     "--out", tmp_path / "b")
+    assert sure.returncode == unsure.returncode == 0, sure.stderr + unsure.stderr
+    assert _printed(sure) == ["blue_circle", "red_circle", "red_circle", "red_square"]
+    assert _printed(unsure) == ["circle", "red_circle", "red_circle", "square"]

@@ -1,4 +1,4 @@
-"""The synthetic shapes datasets (tools/make_shapes.py), cfg/yolov2-tiny-shapes.cfg and cfg/yolo9000-shapes.cfg.
+"""The synthetic shapes datasets (tools/make_shapes.py), cfg/yolov2-tiny-shapes.cfg, cfg/yolo9000-shapes.cfg (and its classifier), tools/plot_ap.py.
 
 Checks the formats Darknet reads: label lines, list files, the label path
 Darknet derives from an image path (`fill_truth_detection`), the class
@@ -7,6 +7,7 @@ Darknet's classifier derives from a path (`fill_truth`), and `.data` files.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
@@ -15,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from conftest import ROOT, cfg_path
 
 from pydarknet import Darknet
@@ -282,3 +284,32 @@ def test_yolo9000_shapes_cfg_builds_and_trains(hierarchy_set, tmp_path):
     assert final.is_file()
     log = (final.parent / "yolo9000-shapes_log.csv").read_text().splitlines()
     assert len(log) == 3 and all(np.isfinite(float(row.split(",")[1])) for row in log[1:])
+
+
+def test_yolo9000_shapes_classifier_cut_starts_the_detector(tmp_path):
+    """The joint-training recipe: `partial` of the classifier's first 9 layers loads into cfg/yolo9000-shapes.cfg."""
+    classifier = Darknet(cfg_path("yolo9000-shapes-classifier.cfg"), strict=True)
+    assert classifier.layers[-1].kind == "softmax" and classifier.layers[-3].filters == len(ms.CLASSES)
+    torch.manual_seed(0)
+    for p in classifier.parameters():
+        p.data.normal_()
+    cut = tmp_path / "yolo9000-shapes.conv.9"
+    cut.write_bytes(weights_bytes(classifier, cutoff=9))
+    detector = Darknet(cfg_path("yolo9000-shapes.cfg"), strict=True)
+    detector.load_weights(cut, partial=True)
+    assert weights_bytes(detector, cutoff=9)[20:] == weights_bytes(classifier, cutoff=9)[20:]
+
+
+def test_plot_ap_tool(tmp_path):
+    """tools/plot_ap.py (docs/yolo9000-joint-training.png) draws `map --json` files; a bad one is one line."""
+    result = {"classes": [{"name": "a", "ap": {"0": 0.5}, "ground_truth": 3}, {"name": "b", "ap": {"0": None}, "ground_truth": 2},
+                          {"name": "parent", "ap": {"0": None}, "ground_truth": 0}]}
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(result))
+    bad.write_text("not json")
+    tool = [sys.executable, str(ROOT / "tools" / "plot_ap.py"), str(tmp_path / "ap.png")]
+    ok = subprocess.run([*tool, f"joint={good}", f"baseline={good}", "--mark", "b"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert cv2.imread(str(tmp_path / "ap.png")) is not None and not list(tmp_path.glob("*.tmp.png"))
+    failed = subprocess.run([*tool, f"x={bad}"], capture_output=True, text=True)
+    assert failed.returncode == 1 and failed.stderr.count("\n") == 1 and str(bad) in failed.stderr

@@ -51,16 +51,20 @@ its leaf's colour over a desaturated background, so the colour is visible.
     drawn there (so no object goes unlabelled).  Image N's first shape is
     boxed leaf N mod 12.
   - `images/classify/N.jpg` (`train-cls.txt`): one shape of class-only leaf
-    N mod 6 filling 45-85% of a square image, its label file the one line
-    `leaf 0 0 0 0` (data.c correct_boxes: x == 0 and y == 0 make a
-    class-only truth).
+    N mod 6, at the detection images' shape sizes, its label file the one
+    line `leaf 0 0 0 0` (data.c correct_boxes: x == 0 and y == 0 make a
+    class-only truth).  Not a large centred crop: Darknet's class-only
+    branch (region_layer.c) pushes objectness to 0 at every other cell,
+    which on an object filling the image teaches that the leaf is no object.
   - `train.txt`: both lists, detection first (Darknet picks at random).
   - `images/valid/N.jpg` (`valid.txt`): detection images of every leaf, every
     shape boxed; image N's first shape is leaf N mod 18, so `--valid 18`
     or more covers every leaf.
   - `shapes9k.data` (classes=24, train, valid, names, backup) for
-    `pydarknet detector train OUT/shapes9k.data cfg/yolo9000-shapes.cfg`;
+    `pydarknet detector train OUT/shapes9k.data cfg/yolo9000-shapes.cfg
+    yolo9000-shapes.conv.9` (docs/yolo9000-joint-training.md: the recipe);
     the cfg reads the same tree from `data/shapes9k.tree`.
+  - `--demo --hierarchy`: `shapes9k-demo.jpg` (256x192, any leaves) and its labels.
 
 Each image has its own random stream (seed, split, index), so the files do not
 depend on the other counts nor on `--jobs`.  Anchors for a cfg come from
@@ -98,7 +102,7 @@ MIN_CONTRAST = 90.0  # RGB distance between a shape and what lies under it
 PHOTOS = ROOT / "tests" / "golden" / "images"
 JPEG_QUALITY = 92
 SPLITS = {"train": 0, "valid": 1}
-HIER_SPLITS = {"train": 3, "classify": 4, "valid": 5}  # 2: the demo image
+HIER_SPLITS = {"train": 3, "classify": 4, "valid": 5}  # 2 and 6: the demo images
 # The hierarchy: each shape's colour leaves, HSV hue centres in OpenCV's 0-180 units.
 COLOURS = {"red": 0, "green": 60, "blue": 120}
 LEAVES = tuple((s, c) for s in range(len(CLASSES)) for c in range(len(COLOURS)))  # tree order after the shapes
@@ -370,12 +374,11 @@ def render_scene(rng: np.random.Generator, w: int, h: int, n_shapes: int) -> Sce
     return Scene(_finish(img, rng), shapes, owner)
 
 
-def render_crop(rng: np.random.Generator, side: int, cls: int, colour: int | None = None) -> Scene:
-    """A classification crop: one shape of class `cls` filling 45-85% of a square image; with `colour`, the
-    hierarchy's class-only image of leaf (cls, colour), over a desaturated background."""
-    img, owner, shapes = _canvas(rng, side, side, desaturate=colour is not None)
+def render_crop(rng: np.random.Generator, side: int, cls: int) -> Scene:
+    """A classification crop: one shape of class `cls` filling 45-85% of a square image."""
+    img, owner, shapes = _canvas(rng, side, side, desaturate=False)
     size = side * rng.uniform(0.45, 0.85)
-    while not _place_shape(img, owner, shapes, rng, cls, size, centred=True, colour=colour):
+    while not _place_shape(img, owner, shapes, rng, cls, size, centred=True):
         size *= 0.9  # rotated corners did not fit
     return Scene(_finish(img, rng), shapes, owner)
 
@@ -429,10 +432,11 @@ def tree_index(cls: int, colour: int) -> int:
 def hierarchy_scene(seed: int, split: str, index: int, size_range: tuple[int, int]) -> Scene:
     """Image `index` of a hierarchy split: "train" (boxed leaves), "classify" (one class-only leaf), "valid" (every leaf)."""
     rng = np.random.default_rng([seed, HIER_SPLITS[split], index])
-    if split == "classify":
-        return render_crop(rng, int(rng.integers(size_range[0], size_range[1] + 1)), *CLASS_ONLY[index % len(CLASS_ONLY)])
-    leaves = BOXED if split == "train" else LEAVES
     w, h = image_size(rng, size_range)
+    if split == "classify":
+        leaf = CLASS_ONLY[index % len(CLASS_ONLY)]
+        return render_leaf_scene(rng, w, h, 1, (leaf,), leaf)
+    leaves = BOXED if split == "train" else LEAVES
     return render_leaf_scene(rng, w, h, int(rng.integers(1, 7)), leaves, leaves[index % len(leaves)])
 
 
@@ -587,14 +591,18 @@ def make_hierarchy_set(out: str | Path, seed: int, n_train: int, n_class_only: i
     return out / f"{TREE_NAME}.data"
 
 
-def make_demo(out_dir: str | Path, seed: int, width: int = 640, height: int = 480) -> Path:
-    """`shapes-demo.jpg` and its label file `shapes-demo.txt` in `out_dir` (six shape attempts)."""
+def make_demo(out_dir: str | Path, seed: int, hierarchy: bool = False) -> Path:
+    """`shapes-demo.jpg` and its label file `shapes-demo.txt` in `out_dir` (640x480, six shape attempts);
+    with `hierarchy`, `shapes9k-demo.jpg`/`.txt`: 256x192, five attempts at any leaf, the first a box-less one."""
     out = _check_out_dir(Path(out_dir))
     out.mkdir(parents=True, exist_ok=True)
-    scene = render_scene(np.random.default_rng([seed, 2]), width, height, 6)
-    write_atomic(out / "shapes-demo.jpg", encode(scene.image, ".jpg"))
-    _write_text(out / "shapes-demo.txt", scene.label_text())
-    return out / "shapes-demo.jpg"
+    if hierarchy:
+        name, scene = "shapes9k-demo", render_leaf_scene(np.random.default_rng([seed, 6]), 256, 192, 5, LEAVES, CLASS_ONLY[0])
+    else:
+        name, scene = "shapes-demo", render_scene(np.random.default_rng([seed, 2]), 640, 480, 6)
+    write_atomic(out / f"{name}.jpg", encode(scene.image, ".jpg"))
+    _write_text(out / f"{name}.txt", scene.label_text())
+    return out / f"{name}.jpg"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -607,18 +615,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classify", action="store_true", help="write the classification set (crops of one shape)")
     parser.add_argument("--hierarchy", action="store_true", help="write the YOLO9000 joint-training set: colour leaves in a tree, boxes for some, class-only images of the others")
     parser.add_argument("--class-only", type=int, help="with --hierarchy: class-only training images (default: --train)")
-    parser.add_argument("--demo", action="store_true", help="write OUT/shapes-demo.jpg and its label file only")
+    parser.add_argument("--demo", action="store_true", help="write OUT/shapes-demo.jpg (with --hierarchy: OUT/shapes9k-demo.jpg) and its label file only")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
     args = parser.parse_args(argv)
     try:
         if args.demo:
-            print(make_demo(args.out, args.seed))
+            print(make_demo(args.out, args.seed, args.hierarchy))
             return 0
         if args.hierarchy:
             n_class_only = args.train if args.class_only is None else args.class_only
             data = make_hierarchy_set(args.out, args.seed, args.train, n_class_only, args.valid, tuple(args.size_range or (96, 192)), args.jobs)
             print(data)
-            print(f"train it: pydarknet detector train {data} cfg/yolo9000-shapes.cfg")
+            print(f"train it: pydarknet detector train {data} cfg/yolo9000-shapes.cfg yolo9000-shapes.conv.9"
+                  " (the backbone's recipe: docs/yolo9000-joint-training.md)")
             return 0
         if args.classify:
             data = make_classification_set(args.out, args.seed, args.train, args.valid, tuple(args.size_range or (64, 128)), args.jobs)
