@@ -35,7 +35,7 @@ from pydarknet.boxes import (Candidates, Measure, correct_boxes, decode_detectio
 from pydarknet.cfg.parser import read_data_file
 from pydarknet.data.datafile import read_names
 from pydarknet.errors import DarknetError
-from pydarknet.image import letterbox_frame, letterbox_image, resize_frame, resize_image
+from pydarknet.image import letterbox_frame, letterbox_image, load_image, resize_frame, resize_image
 from pydarknet.layers.detection import Detection as DetectionLayer
 from pydarknet.layers.gaussian_yolo import GaussianYolo
 from pydarknet.layers.region import Region
@@ -234,6 +234,13 @@ def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hi
             net.train(was_training)
     sizes = [image_size(im) for im in images]
     return detections_from_heads(net, heads, sizes, thresh, hier_thresh, nms, relative=relative)
+
+
+def detect_image(net: Darknet, image: str | Path | np.ndarray, thresh: float = 0.5, hier_thresh: float = 0.5,
+                 nms: float = 0.45) -> list[Detection]:
+    """Darknet's `detector test` on one image (a path or a load_image array): `detect_batch` of it."""
+    array = load_image(image) if isinstance(image, (str, Path)) else image
+    return detect_batch(net, [array], thresh, hier_thresh, nms)[0]
 
 
 def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[int, int]],

@@ -85,12 +85,12 @@ class _FusedForward(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         if x.shape[0] == 1 or not self.prefix:
             kept: dict[int, Tensor] = {}
-            out = self._run(x, x, kept, 0, len(self.layers))
+            self._run(x, x, kept, 0, len(self.layers))
         else:
             parts = [{} for _ in range(x.shape[0])]
             outs = [self._run(x[k : k + 1], x[k : k + 1], parts[k], 0, self.prefix) for k in range(x.shape[0])]
             kept = {i: torch.cat([part[i] for part in parts]) for i in parts[0]}
-            out = self._run(x, torch.cat(outs), kept, self.prefix, len(self.layers))
+            self._run(x, torch.cat(outs), kept, self.prefix, len(self.layers))
         return [kept[i].contiguous() for i in self.output_indices]
 
     def _run(self, x: Tensor, out: Tensor, kept: dict[int, Tensor], start: int, stop: int) -> Tensor:

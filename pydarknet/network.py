@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -48,13 +47,6 @@ from pydarknet.layers.shortcut import Shortcut
 from pydarknet.layers.softmax import Softmax
 from pydarknet.layers.upsample import Upsample
 from pydarknet.layers.yolo import Yolo
-from pydarknet.train.step import train_network
-from pydarknet.weights import WeightsHeader, load_weights, save_weights
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from pydarknet import detect as detection
 
 # Section names as src/parser.c:string_to_layer_type spells them.
 LAYER_TYPES: dict[str, type[Layer]] = {
@@ -200,7 +192,7 @@ class Darknet(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.set_dialect(self.dialect, self.dialect_reason)
         self.seen = 0
-        self.header = WeightsHeader()
+        self.header = None  # the pydarknet.weights.WeightsHeader it was loaded with
         self._plan()
         if width is not None or height is not None:
             self.resize(width or self.options.width, height or self.options.height)
@@ -310,29 +302,6 @@ class Darknet(nn.Module):
             if i in self._keep:
                 kept[i] = out
         return [kept[i] for i in self.output_indices]
-
-    def train_step(self, x: Tensor, truth: Tensor) -> float:
-        """One Darknet train_network call: forward, loss, backward, SGD update
-        every `subdivisions` mini-batches, `seen` += images; returns the summed
-        cost / images.  Momentum buffers live in `self.sgd` (pydarknet.train.sgd)."""
-        return train_network(self, x, truth)
-
-    def detect(self, image: str | Path | np.ndarray, thresh: float = 0.5, hier_thresh: float = 0.5,
-               nms: float = 0.45) -> list[detection.Detection]:
-        """Darknet's `detector test` on one image (a path or a load_image array): see pydarknet.detect."""
-        from pydarknet.detect import detect_batch  # pydarknet.detect imports this module
-        from pydarknet.image import load_image
-
-        array = load_image(image) if isinstance(image, (str, Path)) else image
-        return detect_batch(self, [array], thresh, hier_thresh, nms)[0]
-
-    def load_weights(self, path: str | Path, cutoff: int | None = None, partial: bool = False) -> int:
-        """Load Darknet weights (see `pydarknet.weights.load_weights`)."""
-        return load_weights(self, path, cutoff, partial)
-
-    def save_weights(self, path: str | Path, cutoff: int | None = None) -> None:
-        """Save Darknet weights atomically, in the header version they were loaded with."""
-        save_weights(self, path, cutoff)
 
     def layer_bflops(self, layer: Layer) -> float:
         """The BFLOPs of `layer` as the dialect's Darknet counts them: AlexeyAB's parser also counts every

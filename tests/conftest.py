@@ -57,7 +57,8 @@ def one_thread():
 
 
 def cfg_path(name: str) -> Path:
-    return CFG / name
+    """A shipped cfg, else a golden-only one (tests/golden/cfg)."""
+    return CFG / name if (CFG / name).exists() else GOLDEN / "cfg" / name
 
 
 def golden_close(ours: np.ndarray, theirs: np.ndarray) -> tuple[bool, str]:
@@ -87,7 +88,9 @@ def _weights_from(request: pytest.FixtureRequest, manifest: dict):  # type: igno
 
     def get(cfg: str) -> Path:
         entry = manifest["random_weights"][cfg]
-        return build_random_weights(cfg_path(cfg), entry["seed"], cache / f"{cfg}.s{entry['seed']}.weights", entry["sha256"])
+        harsh = "--harsh-bn" in entry.get("args", [])
+        out = cache / f"{cfg}.s{entry['seed']}{'.harsh' if harsh else ''}.weights"
+        return build_random_weights(cfg_path(cfg), entry["seed"], out, entry["sha256"], harsh)
 
     return get
 

@@ -5,7 +5,9 @@ seen of 0, then per [convolutional] in cfg order biases U(-.1, .1), with
 batch norm scales U(.5, 1.5), rolling mean U(-.1, .1), rolling variance
 U(.5, 2), then weights U(-a, a) with a = sqrt(6 / fan_in); per [connected] (yolov1) biases, weights
 (outputs x inputs) with a = sqrt(6 / inputs), then the batch-norm triple if
-any (parser.c load_connected_weights order); all drawn from one
+any (parser.c load_connected_weights order); with `--harsh-bn` the batch-norm
+triple is scales U(-1.5, 1.5), rolling mean U(-.1, .1), rolling variance
+10 ** U(-6, 3) (float64, then float32), same stream positions; all drawn from one
 numpy PCG64 stream as lo + (hi - lo) * random() in float64, stored as float32.
 Shapes come from our own cfg parser, so the sha256 check also checks them.
 """
@@ -24,7 +26,7 @@ from pydarknet.layers.connected import Connected
 from pydarknet.layers.convolutional import Convolutional
 
 
-def random_weights_bytes(cfg: str | Path, seed: int) -> bytes:
+def random_weights_bytes(cfg: str | Path, seed: int, harsh_bn: bool = False) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net = Darknet(cfg)
@@ -32,6 +34,11 @@ def random_weights_bytes(cfg: str | Path, seed: int) -> bytes:
 
     def uniform(lo: float, hi: float, count: int) -> bytes:
         return (lo + (hi - lo) * rng.random(count)).astype("<f4").tobytes()
+
+    def batchnorm(n: int) -> list[bytes]:
+        if harsh_bn:
+            return [uniform(-1.5, 1.5, n), uniform(-0.1, 0.1, n), (10.0 ** (-6.0 + 9.0 * rng.random(n))).astype("<f4").tobytes()]
+        return [uniform(0.5, 1.5, n), uniform(-0.1, 0.1, n), uniform(0.5, 2.0, n)]
 
     parts = [np.array([0, 2, 0], dtype="<i4").tobytes(), np.array([0], dtype="<u8").tobytes()]
     for layer in net.layers:
@@ -41,24 +48,24 @@ def random_weights_bytes(cfg: str | Path, seed: int) -> bytes:
             a = math.sqrt(6.0 / inputs)
             parts.append(uniform(-a, a, n * inputs))
             if layer.batch_normalize:
-                parts += [uniform(0.5, 1.5, n), uniform(-0.1, 0.1, n), uniform(0.5, 2.0, n)]
+                parts += batchnorm(n)
             continue
         if not isinstance(layer, Convolutional):
             continue
         n = layer.filters
         parts.append(uniform(-0.1, 0.1, n))
         if layer.batch_normalize:
-            parts += [uniform(0.5, 1.5, n), uniform(-0.1, 0.1, n), uniform(0.5, 2.0, n)]
+            parts += batchnorm(n)
         fan_in = layer.conv.in_channels // layer.groups * layer.size * layer.size
         a = math.sqrt(6.0 / fan_in)
         parts.append(uniform(-a, a, n * fan_in))
     return b"".join(parts)
 
 
-def build_random_weights(cfg: str | Path, seed: int, out: Path, sha256: str) -> Path:
+def build_random_weights(cfg: str | Path, seed: int, out: Path, sha256: str, harsh_bn: bool = False) -> Path:
     """Write the weights to `out` (once) and check them against the manifest's sha256."""
     if not out.exists():
-        data = random_weights_bytes(cfg, seed)
+        data = random_weights_bytes(cfg, seed, harsh_bn)
         digest = hashlib.sha256(data).hexdigest()
         if digest != sha256:
             raise AssertionError(f"random weights for {cfg} seed {seed}: sha256 {digest} != manifest {sha256}")

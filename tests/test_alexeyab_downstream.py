@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from conftest import CFG, GOLDEN, GOLDEN_AB, MANIFEST_AB, ROOT, golden_close, run_cli, set_options
+from helpers import alexeyab_golden_lines, assert_same_lines, finite_close, layer_outputs, our_lines, write_dataset
 from pydarknet import Darknet
 from pydarknet.cli import main
 from pydarknet.commands.partial import partial
@@ -28,9 +29,6 @@ from pydarknet.detect import detect_batch, detections_from_heads
 from pydarknet.eval.results import ResultWriter
 from pydarknet.image import load_image
 from pydarknet.inference import InferenceModel
-from test_alexeyab_golden import finite_close, golden_lines, layer_outputs
-from test_anchors import write_dataset
-from test_detect_golden import assert_same_lines, our_lines
 
 AB_CLI = ROOT / "tests" / "golden-alexeyab-cli"
 TINY = "yolov4-tiny.cfg"
@@ -67,7 +65,7 @@ def test_detect_cli_image_folder_and_video(tmp_path, ab_random_weights, ab_golde
     assert out.returncode == 0, out.stderr
     records = [json.loads(line) for line in out.stdout.splitlines()]
     assert [Path(r.get("image", r.get("video"))).name for r in records] == ["dog.png", "horses.png", "clip.avi", "clip.avi"]
-    theirs, _ = golden_lines(DOG)
+    theirs, _ = alexeyab_golden_lines(DOG)
     ours = json_lines(records[0]["detections"])
     assert_same_lines(ours, theirs, DOG["thresh"])
     assert [line[0] for line in ours] == [line[0] for line in theirs]
@@ -228,7 +226,7 @@ def test_onnx_heads_and_decoded_boxes(case, fuse, tmp_path, ab_random_weights, a
     x = np.load(GOLDEN_AB / "forward" / case["name"] / "input.npy")[None]
     *heads, boxes = onnx_outputs(case["cfg"], ab_random_weights(case["cfg"]), x, fuse, True, tmp_path / "net.onnx")
     assert_heads_close(net, heads, x)
-    theirs, _ = golden_lines(case)
+    theirs, _ = alexeyab_golden_lines(case)
     for cls, prob, *box, objectness in theirs:
         near = np.abs(boxes[0, :, :4] - box).max(axis=1) <= 1e-3
         near &= np.abs(boxes[0, :, 4] - objectness) <= 1e-3

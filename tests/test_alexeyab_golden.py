@@ -14,40 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import GOLDEN, GOLDEN_AB, MANIFEST_AB, golden_close
-from pydarknet.detect import detect_batch, network_input, nms_kind, uses_letterbox
+from conftest import GOLDEN, MANIFEST_AB
+from helpers import alexeyab_case_dir, alexeyab_golden_lines, assert_same_lines, finite_close, layer_outputs, our_lines
+from pydarknet.detect import detect_batch, detect_image, network_input, nms_kind, uses_letterbox
 from pydarknet.image import load_image
 from pydarknet.inference import InferenceModel
-from test_detect_golden import assert_same_lines, our_lines
 
 CASES = MANIFEST_AB["forward"]
 DETECT_CASES = [c for c in CASES if c["detections"] is not None]
-
-
-def case_dir(case: dict):
-    return GOLDEN_AB / "forward" / case["name"]
-
-
-def golden_lines(case: dict) -> tuple[list[tuple], tuple[int, int]]:
-    text = (case_dir(case) / "detections.txt").read_text().splitlines()
-    header = text[0].split()
-    lines = [(int(f[0]), *map(float, f[1:])) for f in (line.split() for line in text[1:])]
-    return lines, (int(header[2]), int(header[3]))
-
-
-def finite_close(ours: np.ndarray, theirs: np.ndarray) -> tuple[bool, str]:
-    """The README's tolerance over the entries Darknet's -Ofast build left finite (yolov4's [yolo] NaNs)."""
-    finite = np.isfinite(theirs)
-    return golden_close(np.asarray(ours)[finite], theirs[finite])
-
-
-def layer_outputs(net, case: dict, model=None) -> dict[int, np.ndarray]:
-    """The manifest's layers (and every stored one) on input.npy: eager layer by layer, or the heads of `model`."""
-    x = torch.from_numpy(np.load(case_dir(case) / "input.npy"))[None]
-    with torch.inference_mode():
-        if model is None:
-            return {i: t[0].numpy() for i, t in enumerate(net.forward_layers(x))}
-        return {i: t[0].numpy() for i, t in zip(net.output_indices, model(x))}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
@@ -55,7 +29,7 @@ def test_layers_match_alexeyab(case, ab_golden_net):
     net = ab_golden_net(case["cfg"], case["width"], case["height"])
     assert net.dialect == "alexeyab", net.dialect_reason
     outputs = layer_outputs(net, case)
-    files = sorted(case_dir(case).glob("layer_*.npy"))
+    files = sorted(alexeyab_case_dir(case).glob("layer_*.npy"))
     assert {int(f.stem.split("_")[1]) for f in files} >= set(case["layers"])
     for f in files:
         index = int(f.stem.split("_")[1])
@@ -71,7 +45,7 @@ def test_inference_model_heads_match_alexeyab(case, ab_golden_net):
     net = ab_golden_net(case["cfg"], case["width"], case["height"])
     outputs = layer_outputs(net, case, InferenceModel(net))
     for index, out in outputs.items():
-        theirs = np.load(case_dir(case) / f"layer_{index:03d}.npy")
+        theirs = np.load(alexeyab_case_dir(case) / f"layer_{index:03d}.npy")
         ok, how = finite_close(out, theirs)
         assert ok, f"{case['name']} head {index}: {how}"
 
@@ -79,7 +53,7 @@ def test_inference_model_heads_match_alexeyab(case, ab_golden_net):
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_layer_shapes_match_alexeyab(case, ab_golden_net):
     net = ab_golden_net(case["cfg"], case["width"], case["height"])
-    for line in (case_dir(case) / "layers.txt").read_text().splitlines():
+    for line in (alexeyab_case_dir(case) / "layers.txt").read_text().splitlines():
         index, kind, c, h, w = line.split()
         layer = net.layers[int(index)]
         assert layer.kind == kind
@@ -91,10 +65,10 @@ def test_layer_shapes_match_alexeyab(case, ab_golden_net):
 def test_detections_match_alexeyab(case, fast, ab_golden_net):
     net = ab_golden_net(case["cfg"], case["width"], case["height"])
     image = load_image(GOLDEN / "images" / case["image"])
-    theirs, size = golden_lines(case)
+    theirs, size = alexeyab_golden_lines(case)
     assert size == (image.shape[2], image.shape[1]) and len(theirs) == case["detections"]
     assert not uses_letterbox(net) and nms_kind(net) == (case["nms_kind"], pytest.approx(case["beta_nms"]))
-    np.testing.assert_array_equal(network_input(net, image), np.load(case_dir(case) / "input.npy"))
+    np.testing.assert_array_equal(network_input(net, image), np.load(alexeyab_case_dir(case) / "input.npy"))
     model = InferenceModel(net) if fast else None
     dets = detect_batch(net, [image], case["thresh"], case["hier_thresh"], case["nms"], model=model)[0]
     ours = our_lines(dets)
@@ -108,9 +82,9 @@ def test_pjreddie_dialect_does_not_reproduce_alexeyab(case, ab_golden_net):
     net = ab_golden_net(case["cfg"], case["width"], case["height"], "pjreddie")
     assert net.dialect == "pjreddie" and uses_letterbox(net) and nms_kind(net) == ("default", 0.6)
     image = load_image(GOLDEN / "images" / case["image"])
-    assert not np.array_equal(network_input(net, image), np.load(case_dir(case) / "input.npy"))
-    theirs, _ = golden_lines(case)
-    ours = our_lines(net.detect(image, case["thresh"], case["hier_thresh"], case["nms"]))
+    assert not np.array_equal(network_input(net, image), np.load(alexeyab_case_dir(case) / "input.npy"))
+    theirs, _ = alexeyab_golden_lines(case)
+    ours = our_lines(detect_image(net, image, case["thresh"], case["hier_thresh"], case["nms"]))
     with pytest.raises(AssertionError):
         assert_same_lines(ours, theirs, case["thresh"])
 
@@ -118,9 +92,9 @@ def test_pjreddie_dialect_does_not_reproduce_alexeyab(case, ab_golden_net):
 @pytest.mark.parametrize("case", DETECT_CASES[:1], ids=[c["name"] for c in DETECT_CASES[:1]])
 def test_batch_norm_follows_the_dialect(case, ab_golden_net):
     """pjreddie's sqrt(var) + 1e-6 against AlexeyAB's sqrt(var + 1e-5): within the tolerance, but 10x further off."""
-    x = torch.from_numpy(np.load(case_dir(case) / "input.npy"))[None]
+    x = torch.from_numpy(np.load(alexeyab_case_dir(case) / "input.npy"))[None]
     index = case["layers"][0]
-    theirs = np.load(case_dir(case) / f"layer_{index:03d}.npy")
+    theirs = np.load(alexeyab_case_dir(case) / f"layer_{index:03d}.npy")
     errors = {}
     for dialect in ("alexeyab", "pjreddie"):
         net = ab_golden_net(case["cfg"], case["width"], case["height"], dialect)

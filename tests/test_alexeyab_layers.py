@@ -23,8 +23,10 @@ import torch.nn.functional as F
 from c_reference import reorg_cpu
 from pydarknet import Darknet
 from pydarknet.convert.fuse import fuse_batchnorm
+from pydarknet.detect import detect_image
 from pydarknet.errors import CfgError, CfgWarning, DarknetError
 from pydarknet.layers.activations import ACTIVATIONS
+from pydarknet.train.step import train_network
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRA = ROOT / "tests" / "golden-alexeyab-extra"
@@ -510,7 +512,7 @@ def test_gaussian_yolo_nms_kind_is_the_last_detection_layers(tmp_path):
     net = _net(tmp_path, _gaussian_cfg("nms_kind=diounms\nbeta_nms=0.8", after="[route]\nlayers=-2\n"))
     assert net.output_indices == [2] and nms_kind(net) == ("diounms", 0.8)
     with pytest.raises(DarknetError, match=r"training a \[gaussian_yolo\] head is not supported"):
-        net.train_step(torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 5))
+        train_network(net, torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 5))
     cfg = tmp_path / "train.cfg"
     cfg.write_text(_gaussian_cfg("ignore_thresh=.7"))
     with pytest.raises(DarknetError, match=r"\[gaussian_yolo\] is AlexeyAB's and pydarknet train does not implement its "
@@ -578,7 +580,7 @@ def test_gaussian_yolo_resizes(tmp_path):
     net = _net(tmp_path, _gaussian_cfg()).eval()
     net.resize(16, 8)
     assert net.layers[2].out_shape == (22, 4, 8)
-    dets = net.detect(np.random.default_rng(0).random((3, 20, 30)).astype(f32), thresh=0.0)
+    dets = detect_image(net, np.random.default_rng(0).random((3, 20, 30)).astype(f32), thresh=0.0)
     assert dets and all(d.probs.shape == (2,) for d in dets)
 
 # ---------------------------------------------------------------- downstream: weights, h5, pt, inference, ONNX

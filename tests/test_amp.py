@@ -18,6 +18,7 @@ from pydarknet.layers.batchnorm import BatchNorm
 from pydarknet.train import enable_amp
 from pydarknet.train.amp import Amp, LossScaler
 from pydarknet.train.checkpoints import load_state
+from pydarknet.train.step import train_network
 from pydarknet.train.trainer import TrainRun, train_detector
 from pydarknet.weights import read_weights_file
 from training_data import interrupt_after, make_cfg, make_dataset
@@ -58,7 +59,7 @@ def flat_parameters(net: Darknet) -> torch.Tensor:
 def step_update(net: Darknet, x: torch.Tensor, truth: torch.Tensor) -> tuple[float, torch.Tensor]:
     """(loss, change of every parameter) of one train_step."""
     before = flat_parameters(net)
-    loss = net.train_step(x, truth)
+    loss = train_network(net, x, truth)
     return loss, flat_parameters(net) - before
 
 
@@ -88,7 +89,7 @@ def test_batchnorm_runs_in_float32_under_amp(one_thread) -> None:
     enable_amp(net)
     seen: list[torch.dtype] = []
     hooks = [m.register_forward_hook(lambda m, i, o: seen.extend([i[0].dtype, o.dtype])) for m in net.modules() if isinstance(m, BatchNorm)]
-    net.train_step(images(64), detector_truth(4))
+    train_network(net, images(64), detector_truth(4))
     for hook in hooks:
         hook.remove()
     assert seen[0::2] and set(seen[0::2]) == {torch.bfloat16}  # the convolutions' outputs, under autocast
@@ -103,10 +104,10 @@ def test_float16_with_loss_scaling_is_close_to_float32(one_thread) -> None:
     scaler.scale = 256.0  # where the scale settles on this net (2**16 overflows float16 at first)
     x, t = images(size), truth(4)
     before = flat_parameters(net)
-    net.train_step(x[:2], t[:2])
+    train_network(net, x[:2], t[:2])
     assert torch.equal(flat_parameters(net), before)
     assert net.layers[0].conv.weight.grad is not None and not any(u.any() for u in net.sgd.state_dict().values())
-    net.train_step(x[2:], t[2:])
+    train_network(net, x[2:], t[2:])
     update = flat_parameters(net) - before
     assert all(p.grad is None for p in net.parameters())
     assert scaler.scale == 256.0 and scaler.good_steps == 1
@@ -120,7 +121,7 @@ def test_an_overflowing_step_is_skipped_and_the_scale_halves(one_thread) -> None
     scaler = enable_amp(net, torch.float16).scaler
     scaler.scale, scaler.good_steps = 2.0**100, 5  # scaled gradients are inf once cast to float16 in the backward
     before = flat_parameters(net)
-    loss = net.train_step(images(size), truth(4))
+    loss = train_network(net, images(size), truth(4))
     assert loss == pytest.approx(float32_reference("detector")[0], rel=1e-2)  # the forward is fine, only the update is skipped
     assert torch.equal(flat_parameters(net), before)
     assert not any(u.any() for u in net.sgd.state_dict().values()) and all(p.grad is None for p in net.parameters())

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import cfg_path
+from helpers import write_dataset
 from pydarknet.anchors import average_iou, kmeans_anchors, wh_iou
 from pydarknet.cli import main
 from pydarknet.network import Darknet
@@ -36,20 +37,6 @@ def test_iou_distance_beats_euclidean_on_skewed_boxes():
     iou = [average_iou(boxes, kmeans_anchors(boxes, 5, seed=s)) for s in range(3)]
     euclid = [average_iou(boxes, kmeans_anchors(boxes, 5, seed=s, metric="euclidean")) for s in range(3)]
     assert min(iou) > max(euclid) + 0.02
-
-
-def write_dataset(root, boxes):
-    (root / "labels").mkdir(parents=True)
-    (root / "images").mkdir()
-    lines = []
-    for k in range(0, len(boxes), 10):
-        name = f"img{k}"
-        (root / "labels" / f"{name}.txt").write_text("".join(f"{k % 3} 0.5 0.5 {w:.6f} {h:.6f}\n" for w, h in boxes[k:k + 10]))
-        lines.append(f"{root / 'images' / name}.jpg\n")
-    (root / "train.txt").write_text("".join(lines))
-    data = root / "set.data"
-    data.write_text(f"classes=3\ntrain={root / 'train.txt'}\n")
-    return data
 
 
 @pytest.fixture

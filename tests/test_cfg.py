@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -171,19 +172,26 @@ def test_alexeyab_options(tmp_path):
     assert torch.equal(outs[2], outs[1][:, 4:])
 
 
-def test_every_darknet_cfg_builds_or_fails_clearly():
+# What a shipped cfg may warn about: pjreddie's yolo9000/yolov3-openimages set batch and
+# subdivisions twice (Darknet uses the first), AlexeyAB's cfgs carry training options the
+# inference ignores.  Anything else (an unused field, a refusal) is a broken cfg.
+SHIPPED_CFG_WARNINGS = re.compile(r"repeats an option; Darknet uses the first|is a training option of AlexeyAB's Darknet")
+
+
+def test_every_shipped_cfg_builds():
+    """Every cfg in cfg/ builds (no CfgError), one layer per section, with only the warnings above."""
     from conftest import CFG
 
-    for path in sorted(CFG.glob("*.cfg")):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                with torch.device("meta"):
-                    net = Darknet(path)
-            except CfgError as err:
-                assert "\n" not in str(err) and str(path) in str(err)
-                continue
-        assert len(net.layers) == len(read_cfg(path)) - 1
+    paths = sorted(CFG.glob("*.cfg"))
+    assert len(paths) >= 25
+    for path in paths:
+        with warnings.catch_warnings(record=True) as caught, torch.device("meta"):
+            warnings.simplefilter("always")
+            net = Darknet(path)
+        assert len(net.layers) == len(read_cfg(path)) - 1, path
+        assert all(net.layers[-1].out_shape), path
+        unexpected = [str(w.message) for w in caught if not SHIPPED_CFG_WARNINGS.search(str(w.message))]
+        assert not unexpected, unexpected
 
 
 def test_resize_recomputes_shapes_and_rolls_back_on_error(tmp_path):

@@ -29,6 +29,7 @@ from pydarknet.image import resize_image
 from pydarknet.layers.softmax import SECRET_NUM
 from pydarknet.train.classifier import classifier_checkpoint_names
 from pydarknet.train.multiscale import classifier_multiscale_size
+from pydarknet.train.step import train_network
 from pydarknet.tree import read_tree
 
 
@@ -160,7 +161,7 @@ def test_classifier_step_update_and_cost(tmp_path, tail, scale):
     with torch.no_grad():
         p = net.forward_layers(x)[2].reshape(4, 5).double()
     bias = net.layers[0].conv.bias.detach().clone().double()
-    loss = net.train_step(x, truth)
+    loss = train_network(net, x, truth)
     t = truth.double()
     step = 0.5 / 4 * ((1 + scale) * (t - p)).sum(0)
     np.testing.assert_allclose((net.layers[0].conv.bias.detach().double() - bias).numpy(), step.numpy(), atol=1e-5)

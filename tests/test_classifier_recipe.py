@@ -7,22 +7,19 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import CFG, ROOT, run_cli, set_options
+from conftest import CFG, run_cli, set_options
 from pydarknet import Darknet
 from pydarknet.classify import validate_classifier
 from pydarknet.commands.partial import partial
 from pydarknet.data import read_list, read_names
 from pydarknet.train.classifier import train_classifier
 from pydarknet.train.trainer import TrainRun, train_detector
-
-sys.path.insert(0, str(ROOT / "tools"))
-from make_shapes import make_classification_set, make_detection_set  # noqa: E402
+from tools.make_shapes import make_classification_set, make_detection_set
 
 TOP1_FLOOR = 0.4  # 6 classes: chance is 1/6
 

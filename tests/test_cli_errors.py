@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 
 import cv2
 import numpy as np
@@ -16,9 +15,7 @@ from conftest import ROOT, run_cli
 from pydarknet import Darknet
 from pydarknet.cli import main
 from pydarknet.convert import convert
-
-sys.path.insert(0, str(ROOT / "tools"))
-from make_shapes import make_classification_set, make_detection_set  # noqa: E402
+from tools.make_shapes import make_classification_set, make_detection_set
 
 CFG = ROOT / "cfg" / "yolov2-tiny-shapes.cfg"
 WEIGHTS = ROOT / "weights" / "yolov2-tiny-shapes.weights"

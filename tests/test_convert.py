@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from conftest import GOLDEN, MANIFEST, cfg_path, golden_close
+from helpers import case_input
 from pydarknet import Darknet, WeightsError
 from pydarknet.commands.partial import partial
 from pydarknet.convert import load_checkpoint
 from pydarknet.convert.hdf5 import h5_bytes, load_h5
 from pydarknet.convert.torch_format import load_pt, pt_bytes
 from pydarknet.weights import read_weights_file, weights_bytes
-from test_forward_golden import case_input
 
 # A golden forward case per network: the converted .pt must reproduce Darknet's numbers
 # (yolov3's 66-BFLOP case is left to test_forward_golden: its bytes are checked identical here).

@@ -20,6 +20,7 @@ from conftest import CFG, ROOT, run_cli
 from pydarknet import Darknet
 from pydarknet.data import read_names
 from pydarknet.data.labels import read_labels
+from pydarknet.detect import detect_image
 from pydarknet.layers.boxes import box_iou
 
 DATA = ROOT / "data"
@@ -44,7 +45,7 @@ def names() -> list[str]:
 def demo_detections():
     net = Darknet(SHAPES_CFG)
     net.load_weights(WEIGHTS)
-    return net.eval().detect(DEMO, thresh=THRESH)
+    return detect_image(net.eval(), DEMO, thresh=THRESH)
 
 
 def matches(dets, truth: np.ndarray) -> list[tuple[int, int, float]]:
@@ -102,7 +103,7 @@ def test_joint_model_names_a_box_less_leaf_and_backs_off(tmp_path):
     truth = read_labels(JOINT_DEMO.with_suffix(".txt"), len(names))
     net = Darknet(CFG / "yolo9000-shapes.cfg")
     net.load_weights(JOINT_WEIGHTS)
-    dets = net.eval().detect(JOINT_DEMO, thresh=0.25)
+    dets = detect_image(net.eval(), JOINT_DEMO, thresh=0.25)
     found = matches(dets, truth)
     assert sorted(names[int(truth[t][0])] for _, t, _ in found) == ["blue_circle", "red_circle", "red_circle", "red_square"]
     assert len(dets) == len(found)  # and nothing else; the missed shape is the outlined green_cross

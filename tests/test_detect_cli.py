@@ -9,8 +9,8 @@ import cv2
 import pytest
 
 from conftest import CFG, GOLDEN, MANIFEST, ROOT, run_cli
+from helpers import assert_same_lines, golden_lines
 from pydarknet.detect import find_names, names_from_data
-from test_detect_golden import assert_same_lines, golden_lines
 
 CASE = next(c for c in MANIFEST["forward"] if c["name"] == "yolov2-tiny-slim_scream_160")
 CFG_FILE = CFG / CASE["cfg"]

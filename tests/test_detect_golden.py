@@ -7,36 +7,12 @@ import pytest
 import torch
 
 from conftest import GOLDEN, MANIFEST
+from helpers import assert_same_lines, golden_lines, our_lines
 from pydarknet.boxes import correct_boxes, pairwise_iou
-from pydarknet.detect import Detection, detect_batch, network_input
+from pydarknet.detect import Detection, detect_batch, detect_image, network_input
 from pydarknet.image import load_image
 
 CASES = [c for c in MANIFEST["forward"] if (GOLDEN / "forward" / c["name"] / "detections.txt").exists()]
-
-Line = tuple[int, float, float, float, float, float, float]  # class prob x y w h objectness
-
-
-def golden_lines(case: dict) -> tuple[list[Line], tuple[int, int]]:
-    """Darknet's lines, and the image size from the header."""
-    text = (GOLDEN / "forward" / case["name"] / "detections.txt").read_text().splitlines()
-    header = text[0].split()
-    lines = [(int(f[0]), *map(float, f[1:])) for f in (line.split() for line in text[1:])]
-    return lines, (int(header[2]), int(header[3]))  # type: ignore[misc]
-
-
-def our_lines(dets: list[Detection]) -> list[Line]:
-    return [(c, p, *d.box, d.objectness) for d in dets for c, p in d.labels]
-
-
-def assert_same_lines(ours: list[Line], theirs: list[Line], thresh: float) -> None:
-    """Same (class, box) lines, values within 1e-3; a prob within 1e-3 of thresh may appear or not."""
-    left = list(ours)
-    for line in theirs:
-        match = [o for o in left if o[0] == line[0] and max(abs(a - b) for a, b in zip(o[1:], line[1:])) <= 1e-3]
-        assert match or abs(line[1] - thresh) <= 1e-3, f"Darknet's line {line} is missing"
-        if match:
-            left.remove(match[0])
-    assert all(abs(o[1] - thresh) <= 1e-3 for o in left), f"lines Darknet does not have: {left}"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
@@ -45,7 +21,7 @@ def test_detections_match_darknet(case, golden_net):
     image = load_image(GOLDEN / "images" / case["image"])
     theirs, size = golden_lines(case)
     assert size == (image.shape[2], image.shape[1])
-    dets = net.detect(image, case["thresh"], case["hier_thresh"], case["nms"])
+    dets = detect_image(net, image, case["thresh"], case["hier_thresh"], case["nms"])
     ours = our_lines(dets)
     assert len(theirs) == case["detections"]
     assert_same_lines(ours, theirs, case["thresh"])

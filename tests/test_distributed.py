@@ -22,7 +22,7 @@ from pydarknet import Darknet
 from pydarknet.errors import DarknetError
 from pydarknet.train.distributed import process_group, synchronize_batchnorm
 from pydarknet.train.multiscale import multiscale_size
-from pydarknet.train.step import rank_mini_batch
+from pydarknet.train.step import rank_mini_batch, train_network
 from pydarknet.weights import read_weights_file
 from training_data import make_cfg, make_dataset
 
@@ -85,14 +85,14 @@ def _train_as_rank(rank: int, port: int, cfg: str, data: str, out: str) -> None:
             synchronize_batchnorm(net, sync)
             mini = net.options.mini_batch
             for k in range(x.shape[0]):
-                net.train_step(rank_share(x[k], ranks.rank, WORLD, mini), rank_share(truth[k], ranks.rank, WORLD, mini))
+                train_network(net, rank_share(x[k], ranks.rank, WORLD, mini), rank_share(truth[k], ranks.rank, WORLD, mini))
             torch.save({"state": learned(net), "seen": net.seen}, Path(out) / f"sync{int(sync)}-rank{rank}.pt")
 
 
 def single_process(cfg: Path, x: torch.Tensor, truth: torch.Tensor) -> Darknet:
     net = seeded_net(cfg)
     for k in range(x.shape[0]):
-        net.train_step(x[k], truth[k])
+        train_network(net, x[k], truth[k])
     return net
 
 

@@ -7,17 +7,9 @@ import pytest
 import torch
 
 from conftest import GOLDEN, MANIFEST, golden_close
-from pydarknet.image import letterbox_image, load_image
+from helpers import case_input
 
 CASES = MANIFEST["forward"]
-
-
-def case_input(case: dict) -> np.ndarray:
-    stored = GOLDEN / "forward" / case["name"] / "input.npy"
-    if stored.exists():
-        return np.load(stored)
-    image = load_image(GOLDEN / "images" / case["image"])
-    return letterbox_image(image, case["width"], case["height"])
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

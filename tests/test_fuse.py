@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from conftest import GOLDEN, MANIFEST, golden_close
+from helpers import case_input
 from pydarknet.convert import fuse_batchnorm
 from pydarknet.layers.convolutional import Convolutional
-from test_forward_golden import case_input
 
 CASES = [c for c in MANIFEST["forward"] if c["name"] in
          ("yolov2-slim_dog_160", "yolov2-slim_eagle_224x160", "yolov2-tiny-slim_scream_160", "yolov2-tiny_dog_416")]

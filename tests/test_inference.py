@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
 import pytest
 import torch
 
-from conftest import GOLDEN, MANIFEST, golden_close
+from conftest import GOLDEN
+from helpers import assert_heads_golden, assert_same_lines, case, case_input, golden_lines, our_lines
 from pydarknet.detect import detect_batch
 from pydarknet.image import load_image
 import pydarknet.inference
 import pydarknet.winograd
 from pydarknet.inference import InferenceModel, InferenceWarning, image_by_image_prefix
 from pydarknet.prefetch import batched, prefetch
-from test_detect_golden import assert_same_lines, golden_lines, our_lines
-from test_forward_golden import case_input
 
 # region (plain and YOLO9000's tree with the CPU quirk), yolo heads with upsample/route, reorg
 EAGER = ["yolov2-slim_dog_160", "yolov2-slim_eagle_224x160", "yolov2-tiny-slim_scream_160", "yolo9000_dog_224",
          "yolov3-tiny_dog_416", "yolov2-tiny_dog_416"]
-
-
-def case(name: str) -> dict:
-    return next(c for c in MANIFEST["forward"] if c["name"] == name)
-
-
-def assert_heads_golden(name: str, net, heads: list[torch.Tensor], item: int = 0) -> None:
-    for index, head in zip(net.output_indices, heads):
-        assert head.is_contiguous()
-        ok, how = golden_close(head[item].numpy(), np.load(GOLDEN / "forward" / name / f"layer_{index:03d}.npy"))
-        assert ok, f"{name} head {index}: {how}"
 
 
 @pytest.mark.parametrize("name", EAGER)

@@ -29,9 +29,7 @@ from pydarknet.train.options import check_training_cfg
 from pydarknet.train.trainer import TrainRun, train_detector
 from pydarknet.tree import read_tree
 from pydarknet.weights import weights_bytes
-
-sys.path.insert(0, str(ROOT / "tools"))
-import make_shapes as ms  # noqa: E402
+from tools import make_shapes as ms
 
 SIZES = (96, 160)
 

@@ -5,34 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pydarknet.boxes import do_nms_sort, pairwise_iou
-
-
-def darknet_do_nms_sort(boxes: torch.Tensor, objectness: torch.Tensor, probs: torch.Tensor, thresh: float):
-    """src/box.c:do_nms_sort with Python lists; qsort is glibc's stable merge sort, as Python's sort."""
-    dets = list(range(len(objectness)))
-    probs = probs.clone()
-    iou = pairwise_iou(boxes, boxes).tolist()  # Darknet's box_iou of every pair, looked up in the loop
-    k, i = len(dets) - 1, 0
-    while i <= k:
-        if objectness[dets[i]] == 0:
-            dets[i], dets[k] = dets[k], dets[i]
-            k -= 1
-        else:
-            i += 1
-    total = k + 1
-    dets = dets[:total]
-    for c in range(probs.shape[1]):
-        p = probs[:, c].tolist()
-        dets.sort(key=lambda d: -p[d])  # Darknet: nms_comparator, descending
-        for i in range(total):
-            if p[dets[i]] == 0:
-                continue
-            for j in range(i + 1, total):
-                if iou[dets[i]][dets[j]] > thresh:
-                    p[dets[j]] = 0
-        probs[:, c] = torch.tensor(p)
-    return torch.tensor(dets, dtype=torch.long), probs[dets]
+from helpers import darknet_do_nms_sort
+from pydarknet.boxes import do_nms_sort
 
 
 def test_nms_equals_darknets_loops():

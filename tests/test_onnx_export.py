@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from conftest import GOLDEN, MANIFEST
+from helpers import case_input
 from pydarknet import DarknetError
 from pydarknet.convert import fuse_batchnorm
 from pydarknet.convert.onnx_export import HeadGraph, onnx_bytes
 from pydarknet.image import letterbox_geometry
-from test_forward_golden import case_input
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install pydarknet[onnx])")
 pytest.importorskip("onnx", reason="onnx is not installed (pip install pydarknet[onnx])")

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from conftest import GOLDEN, cfg_path
-from test_nms import darknet_do_nms_sort
+from helpers import darknet_do_nms_sort
 from pydarknet import Darknet
 from pydarknet.boxes import correct_boxes, do_nms_sort
-from pydarknet.detect import Detection, detections_from_heads
+from pydarknet.detect import Detection, detect_image, detections_from_heads
 from pydarknet.layers.region import Region
 
 
@@ -246,7 +246,7 @@ def test_alexeyab_region_golden_net(golden_net):
         head = net(network_batch(net, [image]))[0]
     size = (image.shape[2], image.shape[1])
     assert assert_same_as_alexeyab(net, head, [size], 0.1, 0.45) > 0
-    detected = net.detect(image, 0.1, 0.5, 0.45)
+    detected = detect_image(net, image, 0.1, 0.5, 0.45)
     assert [_fields(d) for d in detected] == [_fields(d) for d in detections_from_heads(net, [head], [size], 0.1, 0.5, 0.45)[0]]
 
 

@@ -10,16 +10,13 @@ other platforms' float rounding."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
-from conftest import CFG, ROOT, set_options
+from conftest import CFG, set_options
 from pydarknet.cli import main
 from pydarknet.train.trainer import TrainRun, train_detector
-
-sys.path.insert(0, str(ROOT / "tools"))
-from make_shapes import make_detection_set  # noqa: E402
+from tools.make_shapes import make_detection_set
 
 MAP_FLOOR = 0.02
 ITERATIONS = 600

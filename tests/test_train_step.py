@@ -14,6 +14,7 @@ import torch
 from conftest import cfg_path
 from pydarknet import Darknet
 from pydarknet.errors import DarknetError
+from pydarknet.train.step import train_network
 
 
 def network(cfg: str | Path, size: int) -> Darknet:
@@ -38,12 +39,12 @@ def test_update_waits_for_subdivisions_and_seen_counts_images() -> None:
     x = torch.rand(2, 3, 64, 64)
     weight = net.layers[0].conv.weight
     before = weight.detach().clone()
-    net.train_step(x[:1], truth_for(1))
+    train_network(net, x[:1], truth_for(1))
     assert net.seen == 1 and torch.equal(weight, before)  # Darknet: (seen/batch) % subdivisions != 0
-    net.train_step(x[1:], truth_for(1))
+    train_network(net, x[1:], truth_for(1))
     assert net.seen == 2 and not torch.equal(weight, before)
     with pytest.raises(DarknetError):
-        net.train_step(x, truth_for(1))
+        train_network(net, x, truth_for(1))
 
 
 def test_stopbackward_ends_the_backward_at_that_layer(tmp_path: Path) -> None:
@@ -65,7 +66,7 @@ def test_stopbackward_ends_the_backward_at_that_layer(tmp_path: Path) -> None:
     before = {name: p.detach().clone() for name, p in frozen.named_parameters()}
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     for net in nets:
-        net.train_step(x, truth_for(2))
+        train_network(net, x, truth_for(2))
     shrink = 1 - frozen.options.learning_rate * frozen.options.decay  # w += lr/batch * (-decay * batch * w)
     for (name, p), q in zip(frozen.named_parameters(), plain.parameters()):
         index = int(name.split(".")[1])

@@ -10,11 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers import assert_heads_golden, case, case_input
 from pydarknet import Darknet, winograd
 from pydarknet.inference import InferenceModel
 from pydarknet.winograd import WinogradConv2d, suits
-from test_forward_golden import case_input
-from test_inference import assert_heads_golden, case
 
 
 @pytest.mark.parametrize("n, c, k, h, w", [(1, 8, 16, 13, 13), (3, 5, 7, 9, 4), (2, 4, 3, 1, 1), (1, 6, 2, 16, 17)])

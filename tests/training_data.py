@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pydarknet import Darknet
+import pydarknet.train.trainer as trainer
 
 CFG = Path(__file__).resolve().parent.parent / "cfg"
 
@@ -56,15 +56,15 @@ def make_cfg(root: Path, random: int = 0, max_batches: int = 4) -> Path:
 
 
 def interrupt_after(monkeypatch, calls: int, signum: int = signal.SIGINT) -> None:
-    """Deliver a real signal (Ctrl-C's SIGINT by default) to ourselves during train_step number `calls`."""
-    real = Darknet.train_step
+    """Deliver a real signal (Ctrl-C's SIGINT by default) to ourselves during the trainer's training step number `calls`."""
+    real = trainer.train_network
     count = {"n": 0}
 
-    def step(self, x, truth):  # type: ignore[no-untyped-def]
-        loss = real(self, x, truth)
+    def step(net, x, truth):  # type: ignore[no-untyped-def]
+        loss = real(net, x, truth)
         count["n"] += 1
         if count["n"] == calls:
             os.kill(os.getpid(), signum)
         return loss
 
-    monkeypatch.setattr(Darknet, "train_step", step)
+    monkeypatch.setattr(trainer, "train_network", step)

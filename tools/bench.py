@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pydarknet import Darknet  # noqa: E402
+from pydarknet.train.step import train_network
+from pydarknet.weights import load_weights, save_weights
 
 
 def median_seconds(fn: Callable[[], object], repeat: int) -> float:
@@ -94,9 +96,9 @@ def bench_weights_load(args: argparse.Namespace) -> list[str]:
     net = random_network("yolov2.cfg")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "yolov2.weights"
-        net.save_weights(path)
+        save_weights(net, path)
         size = path.stat().st_size
-        t = median_seconds(lambda: net.load_weights(path), args.repeat)
+        t = median_seconds(lambda: load_weights(net, path), args.repeat)
     return [f"weights  load yolov2.weights ({size / 1e6:.0f} MB): {t * 1000:7.1f} ms  {size / t / 1e9:5.2f} GB/s"]
 
 
@@ -169,7 +171,7 @@ def bench_train(args: argparse.Namespace) -> list[str]:
                 x = torch.rand(batch, 3, 416, 416).contiguous(memory_format=layout)
                 truth = torch.zeros(batch, 30, 5)
                 truth[:, :3] = torch.tensor([[0.3, 0.4, 0.2, 0.3, 1], [0.6, 0.5, 0.5, 0.6, 7], [0.8, 0.2, 0.1, 0.1, 14]])
-                t = median_seconds(lambda: net.train_step(x, truth), min(args.repeat, 3))
+                t = median_seconds(lambda: train_network(net, x, truth), min(args.repeat, 3))
                 rows.append(f"train    {cfg:<18s} 416x416 {name} batch {batch}: {batch / t:8.2f} images/s  {t * 1000:9.1f} ms/step")
         region = net.layers[net.output_indices[0]]
         raw = torch.randn(8, *region.in_shapes[0])
@@ -185,7 +187,7 @@ def bench_convert(args: argparse.Namespace) -> list[str]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "yolov2.weights"
-        random_network("yolov2.cfg").save_weights(src)
+        save_weights(random_network("yolov2.cfg"), src)
         steps = [(ROOT / "cfg" / "yolov2.cfg", src, "yolov2.pt"), (None, "yolov2.pt", "pt.weights"),
                  (ROOT / "cfg" / "yolov2.cfg", src, "yolov2.h5"), (None, "yolov2.h5", "h5.weights"),
                  (ROOT / "cfg" / "yolov2.cfg", src, "yolov2.onnx")]
@@ -356,7 +358,7 @@ def darknet_seconds(binary: str, cfg: str, net: Darknet) -> float:
 
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "random.weights"
-        net.save_weights(weights)
+        save_weights(net, weights)
         data = Path(tmp) / "coco.data"
         data.write_text(f"classes=80\nnames={ROOT / 'data' / 'coco.names'}\n")
         times = []
@@ -422,7 +424,7 @@ def bench_classifier(args: argparse.Namespace) -> list[str]:
     net = Darknet(ROOT / "cfg" / "tiny-shapes-classifier.cfg")
     x = torch.rand(32, 3, 32, 32)
     truth = torch.eye(6)[torch.arange(32) % 6]
-    t = median_seconds(lambda: net.train_step(x, truth), args.repeat)
+    t = median_seconds(lambda: train_network(net, x, truth), args.repeat)
     rows.append(f"train    tiny-shapes-classifier 32x32, batch 32: {t * 1000:7.1f} ms/step ({torch.get_num_threads()} threads)")
     return rows
 

@@ -18,7 +18,7 @@ from pydarknet.commands.arguments import add_dialect, non_negative_int
 from pydarknet.convert import OUTPUT_FORMATS
 from pydarknet.errors import DarknetError
 from pydarknet.network import Darknet
-from pydarknet.weights import WeightsHeader, save_weights
+from pydarknet.weights import WeightsHeader, load_weights, save_weights
 
 
 # save_weights_upto's header version: pjreddie's src/parser.c writes 0.2.0, AlexeyAB's its version.h 0.2.5.
@@ -37,7 +37,7 @@ def partial(cfg: str | Path, weights: str | Path, out: str | Path, layers: int, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net = Darknet(cfg, dialect=dialect)
-    net.load_weights(weights, cutoff=layers)
+    load_weights(net, weights, cutoff=layers)
     net.seen = 0  # Darknet: load_network(cfg, weights, clear=1)
     save_weights(net, out, cutoff=layers, header=HEADERS[net.dialect])
     return net

@@ -6,6 +6,7 @@ import argparse
 
 from pydarknet.commands.arguments import add_dialect, apply_dialect
 from pydarknet.network import Darknet
+from pydarknet.weights import load_weights
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     net = Darknet(args.cfg, width, height, strict=args.strict, dialect=args.dialect)
     if args.weights:
         if input_format(args.weights) == "weights":
-            net.load_weights(args.weights)  # the cfg was built with --strict's rule, so not network_with_weights
+            load_weights(net, args.weights)  # the cfg was built with --strict's rule, so not network_with_weights
         else:
             net = apply_dialect(load_checkpoint(args.cfg, args.weights, width, height), args)
         header = net.header  # as read from the file

@@ -20,7 +20,7 @@ from pydarknet.convert.hdf5 import h5_bytes, load_h5
 from pydarknet.convert.torch_format import load_pt, pt_bytes
 from pydarknet.errors import DarknetError, WeightsError
 from pydarknet.network import Darknet
-from pydarknet.weights import weights_bytes, write_atomic
+from pydarknet.weights import load_weights, weights_bytes, write_atomic
 
 __all__ = ["convert", "fuse_batchnorm", "input_format", "load_checkpoint", "output_format"]
 
@@ -65,7 +65,7 @@ def load_checkpoint(cfg: str | Path | None, path: str | Path, width: int | None 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             net = Darknet(cfg)
-        net.load_weights(path)
+        load_weights(net, path)
     if width or height:
         net.resize(width or net.width, height or net.height)
     return net.eval()
@@ -76,7 +76,7 @@ def network_with_weights(cfg: str | Path, weights: str | Path, width: int | None
     if input_format(weights) != "weights":
         return load_checkpoint(cfg, weights, width, height)
     net = Darknet(cfg, width, height)
-    net.load_weights(weights)
+    load_weights(net, weights)
     return net
 
 

@@ -13,6 +13,7 @@ refused.  Version 1 files, which have none, are still read.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import tempfile
@@ -25,7 +26,7 @@ import numpy as np
 from pydarknet.cfg import parse_cfg, read_cfg
 from pydarknet.errors import CfgError, WeightsError
 from pydarknet.network import LAYER_TYPES, Darknet
-from pydarknet.weights import WeightsHeader
+from pydarknet.weights import WeightsHeader, loaded_header
 
 FORMAT = "pydarknet"
 VERSION = 2
@@ -63,7 +64,7 @@ def describe(net: Darknet) -> dict:
         "files": cfg_files(net),
         "width": net.width,
         "height": net.height,
-        "header": {"major": net.header.major, "minor": net.header.minor, "revision": net.header.revision, "seen": net.seen},
+        "header": dataclasses.asdict(loaded_header(net)),
     }
 
 

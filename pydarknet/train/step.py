@@ -61,7 +61,7 @@ def train_network(net: Darknet, x: Tensor, truth: Tensor) -> float:
     ranks = distributed.world_size()
     mini = rank_mini_batch(net, ranks)
     if x.dim() != 4 or x.shape[0] == 0 or x.shape[0] % mini:
-        raise DarknetError(f"{net.cfg_path}: train_step needs a multiple of the mini-batch ({mini} images), got {tuple(x.shape)}")
+        raise DarknetError(f"{net.cfg_path}: a training step needs a multiple of the mini-batch ({mini} images), got {tuple(x.shape)}")
     if net.options.adam:
         raise DarknetError(f"{net.cfg_path}: adam=1 training is not supported")
     chain = loss_chain(net)

@@ -2,7 +2,7 @@
 
 Per iteration: one Darknet batch (`batch` images from the cfg, drawn with
 replacement from the `train` list and augmented as load_data_detection),
-`train_step` (forward, deltas, backward, update every `subdivisions`
+`train_network` (forward, deltas, backward, update every `subdivisions`
 mini-batches), Darknet's progress line
 `N: loss, avg avg, rate rate, seconds seconds, images images`
 (avg = .9 avg + .1 loss), multi-scale resizing (`multiscale.py`),
@@ -57,7 +57,8 @@ from pydarknet.train.multiscale import multiscale_size
 from pydarknet.train.options import check_training_cfg
 from pydarknet.train.policy import current_batch, learning_rate
 from pydarknet.train.signals import deferred_stop
-from pydarknet.train.step import rank_mini_batch, sgd_state
+from pydarknet.train.step import rank_mini_batch, sgd_state, train_network
+from pydarknet.weights import load_weights
 
 
 @dataclass
@@ -100,7 +101,7 @@ def start_network(run: TrainRun, device: str) -> tuple[Darknet, dict | None]:
         net = Darknet(run.cfg)
     state = None
     if run.weights is not None:
-        net.load_weights(run.weights, partial=True)  # Darknet starts detectors from darknet19_448.conv.23
+        load_weights(net, run.weights, partial=True)  # Darknet starts detectors from darknet19_448.conv.23
         if not run.clear:
             state = load_state(run.weights, net.seen)
     run.seed = _run_seed(run, state)
@@ -223,7 +224,7 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
                         net.resize(width, height)
                     tic = time.perf_counter()
                     images = images.to(ranks.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                    loss = net.train_step(images, truth.to(ranks.device, non_blocking=True))
+                    loss = train_network(net, images, truth.to(ranks.device, non_blocking=True))
                     seconds = time.perf_counter() - tic
                     loss, stopping = distributed.agree(loss, stop.is_set())  # every rank stops at the same iteration
                     i = current_batch(net.seen, opt)

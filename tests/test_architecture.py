@@ -1,0 +1,80 @@
+"""The one-way house (docs/architecture.md): no pydarknet module imports from a floor above its own.
+
+Every `import`/`from ... import` of every module counts, including those inside functions
+and under `if TYPE_CHECKING:`.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "pydarknet"
+
+# Lowest first; a module belongs to the floor of its longest matching prefix.
+FLOORS: list[tuple[str, tuple[str, ...]]] = [
+    ("base", ("pydarknet.errors", "pydarknet.cfg", "pydarknet.tree", "pydarknet.image")),
+    ("graph", ("pydarknet.layers", "pydarknet.network")),
+    ("weights", ("pydarknet.weights",)),
+    ("uses", ("pydarknet.hierarchy", "pydarknet.boxes", "pydarknet.detect", "pydarknet.draw", "pydarknet.inference",
+              "pydarknet.winograd", "pydarknet.prefetch", "pydarknet.classify", "pydarknet.anchors", "pydarknet.data",
+              "pydarknet.train", "pydarknet.eval", "pydarknet.convert")),
+    ("commands", ("pydarknet.commands", "pydarknet.cli", "pydarknet.__main__", "pydarknet.api", "pydarknet")),
+]
+
+
+def floor_of(module: str) -> int:
+    """The floor number of a dotted module name (the package `pydarknet` itself is the top)."""
+    best, floor = "", None
+    for number, (_, prefixes) in enumerate(FLOORS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best):
+                best, floor = prefix, number
+    assert floor is not None, f"{module}: on no floor; add it to FLOORS and docs/architecture.md"
+    return floor
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(name: str) -> bool:
+    path = ROOT.joinpath(*name.split("."))
+    return path.is_dir() or path.with_suffix(".py").is_file()
+
+
+def imports(path: Path) -> set[str]:
+    """The pydarknet modules `path` imports (relative imports resolved)."""
+    package = module_name(path).split(".") if path.name == "__init__.py" else module_name(path).split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            name = ".".join(filter(None, [base, node.module]))
+            found.add(name)
+            found.update(f"{name}.{alias.name}" for alias in node.names if _is_module(f"{name}.{alias.name}"))  # from pydarknet import detect
+    return {name for name in found if name == "pydarknet" or name.startswith("pydarknet.")}
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[str]:
+    """`importer -> imported (floor -> floor)` for every import that climbs."""
+    return sorted(f"{src} -> {dst} ({FLOORS[floor_of(src)][0]} -> {FLOORS[floor_of(dst)][0]})"
+                  for src, targets in edges.items() for dst in targets if floor_of(dst) > floor_of(src))
+
+
+def test_no_module_imports_from_a_floor_above():
+    edges = {module_name(path): imports(path) for path in PACKAGE.rglob("*.py")}
+    assert len(edges) > 50
+    assert upward_imports(edges) == []
+
+
+def test_the_check_sees_a_climbing_import():
+    """The checker itself: the graph importing the trainer (what network.py once did) is reported."""
+    assert upward_imports({"pydarknet.network": {"pydarknet.train.step"}}) == [
+        "pydarknet.network -> pydarknet.train.step (graph -> uses)"]
+    assert upward_imports({"pydarknet.layers.region": {"pydarknet.tree", "pydarknet.cfg.files"}}) == []
