@@ -200,7 +200,7 @@ def check_finite(net: "Darknet", source: str | Path) -> None:
             raise WeightsError(f"{source}: layer {layer.index} [{layer.kind}] holds NaN or infinite values (a diverged training run?)")
 
 
-def loaded_header(net: "Darknet") -> WeightsHeader:
+def header_to_save(net: "Darknet") -> WeightsHeader:
     """The header `net` was loaded with (version as read, or pjreddie's 0.2.0) and its current `seen`."""
     version = net.header or WeightsHeader()
     return WeightsHeader(version.major, version.minor, version.revision, net.seen)
@@ -208,7 +208,7 @@ def loaded_header(net: "Darknet") -> WeightsHeader:
 
 def weights_bytes(net: "Darknet", cutoff: int | None = None, header: WeightsHeader | None = None) -> bytes:
     """The bytes of a .weights file for `net` (header version as loaded, or 0.2.0)."""
-    header = header or loaded_header(net)
+    header = header or header_to_save(net)
     parts = [header.to_bytes()]
     for index, _ in layer_float_counts(net, cutoff, header.transpose, loading=False):
         for tensor in net.layers[index].darknet_tensors(header.transpose, loading=False):

@@ -7,7 +7,11 @@ and under `if TYPE_CHECKING:`.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from conftest import ROOT
 
@@ -30,7 +34,8 @@ def floor_of(module: str) -> int:
     best, floor = "", None
     for number, (_, prefixes) in enumerate(FLOORS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best):
+            within = module == prefix or (prefix != "pydarknet" and module.startswith(prefix + "."))  # the package: only itself
+            if within and len(prefix) > len(best):
                 best, floor = prefix, number
     assert floor is not None, f"{module}: on no floor; add it to FLOORS and docs/architecture.md"
     return floor
@@ -46,18 +51,22 @@ def _is_module(name: str) -> bool:
     return path.is_dir() or path.with_suffix(".py").is_file()
 
 
-def imports(path: Path) -> set[str]:
-    """The pydarknet modules `path` imports (relative imports resolved)."""
-    package = module_name(path).split(".") if path.name == "__init__.py" else module_name(path).split(".")[:-1]
+def imports(module: str, source: str) -> set[str]:
+    """The pydarknet modules that `module` (the text `source`; a package is named as its `__init__`'s
+    package) imports, relative imports resolved.  `from P import m` of a submodule m counts as
+    importing P.m only; of a name defined in P's `__init__`, as importing P."""
+    package = module.split(".") if ROOT.joinpath(*module.split(".")).is_dir() else module.split(".")[:-1]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
             name = ".".join(filter(None, [base, node.module]))
-            found.add(name)
-            found.update(f"{name}.{alias.name}" for alias in node.names if _is_module(f"{name}.{alias.name}"))  # from pydarknet import detect
+            submodules = {f"{name}.{alias.name}" for alias in node.names if _is_module(f"{name}.{alias.name}")}
+            found |= submodules
+            if len(submodules) < len(node.names):
+                found.add(name)
     return {name for name in found if name == "pydarknet" or name.startswith("pydarknet.")}
 
 
@@ -68,7 +77,7 @@ def upward_imports(edges: dict[str, set[str]]) -> list[str]:
 
 
 def test_no_module_imports_from_a_floor_above():
-    edges = {module_name(path): imports(path) for path in PACKAGE.rglob("*.py")}
+    edges = {module_name(path): imports(module_name(path), path.read_text()) for path in PACKAGE.rglob("*.py")}
     assert len(edges) > 50
     assert upward_imports(edges) == []
 
@@ -78,3 +87,17 @@ def test_the_check_sees_a_climbing_import():
     assert upward_imports({"pydarknet.network": {"pydarknet.train.step"}}) == [
         "pydarknet.network -> pydarknet.train.step (graph -> uses)"]
     assert upward_imports({"pydarknet.layers.region": {"pydarknet.tree", "pydarknet.cfg.files"}}) == []
+    assert imports("pydarknet.network", "from pydarknet import detect\nfrom . import weights\nimport pydarknet.train.step") == {
+        "pydarknet.detect", "pydarknet.weights", "pydarknet.train.step"}
+    assert imports("pydarknet.layers.region", "from pydarknet import DarknetError\nfrom .. import tree") == {"pydarknet", "pydarknet.tree"}
+    assert imports("pydarknet.layers", "from . import region") == {"pydarknet.layers.region"}  # a package's __init__
+    assert floor_of("pydarknet") == len(FLOORS) - 1
+
+
+@pytest.mark.parametrize("module", ["pydarknet.cfg", "pydarknet.network", "pydarknet.weights"])
+def test_importing_a_floor_loads_nothing_above_it(module):
+    """At run time too: importing a module (which runs pydarknet/__init__.py first) loads no module of a higher floor."""
+    code = f"import sys, {module}; print(' '.join(m for m in sys.modules if m.startswith('pydarknet')))"
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert module in loaded
+    assert [m for m in loaded if floor_of(m) > floor_of(module) and m != "pydarknet"] == []

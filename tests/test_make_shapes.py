@@ -311,3 +311,5 @@ def test_plot_ap_tool(tmp_path):
     assert cv2.imread(str(tmp_path / "ap.png")) is not None and not list(tmp_path.glob("*.tmp.png"))
     failed = subprocess.run([*tool, f"x={bad}"], capture_output=True, text=True)
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1 and str(bad) in failed.stderr
+    typo = subprocess.run([*tool, f"x={good}", "--mark", "c"], capture_output=True, text=True)
+    assert typo.returncode == 1 and typo.stderr.count("\n") == 1 and "c" in typo.stderr

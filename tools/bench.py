@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pydarknet import Darknet  # noqa: E402
-from pydarknet.train.step import train_network
-from pydarknet.weights import load_weights, save_weights
+from pydarknet.train.step import train_network  # noqa: E402
+from pydarknet.weights import load_weights, save_weights  # noqa: E402
 
 
 def median_seconds(fn: Callable[[], object], repeat: int) -> float:

@@ -62,7 +62,7 @@ its leaf's colour over a desaturated background, so the colour is visible.
     or more covers every leaf.
   - `shapes9k.data` (classes=24, train, valid, names, backup) for
     `pydarknet detector train OUT/shapes9k.data cfg/yolo9000-shapes.cfg
-    yolo9000-shapes.conv.9` (docs/yolo9000-joint-training.md: the recipe);
+    BACKBONE.conv.9` (docs/yolo9000-joint-training.md: the recipe);
     the cfg reads the same tree from `data/shapes9k.tree`.
   - `--demo --hierarchy`: `shapes9k-demo.jpg` (256x192, any leaves) and its labels.
 
@@ -384,7 +384,7 @@ def render_crop(rng: np.random.Generator, side: int, cls: int) -> Scene:
 
 
 def render_leaf_scene(rng: np.random.Generator, w: int, h: int, n_shapes: int, leaves: tuple[tuple[int, int], ...], first: tuple[int, int]) -> Scene:
-    """A hierarchy detection image: up to `n_shapes` shapes of `leaves` (the first one `first`) over a desaturated background."""
+    """A hierarchy image (detection, class-only or demo): up to `n_shapes` shapes of `leaves` (the first one `first`) over a desaturated background."""
     img, owner, shapes = _canvas(rng, w, h, desaturate=True)
     for k in range(n_shapes):
         size = _scene_shape_size(rng, min(w, h))
@@ -626,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
             n_class_only = args.train if args.class_only is None else args.class_only
             data = make_hierarchy_set(args.out, args.seed, args.train, n_class_only, args.valid, tuple(args.size_range or (96, 192)), args.jobs)
             print(data)
-            print(f"train it: pydarknet detector train {data} cfg/yolo9000-shapes.cfg yolo9000-shapes.conv.9"
+            print(f"train it: pydarknet detector train {data} cfg/yolo9000-shapes.cfg BACKBONE.conv.9"
                   " (the backbone's recipe: docs/yolo9000-joint-training.md)")
             return 0
         if args.classify:

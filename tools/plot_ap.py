@@ -73,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             print(f"plot_ap.py: {path}: not a `detector map --json` result ({exc})", file=sys.stderr)
             return 1
-    plot(args.out, runs, set(filter(None, args.mark.split(","))))
+    marked = set(filter(None, args.mark.split(",")))
+    unknown = sorted(marked - {name for aps in runs.values() for name in aps})
+    if unknown:
+        print(f"plot_ap.py: --mark names no class with ground truth: {', '.join(unknown)}", file=sys.stderr)
+        return 1
+    plot(args.out, runs, marked)
     return 0
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from pydarknet.cfg import parse_cfg, read_cfg
 from pydarknet.errors import CfgError, WeightsError
 from pydarknet.network import LAYER_TYPES, Darknet
-from pydarknet.weights import WeightsHeader, loaded_header
+from pydarknet.weights import WeightsHeader, header_to_save
 
 FORMAT = "pydarknet"
 VERSION = 2
@@ -64,7 +64,7 @@ def describe(net: Darknet) -> dict:
         "files": cfg_files(net),
         "width": net.width,
         "height": net.height,
-        "header": dataclasses.asdict(loaded_header(net)),
+        "header": dataclasses.asdict(header_to_save(net)),
     }
 
 

@@ -27,7 +27,7 @@ from pydarknet.detect import Detection
 from pydarknet.draw import draw_detections
 from pydarknet.errors import DarknetError
 from pydarknet.image import load_frame
-from test_nms import darknet_do_nms_sort
+from helpers import darknet_do_nms_sort
 
 GB = 10**9
 BIG = 20000  # the aerial photo: 20000 x 20000 RGB

@@ -1,0 +1,1 @@
+"""Scripts run from a checkout (`python tools/NAME.py`); tests import them as `tools.NAME`."""
