@@ -40,9 +40,9 @@ def assert_heads_golden(name: str, net, heads: list[torch.Tensor], item: int = 0
         assert ok, f"{name} head {index}: {how}"
 
 
-def golden_lines(case: dict) -> tuple[list[Line], tuple[int, int]]:
-    """Darknet's lines, and the image size from the header."""
-    text = (GOLDEN / "forward" / case["name"] / "detections.txt").read_text().splitlines()
+def golden_lines(case: dict, golden: Path = GOLDEN) -> tuple[list[Line], tuple[int, int]]:
+    """Darknet's lines (pjreddie's goldens, or `golden`'s), and the image size from the header."""
+    text = (golden / "forward" / case["name"] / "detections.txt").read_text().splitlines()
     header = text[0].split()
     lines = [(int(f[0]), *map(float, f[1:])) for f in (line.split() for line in text[1:])]
     return lines, (int(header[2]), int(header[3]))  # type: ignore[misc]
@@ -70,12 +70,9 @@ def alexeyab_case_dir(case: dict) -> Path:
     return GOLDEN_AB / "forward" / case["name"]
 
 
-def alexeyab_golden_lines(case: dict) -> tuple[list[tuple], tuple[int, int]]:
+def alexeyab_golden_lines(case: dict) -> tuple[list[Line], tuple[int, int]]:
     """AlexeyAB's Darknet's lines (tests/golden-alexeyab), and the image size from the header."""
-    text = (alexeyab_case_dir(case) / "detections.txt").read_text().splitlines()
-    header = text[0].split()
-    lines = [(int(f[0]), *map(float, f[1:])) for f in (line.split() for line in text[1:])]
-    return lines, (int(header[2]), int(header[3]))
+    return golden_lines(case, GOLDEN_AB)
 
 
 def finite_close(ours: np.ndarray, theirs: np.ndarray) -> tuple[bool, str]:
