@@ -4,6 +4,7 @@ once into pytest's cache directory and checked against the manifest's sha256."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -86,6 +87,7 @@ def _weights_from(request: pytest.FixtureRequest, manifest: dict):  # type: igno
     """cfg name -> path of a golden set's random weights (seed and sha256 from its manifest), built once into the cache."""
     cache = Path(request.config.cache.mkdir("golden_random_weights"))
 
+    @functools.cache
     def get(cfg: str) -> Path:
         entry = manifest["random_weights"][cfg]
         harsh = "--harsh-bn" in entry.get("args", [])

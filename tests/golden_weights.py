@@ -62,14 +62,24 @@ def random_weights_bytes(cfg: str | Path, seed: int, harsh_bn: bool = False) -> 
     return b"".join(parts)
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def build_random_weights(cfg: str | Path, seed: int, out: Path, sha256: str, harsh_bn: bool = False) -> Path:
-    """Write the weights to `out` (once) and check them against the manifest's sha256."""
-    if not out.exists():
-        data = random_weights_bytes(cfg, seed, harsh_bn)
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != sha256:
-            raise AssertionError(f"random weights for {cfg} seed {seed}: sha256 {digest} != manifest {sha256}")
-        tmp = out.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.rename(out)
+    """The weights at `out`, checked against the manifest's sha256 every time (a cached file that
+    differs, e.g. cut short or edited, is rebuilt from the seed and checked again)."""
+    if out.exists() and _file_sha256(out) == sha256:
+        return out
+    data = random_weights_bytes(cfg, seed, harsh_bn)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise AssertionError(f"random weights for {cfg} seed {seed}: sha256 {digest} != manifest {sha256}")
+    tmp = out.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.rename(out)
     return out

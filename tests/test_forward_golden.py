@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import GOLDEN, MANIFEST, golden_close
+from conftest import GOLDEN, MANIFEST, cfg_path, golden_close
+from golden_weights import build_random_weights
 from helpers import case_input
 
 CASES = MANIFEST["forward"]
@@ -57,3 +58,12 @@ def test_wrong_input_size_is_a_clear_error(golden_net):
     net = golden_net("yolov2-tiny-slim.cfg", 160, 160)
     with pytest.raises(DarknetError, match="resize"):
         net(torch.zeros(1, 3, 96, 160))
+
+
+def test_a_cached_golden_weights_file_is_checked_each_time(tmp_path):
+    """A cached random-weights file that no longer matches the manifest's sha256 is rebuilt, not used."""
+    entry = MANIFEST["random_weights"]["yolov2-tiny-slim.cfg"]
+    out = build_random_weights(cfg_path("yolov2-tiny-slim.cfg"), entry["seed"], tmp_path / "w.weights", entry["sha256"])
+    good = out.read_bytes()
+    out.write_bytes(good[:-4] + b"\0\0\0\0")
+    assert build_random_weights(cfg_path("yolov2-tiny-slim.cfg"), entry["seed"], out, entry["sha256"]).read_bytes() == good
