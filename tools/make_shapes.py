@@ -474,11 +474,20 @@ def _write_text(path: Path, text: str) -> None:
     write_atomic(path, text.encode())
 
 
+def _image_path(out: Path, split: str, index: int) -> Path:
+    """`images/SPLIT/NNNNNN.jpg` of a detection-layout set; its labels are at Darknet's label path `labels/SPLIT/NNNNNN.txt`."""
+    return out / "images" / split / f"{index:06d}.jpg"
+
+
+def _write_labelled(out: Path, split: str, index: int, image: np.ndarray, labels: str) -> None:
+    write_atomic(_image_path(out, split, index), encode(image, ".jpg"))
+    _write_text(out / "labels" / split / f"{index:06d}.txt", labels)
+
+
 def _detection_job(job: tuple[Path, int, str, int, tuple[int, int]]) -> None:
     out, seed, split, index, size_range = job
     scene = detection_scene(seed, split, index, size_range)
-    write_atomic(out / "images" / split / f"{index:06d}.jpg", encode(scene.image, ".jpg"))
-    _write_text(out / "labels" / split / f"{index:06d}.txt", scene.label_text())
+    _write_labelled(out, split, index, scene.image, scene.label_text())
 
 
 def _classification_job(job: tuple[Path, int, str, int, tuple[int, int]]) -> None:
@@ -491,12 +500,11 @@ def _classification_job(job: tuple[Path, int, str, int, tuple[int, int]]) -> Non
 def _hierarchy_job(job: tuple[Path, int, str, int, tuple[int, int]]) -> None:
     out, seed, split, index, size_range = job
     scene = hierarchy_scene(seed, split, index, size_range)
-    write_atomic(out / "images" / split / f"{index:06d}.jpg", encode(scene.image, ".jpg"))
     if split == "classify":
         text = f"{scene.shapes[0].label} 0 0 0 0\n"  # class only: no box
     else:
         text = scene.label_text()
-    _write_text(out / "labels" / split / f"{index:06d}.txt", text)
+    _write_labelled(out, split, index, scene.image, text)
 
 
 def _run(jobs: list, fn, workers: int) -> None:
@@ -520,13 +528,26 @@ def _image_and_label_folders(out: Path, splits: Iterable[str]) -> None:
     """`images/SPLIT`, `labels/SPLIT` and `backup/` in `out`, once Darknet's label path of an image in
     `images/SPLIT` is checked to be in `labels/SPLIT` (it rewrites the first 'images', 'raw'... anywhere)."""
     for split in splits:
-        probe = str(out / "images" / split / "000000.jpg")
+        probe = str(_image_path(out, split, 0))
         if str(label_path(probe)) != str(out / "labels" / split / "000000.txt"):
             raise DarknetError(f"{out}: Darknet would look for labels at {label_path(probe)} (it rewrites the first 'images', 'raw'... in the path); choose a directory without those words")
     for split in splits:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
     (out / "backup").mkdir(exist_ok=True)
+
+
+def _image_list(out: Path, split: str, n: int) -> str:
+    """Darknet's list file of a split: its `n` image paths, one per line."""
+    return "".join(f"{_image_path(out, split, i)}\n" for i in range(n))
+
+
+def _write_detection_data(out: Path, stem: str, names: list[str]) -> Path:
+    """`STEM.names` and `STEM.data` (classes, train.txt, valid.txt, names, backup/) in `out`; returns the .data path."""
+    _write_text(out / f"{stem}.names", "".join(name + "\n" for name in names))
+    data = f"classes={len(names)}\ntrain={out / 'train.txt'}\nvalid={out / 'valid.txt'}\nnames={out / f'{stem}.names'}\nbackup={out / 'backup'}\n"
+    _write_text(out / f"{stem}.data", data)
+    return out / f"{stem}.data"
 
 
 def make_detection_set(out: str | Path, seed: int, n_train: int, n_valid: int, size_range: tuple[int, int] = (160, 480), workers: int = 1) -> Path:
@@ -537,11 +558,8 @@ def make_detection_set(out: str | Path, seed: int, n_train: int, n_valid: int, s
     jobs = [(out, seed, split, i, tuple(size_range)) for split, n in counts.items() for i in range(n)]
     _run(jobs, _detection_job, workers)
     for split, n in counts.items():
-        _write_text(out / f"{split}.txt", "".join(f"{out / 'images' / split / f'{i:06d}.jpg'}\n" for i in range(n)))
-    _write_text(out / "shapes.names", "".join(c + "\n" for c in CLASSES))
-    data = f"classes={len(CLASSES)}\ntrain={out / 'train.txt'}\nvalid={out / 'valid.txt'}\nnames={out / 'shapes.names'}\nbackup={out / 'backup'}\n"
-    _write_text(out / "shapes.data", data)
-    return out / "shapes.data"
+        _write_text(out / f"{split}.txt", _image_list(out, split, n))
+    return _write_detection_data(out, "shapes", list(CLASSES))
 
 
 def make_classification_set(out: str | Path, seed: int, n_train: int, n_valid: int, size_range: tuple[int, int] = (64, 128), workers: int = 1) -> Path:
@@ -578,17 +596,14 @@ def make_hierarchy_set(out: str | Path, seed: int, n_train: int, n_class_only: i
     _image_and_label_folders(out, counts)
     jobs = [(out, seed, split, i, tuple(size_range)) for split, n in counts.items() for i in range(n)]
     _run(jobs, _hierarchy_job, workers)
-    lists = {split: "".join(f"{out / 'images' / split / f'{i:06d}.jpg'}\n" for i in range(n)) for split, n in counts.items()}
+    lists = {split: _image_list(out, split, n) for split, n in counts.items()}
     _write_text(out / "train-det.txt", lists["train"])
     _write_text(out / "train-cls.txt", lists["classify"])
     _write_text(out / "train.txt", lists["train"] + lists["classify"])
     _write_text(out / "valid.txt", lists["valid"])
     lines = tree_lines()
     _write_text(out / f"{TREE_NAME}.tree", "".join(line + "\n" for line in lines))
-    _write_text(out / f"{TREE_NAME}.names", "".join(line.split()[0] + "\n" for line in lines))
-    data = f"classes={len(lines)}\ntrain={out / 'train.txt'}\nvalid={out / 'valid.txt'}\nnames={out / f'{TREE_NAME}.names'}\nbackup={out / 'backup'}\n"
-    _write_text(out / f"{TREE_NAME}.data", data)
-    return out / f"{TREE_NAME}.data"
+    return _write_detection_data(out, TREE_NAME, [line.split()[0] for line in lines])
 
 
 def make_demo(out_dir: str | Path, seed: int, hierarchy: bool = False) -> Path:
