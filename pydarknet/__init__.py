@@ -2,8 +2,16 @@
 
 `pydarknet.Darknet` (pydarknet/api.py, the top floor) is imported on first use, so that
 importing a lower floor such as `pydarknet.network` loads no detection or training code.
+The inference modules moved into `pydarknet.infer` (docs/architecture.md); their old names
+(`pydarknet.detect`, `pydarknet.inference`, ...) still import, with a DeprecationWarning.
 """
 
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import types
+import warnings
 from typing import TYPE_CHECKING
 
 from pydarknet.errors import CfgError, DarknetError, WeightsError
@@ -22,3 +30,30 @@ def __getattr__(name: str):  # noqa: ANN202 (PEP 562)
 
         return Darknet
     raise AttributeError(f"module 'pydarknet' has no attribute {name!r}")
+
+
+MOVED_MODULES = {"pydarknet.detect": "pydarknet.infer.detect", "pydarknet.inference": "pydarknet.infer.engine",
+                 "pydarknet.prefetch": "pydarknet.infer.prefetch", "pydarknet.draw": "pydarknet.infer.draw",
+                 "pydarknet.winograd": "pydarknet.infer.winograd", "pydarknet.classify": "pydarknet.infer.classify",
+                 "pydarknet.hierarchy": "pydarknet.infer.hierarchy"}
+
+
+class _MovedModule(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports an old module name as a module that forwards every attribute to where it lives now."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> importlib.machinery.ModuleSpec | None:
+        return importlib.machinery.ModuleSpec(name, self) if name in MOVED_MODULES else None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        new = MOVED_MODULES[spec.name]
+        warnings.warn(f"{spec.name} is now {new}", DeprecationWarning, stacklevel=2)
+        moved = importlib.import_module(new)
+        module = types.ModuleType(spec.name, f"Moved: see {new}.")
+        module.__getattr__ = lambda attribute: getattr(moved, attribute)  # PEP 562
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        pass
+
+
+sys.meta_path.append(_MovedModule())

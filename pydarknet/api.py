@@ -2,9 +2,10 @@
 
 `pydarknet.network.Darknet` is the graph only (layers, forward, resize) and imports no
 weights, detection or training code; this subclass, on the top floor, adds `load_weights` /
-`save_weights` (`pydarknet.weights`), `detect` (`pydarknet.detect.detect_image`) and
-`train_step` (`pydarknet.train.step.train_network`), so that `from pydarknet import Darknet`
-keeps working as before.  Library code calls those functions, which take any graph.
+`save_weights` (`pydarknet.weights`), `detect` (`pydarknet.infer.detect.detect_image`) and
+`train_step` (`pydarknet.train.step.train_network`, with a `TrainingState` this object keeps),
+so that `from pydarknet import Darknet` keeps working as before.  Library code calls those
+functions, which take any graph.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import numpy as np
 from torch import Tensor
 
 from pydarknet import network
-from pydarknet.detect import Detection, detect_image
+from pydarknet.infer.detect import Detection, detect_image
+from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
 from pydarknet.weights import load_weights, save_weights
 
 
 class Darknet(network.Darknet):
     """A `pydarknet.network.Darknet` with `load_weights`, `save_weights`, `detect` and `train_step`."""
+
+    training_state: TrainingState | None = None  # train_step's momentum buffers, made at its first call
 
     def load_weights(self, path: str | Path, cutoff: int | None = None, partial: bool = False) -> int:
         """Load Darknet weights (`pydarknet.weights.load_weights`)."""
@@ -33,10 +37,15 @@ class Darknet(network.Darknet):
 
     def detect(self, image: str | Path | np.ndarray, thresh: float = 0.5, hier_thresh: float = 0.5,
                nms: float = 0.45) -> list[Detection]:
-        """Darknet's `detector test` on one image (a path or a load_image array): `pydarknet.detect.detect_image`."""
+        """Darknet's `detector test` on one image (a path or a load_image array): `pydarknet.infer.detect.detect_image`."""
         return detect_image(self, image, thresh, hier_thresh, nms)
 
     def train_step(self, x: Tensor, truth: Tensor) -> float:
         """One Darknet train_network call (`pydarknet.train.step.train_network`): forward, loss, backward,
-        SGD update every `subdivisions` mini-batches, `seen` += images; returns the summed cost / images."""
-        return train_network(self, x, truth)
+        SGD update every `subdivisions` mini-batches, `seen` += images; returns the summed cost / images.
+
+        The momentum buffers are `self.training_state`, a `TrainingState` made at the first call
+        (assign one, e.g. `TrainingState(net, amp=True)`, to train in mixed precision or resume)."""
+        if self.training_state is None:
+            self.training_state = TrainingState(self)
+        return train_network(self, self.training_state, x, truth)

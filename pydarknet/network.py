@@ -30,7 +30,7 @@ from pydarknet.layers.contrastive import Contrastive
 from pydarknet.layers.convolutional import Convolutional
 from pydarknet.layers.cost import Cost
 from pydarknet.layers.crop import Crop
-from pydarknet.layers.detection import Detection
+from pydarknet.layers.detection_layer import DetectionLayer
 from pydarknet.layers.dropout import Dropout
 from pydarknet.layers.empty import Empty
 from pydarknet.layers.gaussian_yolo import GaussianYolo
@@ -65,7 +65,7 @@ LAYER_TYPES: dict[str, type[Layer]] = {
     "cost": Cost,
     "connected": Connected, "conn": Connected,
     "crop": Crop,
-    "detection": Detection,
+    "detection": DetectionLayer,
     "local": Local,
     # AlexeyAB's (its `[reorg]` is REORG_OLD: the same reorg_cpu call as pjreddie's, see layers/reorg3d.py)
     "reorg3d": Reorg3d,
@@ -88,7 +88,7 @@ DARKNET_ONLY = {
     "lstm": ("recurrent", "pjreddie's and AlexeyAB's"), "crnn": ("recurrent", "pjreddie's and AlexeyAB's"),
     "conv_lstm": ("recurrent", "AlexeyAB's"), "history": ("recurrent", "AlexeyAB's"),
 }
-HEAD_TYPES = (Region, Yolo, GaussianYolo, Detection)
+HEAD_TYPES = (Region, Yolo, GaussianYolo, DetectionLayer)
 
 
 def _build_layer(section: Section, index: int, shapes: dict[int, Shape]) -> Layer:
@@ -165,7 +165,7 @@ class Darknet(nn.Module):
     AlexeyAB's differ on one cfg ("pjreddie", "alexeyab", or "auto":
     AlexeyAB's when the cfg uses anything only its parser reads,
     pydarknet.cfg.dialect); `dialect_reason` says why.  It sets the batch
-    norm at inference (BatchNorm.alexeyab), and pydarknet.detect reads it
+    norm at inference (BatchNorm.alexeyab), and pydarknet.infer.detect reads it
     for the preprocessing, the box correction and the NMS.
     """
 

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from conftest import GOLDEN, GOLDEN_AB, MANIFEST, golden_close
-from pydarknet.boxes import pairwise_iou
-from pydarknet.detect import Detection
+from pydarknet.layers.boxes import pairwise_iou
+from pydarknet.infer.detect import Detection
 from pydarknet.image import letterbox_image, load_image
 
 # --- the C Darknet's goldens (tests/golden) --------------------------------------------------------------------------

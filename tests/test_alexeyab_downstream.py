@@ -25,10 +25,10 @@ from pydarknet import Darknet
 from pydarknet.cli import main
 from pydarknet.commands.partial import partial
 from pydarknet.convert import convert
-from pydarknet.detect import detect_batch, detections_from_heads
+from pydarknet.infer.detect import detect_batch, detections_from_heads
 from pydarknet.eval.results import ResultWriter
 from pydarknet.image import load_image
-from pydarknet.inference import InferenceModel
+from pydarknet.infer.engine import InferenceModel
 
 AB_CLI = ROOT / "tests" / "golden-alexeyab-cli"
 TINY = "yolov4-tiny.cfg"

@@ -16,9 +16,9 @@ import torch
 
 from conftest import GOLDEN, MANIFEST_AB
 from helpers import alexeyab_case_dir, alexeyab_golden_lines, assert_same_lines, finite_close, layer_outputs, our_lines
-from pydarknet.detect import detect_batch, detect_image, network_input, nms_kind, uses_letterbox
+from pydarknet.infer.detect import detect_batch, detect_image, network_input, nms_kind, uses_letterbox
 from pydarknet.image import load_image
-from pydarknet.inference import InferenceModel
+from pydarknet.infer.engine import InferenceModel
 
 CASES = MANIFEST_AB["forward"]
 DETECT_CASES = [c for c in CASES if c["detections"] is not None]

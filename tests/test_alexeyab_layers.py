@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from c_reference import reorg_cpu
 from pydarknet import Darknet
 from pydarknet.convert.fuse import fuse_batchnorm
-from pydarknet.detect import detect_image
+from pydarknet.infer.detect import detect_image
 from pydarknet.errors import CfgError, CfgWarning, DarknetError
 from pydarknet.layers.activations import ACTIVATIONS
+from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -414,7 +415,7 @@ def test_layers_match_alexeyab_darknet(name):
 def test_inference_model_matches_alexeyab_darknet(name):
     """The fast inference model (batch norm and [shortcut] weights folded as fuse_conv_batchnorm, channels_last) against
     Darknet's last layer: fused cases only (the unfused ones differ on purpose, see the golden README)."""
-    from pydarknet.inference import InferenceModel
+    from pydarknet.infer.engine import InferenceModel
 
     net, case = _golden_net(name)
     if not case["fuse_conv_batchnorm"]:
@@ -427,7 +428,7 @@ def test_inference_model_matches_alexeyab_darknet(name):
 
 
 def test_winograd_skips_grouped_dilated_and_strided_convs(tmp_path):
-    from pydarknet.winograd import suits
+    from pydarknet.infer.winograd import suits
 
     for extra in ("groups=2", "dilation=2", "stride_x=2\nstride_y=1"):
         net = _net(tmp_path, _trunk(128, 8, 8) + f"[convolutional]\nfilters=128\nsize=3\npad=1\n{extra}\n")
@@ -506,13 +507,13 @@ def test_gaussian_yolo_options(tmp_path):
 def test_gaussian_yolo_nms_kind_is_the_last_detection_layers(tmp_path):
     """AlexeyAB's test_detector takes nms_kind and beta_nms from the last YOLO / GAUSSIAN_YOLO / REGION layer, not
     from the last layer; training a [Gaussian_yolo] network is refused."""
-    from pydarknet.detect import nms_kind
+    from pydarknet.infer.detect import nms_kind
     from pydarknet.train.options import check_training_cfg
 
     net = _net(tmp_path, _gaussian_cfg("nms_kind=diounms\nbeta_nms=0.8", after="[route]\nlayers=-2\n"))
     assert net.output_indices == [2] and nms_kind(net) == ("diounms", 0.8)
     with pytest.raises(DarknetError, match=r"training a \[gaussian_yolo\] head is not supported"):
-        train_network(net, torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 5))
+        train_network(net, TrainingState(net), torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 5))
     cfg = tmp_path / "train.cfg"
     cfg.write_text(_gaussian_cfg("ignore_thresh=.7"))
     with pytest.raises(DarknetError, match=r"\[gaussian_yolo\] is AlexeyAB's and pydarknet train does not implement its "
@@ -531,8 +532,8 @@ def test_gaussian_yolo_detections_match_alexeyab_darknet(fast):
     """get_network_boxes (three [Gaussian_yolo] heads: get_gaussian_yolo_box with scale_x_y and yolo_point,
     prob = obj*class*(1 - mean sigma) > thresh, correct_gaussian_yolo_boxes letterboxed into a 100x60 image) and
     test_detector's NMS (the last head's diounms, beta_nms .7), every field, in Darknet's array order."""
-    from pydarknet.detect import candidates, detections_from_heads
-    from pydarknet.inference import InferenceModel
+    from pydarknet.infer.detect import candidates, detections_from_heads
+    from pydarknet.infer.engine import InferenceModel
 
     net, case = _golden_net("gaussian_yolo")
     spec = case["detections"]
@@ -555,17 +556,17 @@ def test_gaussian_yolo_detections_match_alexeyab_darknet(fast):
 
 
 def test_gaussian_yolo_decode_is_not_the_layers(tmp_path):
-    """The head's decode lives in pydarknet.boxes (decode_gaussian_yolo): no layer module imports pydarknet.boxes
-    or pydarknet.detect; decode_yolo refuses a head whose box entries are not x, y, w, h rather than misread it."""
+    """The head's decode lives in pydarknet.infer.decode (decode_gaussian_yolo): no layer module imports pydarknet.infer.decode
+    or pydarknet.infer.detect; decode_yolo refuses a head whose box entries are not x, y, w, h rather than misread it."""
     import ast
 
-    from pydarknet.boxes import decode_gaussian_yolo, decode_yolo
+    from pydarknet.infer.decode import decode_gaussian_yolo, decode_yolo
 
     layers = Path(__file__).resolve().parents[1] / "pydarknet" / "layers"
     for path in layers.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            assert not any(n.startswith(("pydarknet.boxes", "pydarknet.detect")) for n in names), f"{path.name} imports {names}"
+            assert not any(n.startswith(("pydarknet.infer.decode", "pydarknet.infer.detect")) for n in names), f"{path.name} imports {names}"
     net = _net(tmp_path, _gaussian_cfg()).eval()
     head = net.layers[2]
     out = torch.rand((1, 22, 4, 4), generator=torch.Generator().manual_seed(0))
@@ -727,7 +728,7 @@ def _randomise(net: Darknet, seed: int) -> None:
 def test_everything_round_trips_and_inference_matches_eager(tmp_path):
     from pydarknet.convert.hdf5 import h5_bytes, load_h5
     from pydarknet.convert.torch_format import load_pt, pt_bytes
-    from pydarknet.inference import InferenceModel
+    from pydarknet.infer.engine import InferenceModel
     from pydarknet.weights import weights_bytes
 
     cfg = tmp_path / "everything.cfg"

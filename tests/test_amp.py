@@ -15,9 +15,9 @@ from conftest import cfg_path
 from pydarknet import Darknet
 from pydarknet.cli import build_parser
 from pydarknet.layers.batchnorm import BatchNorm
-from pydarknet.train import enable_amp
-from pydarknet.train.amp import Amp, LossScaler
+from pydarknet.train.amp import Amp, LossScaler, mixed_precision
 from pydarknet.train.checkpoints import load_state
+from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
 from pydarknet.train.trainer import TrainRun, train_detector
 from pydarknet.weights import read_weights_file
@@ -56,24 +56,26 @@ def flat_parameters(net: Darknet) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in net.parameters()])
 
 
-def step_update(net: Darknet, x: torch.Tensor, truth: torch.Tensor) -> tuple[float, torch.Tensor]:
-    """(loss, change of every parameter) of one train_step."""
+def step_update(net: Darknet, state: TrainingState, x: torch.Tensor, truth: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """(loss, change of every parameter) of one train_network call."""
     before = flat_parameters(net)
-    loss = train_network(net, x, truth)
+    loss = train_network(net, state, x, truth)
     return loss, flat_parameters(net) - before
 
 
 def float32_reference(case: str, subdivisions: int = 1) -> tuple[float, torch.Tensor]:
     cfg, size, truth = CASES[case]
-    return step_update(network(cfg, size, subdivisions=subdivisions), images(size), truth(4))
+    net = network(cfg, size, subdivisions=subdivisions)
+    return step_update(net, TrainingState(net), images(size), truth(4))
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_bfloat16_step_is_close_to_float32(one_thread, case: str) -> None:
     cfg, size, truth = CASES[case]
     net = network(cfg, size)
-    assert enable_amp(net).dtype == torch.bfloat16 and net.amp.scaler is None  # the CPU: no loss scale
-    loss, update = step_update(net, images(size), truth(4))
+    state = TrainingState(net, amp=True)
+    assert state.amp.dtype == torch.bfloat16 and state.scaler is None  # the CPU: no loss scale
+    loss, update = step_update(net, state, images(size), truth(4))
     loss32, update32 = float32_reference(case)
     # measured: loss within 2e-4 (detector) / 2e-3 (classifier), update cosine 0.984 / 0.976
     assert loss == pytest.approx(loss32, rel=2e-2)
@@ -81,15 +83,15 @@ def test_bfloat16_step_is_close_to_float32(one_thread, case: str) -> None:
     assert float(update.norm() / update32.norm()) == pytest.approx(1.0, abs=0.05)
     tensors = [*net.parameters(), *(b for b in net.buffers() if b.is_floating_point())]  # incl. batch-norm statistics
     assert all(t.dtype == torch.float32 for t in tensors)
-    assert all(u.dtype == torch.float32 for u in net.sgd.state_dict().values())
+    assert all(u.dtype == torch.float32 for u in state.sgd.state_dict().values())
 
 
 def test_batchnorm_runs_in_float32_under_amp(one_thread) -> None:
     net = network("yolov2-tiny-slim.cfg", 64)
-    enable_amp(net)
+    state = TrainingState(net, amp=True)
     seen: list[torch.dtype] = []
     hooks = [m.register_forward_hook(lambda m, i, o: seen.extend([i[0].dtype, o.dtype])) for m in net.modules() if isinstance(m, BatchNorm)]
-    train_network(net, images(64), detector_truth(4))
+    train_network(net, state, images(64), detector_truth(4))
     for hook in hooks:
         hook.remove()
     assert seen[0::2] and set(seen[0::2]) == {torch.bfloat16}  # the convolutions' outputs, under autocast
@@ -100,14 +102,15 @@ def test_float16_with_loss_scaling_is_close_to_float32(one_thread) -> None:
     """Two mini-batches: the scaled gradients wait in .grad for the update, then are unscaled for Darknet's SGD."""
     cfg, size, truth = CASES["detector"]
     net = network(cfg, size, subdivisions=2)
-    scaler = enable_amp(net, torch.float16).scaler
+    state = TrainingState(net, amp=torch.float16)
+    scaler = state.scaler
     scaler.scale = 256.0  # where the scale settles on this net (2**16 overflows float16 at first)
     x, t = images(size), truth(4)
     before = flat_parameters(net)
-    train_network(net, x[:2], t[:2])
+    train_network(net, state, x[:2], t[:2])
     assert torch.equal(flat_parameters(net), before)
-    assert net.layers[0].conv.weight.grad is not None and not any(u.any() for u in net.sgd.state_dict().values())
-    train_network(net, x[2:], t[2:])
+    assert net.layers[0].conv.weight.grad is not None and not any(u.any() for u in state.sgd.state_dict().values())
+    train_network(net, state, x[2:], t[2:])
     update = flat_parameters(net) - before
     assert all(p.grad is None for p in net.parameters())
     assert scaler.scale == 256.0 and scaler.good_steps == 1
@@ -118,13 +121,14 @@ def test_float16_with_loss_scaling_is_close_to_float32(one_thread) -> None:
 def test_an_overflowing_step_is_skipped_and_the_scale_halves(one_thread) -> None:
     cfg, size, truth = CASES["detector"]
     net = network(cfg, size)
-    scaler = enable_amp(net, torch.float16).scaler
+    state = TrainingState(net, amp=torch.float16)
+    scaler = state.scaler
     scaler.scale, scaler.good_steps = 2.0**100, 5  # scaled gradients are inf once cast to float16 in the backward
     before = flat_parameters(net)
-    loss = train_network(net, images(size), truth(4))
+    loss = train_network(net, state, images(size), truth(4))
     assert loss == pytest.approx(float32_reference("detector")[0], rel=1e-2)  # the forward is fine, only the update is skipped
     assert torch.equal(flat_parameters(net), before)
-    assert not any(u.any() for u in net.sgd.state_dict().values()) and all(p.grad is None for p in net.parameters())
+    assert not any(u.any() for u in state.sgd.state_dict().values()) and all(p.grad is None for p in net.parameters())
     assert scaler.scale == 2.0**99 and scaler.good_steps == 0
     assert net.seen == 4
 
@@ -150,27 +154,27 @@ def test_loss_scaler_policy() -> None:
 
 
 def test_amp_off_trains_as_before(one_thread) -> None:
-    """Turned off again (`net.amp = None`), a network trains bit for bit as one that never had amp."""
+    """Turned off again (`state.amp = None`), a network trains bit for bit as one that never had amp."""
     cfg, size, truth = CASES["detector"]
     net = network(cfg, size)
-    enable_amp(net)
-    net.amp = None
-    loss, update = step_update(net, images(size), truth(4))
+    state = TrainingState(net, amp=True)
+    state.amp = None
+    loss, update = step_update(net, state, images(size), truth(4))
     loss32, update32 = float32_reference("detector")
     assert loss == loss32 and torch.equal(update, update32)
 
 
 def float16_amps(monkeypatch: pytest.MonkeyPatch, scale: float, growth_interval: int) -> list[Amp]:
-    """Make the trainer's enable_amp float16 with loss scaling (CUDA's), from `scale`; returns the Amps it makes."""
+    """Make the trainer's mixed precision float16 with loss scaling (CUDA's), from `scale`; returns the Amps it makes."""
     made: list[Amp] = []
 
-    def enable(net: Darknet) -> Amp:
-        amp = enable_amp(net, torch.float16)
+    def enable(net: Darknet, dtype: torch.dtype | None) -> Amp:
+        amp = mixed_precision(net, torch.float16)
         amp.scaler.scale, amp.scaler.growth_interval = scale, growth_interval
         made.append(amp)
         return amp
 
-    monkeypatch.setattr("pydarknet.train.trainer.enable_amp", enable)
+    monkeypatch.setattr("pydarknet.train.state.mixed_precision", enable)
     return made
 
 

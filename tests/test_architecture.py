@@ -22,9 +22,8 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("pydarknet.errors", "pydarknet.cfg", "pydarknet.tree", "pydarknet.image")),
     ("graph", ("pydarknet.layers", "pydarknet.network")),
     ("weights", ("pydarknet.weights",)),
-    ("uses", ("pydarknet.hierarchy", "pydarknet.boxes", "pydarknet.detect", "pydarknet.draw", "pydarknet.inference",
-              "pydarknet.winograd", "pydarknet.prefetch", "pydarknet.classify", "pydarknet.anchors", "pydarknet.data",
-              "pydarknet.train", "pydarknet.eval", "pydarknet.convert")),
+    ("uses", ("pydarknet.infer", "pydarknet.anchors", "pydarknet.data", "pydarknet.train", "pydarknet.eval",
+              "pydarknet.convert")),
     ("commands", ("pydarknet.commands", "pydarknet.cli", "pydarknet.__main__", "pydarknet.api", "pydarknet")),
 ]
 
@@ -87,8 +86,8 @@ def test_the_check_sees_a_climbing_import():
     assert upward_imports({"pydarknet.network": {"pydarknet.train.step"}}) == [
         "pydarknet.network -> pydarknet.train.step (graph -> uses)"]
     assert upward_imports({"pydarknet.layers.region": {"pydarknet.tree", "pydarknet.cfg.files"}}) == []
-    assert imports("pydarknet.network", "from pydarknet import detect\nfrom . import weights\nimport pydarknet.train.step") == {
-        "pydarknet.detect", "pydarknet.weights", "pydarknet.train.step"}
+    assert imports("pydarknet.network", "from pydarknet.infer import detect\nfrom . import weights\nimport pydarknet.train.step") == {
+        "pydarknet.infer.detect", "pydarknet.weights", "pydarknet.train.step"}
     assert imports("pydarknet.layers.region", "from pydarknet import DarknetError\nfrom .. import tree") == {"pydarknet", "pydarknet.tree"}
     assert imports("pydarknet.layers", "from . import region") == {"pydarknet.layers.region"}  # a package's __init__
     assert floor_of("pydarknet") == len(FLOORS) - 1
@@ -101,3 +100,23 @@ def test_importing_a_floor_loads_nothing_above_it(module):
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     assert module in loaded
     assert [m for m in loaded if floor_of(m) > floor_of(module) and m != "pydarknet"] == []
+
+
+def test_moved_modules_still_import_with_a_deprecation_warning():
+    """Scripts written before the inference modules moved into pydarknet.infer keep working, warned."""
+    code = """
+import importlib, warnings
+from pydarknet import MOVED_MODULES
+for old, new in MOVED_MODULES.items():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(old)
+    assert [str(w.message) for w in caught if w.category is DeprecationWarning] == [f"{old} is now {new}"], caught
+    moved = importlib.import_module(new)
+    names = [n for n in vars(moved) if not n.startswith("_")]
+    assert names and all(getattr(module, n) is getattr(moved, n) for n in names), old
+from pydarknet.detect import detect_batch
+from pydarknet.infer.detect import detect_batch as moved
+assert detect_batch is moved
+"""
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

@@ -14,7 +14,7 @@ import torch
 
 from conftest import ROOT
 from pydarknet import Darknet
-from pydarknet.classify import top_k
+from pydarknet.infer.classify import top_k
 from pydarknet.data.classification import (
     bilinear_interpolate,
     center_crop_image,
@@ -29,6 +29,7 @@ from pydarknet.image import resize_image
 from pydarknet.layers.softmax import SECRET_NUM
 from pydarknet.train.classifier import classifier_checkpoint_names
 from pydarknet.train.multiscale import classifier_multiscale_size
+from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
 from pydarknet.tree import read_tree
 
@@ -161,7 +162,7 @@ def test_classifier_step_update_and_cost(tmp_path, tail, scale):
     with torch.no_grad():
         p = net.forward_layers(x)[2].reshape(4, 5).double()
     bias = net.layers[0].conv.bias.detach().clone().double()
-    loss = train_network(net, x, truth)
+    loss = train_network(net, TrainingState(net), x, truth)
     t = truth.double()
     step = 0.5 / 4 * ((1 + scale) * (t - p)).sum(0)
     np.testing.assert_allclose((net.layers[0].conv.bias.detach().double() - bias).numpy(), step.numpy(), atol=1e-5)

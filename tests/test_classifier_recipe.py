@@ -14,7 +14,7 @@ import torch
 
 from conftest import CFG, run_cli, set_options
 from pydarknet import Darknet
-from pydarknet.classify import validate_classifier
+from pydarknet.infer.classify import validate_classifier
 from pydarknet.commands.partial import partial
 from pydarknet.data import read_list, read_names
 from pydarknet.train.classifier import train_classifier

@@ -20,7 +20,7 @@ from conftest import CFG, ROOT, run_cli
 from pydarknet import Darknet
 from pydarknet.data import read_names
 from pydarknet.data.labels import read_labels
-from pydarknet.detect import detect_image
+from pydarknet.infer.detect import detect_image
 from pydarknet.layers.boxes import box_iou
 
 DATA = ROOT / "data"

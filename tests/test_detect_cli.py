@@ -10,7 +10,7 @@ import pytest
 
 from conftest import CFG, GOLDEN, MANIFEST, ROOT, run_cli
 from helpers import assert_same_lines, golden_lines
-from pydarknet.detect import find_names, names_from_data
+from pydarknet.infer.detect import find_names, names_from_data
 
 CASE = next(c for c in MANIFEST["forward"] if c["name"] == "yolov2-tiny-slim_scream_160")
 CFG_FILE = CFG / CASE["cfg"]

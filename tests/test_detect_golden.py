@@ -8,8 +8,9 @@ import torch
 
 from conftest import GOLDEN, MANIFEST
 from helpers import assert_same_lines, golden_lines, our_lines
-from pydarknet.boxes import correct_boxes, pairwise_iou
-from pydarknet.detect import Detection, detect_batch, detect_image, network_input
+from pydarknet.infer.decode import correct_region_boxes
+from pydarknet.layers.boxes import pairwise_iou
+from pydarknet.infer.detect import Detection, detect_batch, detect_image, network_input
 from pydarknet.image import load_image
 
 CASES = [c for c in MANIFEST["forward"] if (GOLDEN / "forward" / c["name"] / "detections.txt").exists()]
@@ -64,7 +65,7 @@ def test_network_input_follows_letter_box(golden_net, letter_box, golden):
         net.options.letter_box = letter_box
         np.testing.assert_array_equal(network_input(net, image), np.load(GOLDEN / "letterbox" / golden))
         boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.4]]])
-        corrected = correct_boxes(boxes, [(image.shape[2], image.shape[1])], 224, 160, bool(letter_box))
+        corrected = correct_region_boxes(boxes, [(image.shape[2], image.shape[1])], 224, 160, bool(letter_box))
         assert torch.equal(corrected, boxes) != bool(letter_box)
     finally:
         net.options.letter_box = saved

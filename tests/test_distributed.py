@@ -22,6 +22,7 @@ from pydarknet import Darknet
 from pydarknet.errors import DarknetError
 from pydarknet.train.distributed import process_group, synchronize_batchnorm
 from pydarknet.train.multiscale import multiscale_size
+from pydarknet.train.state import TrainingState
 from pydarknet.train.step import rank_mini_batch, train_network
 from pydarknet.weights import read_weights_file
 from training_data import make_cfg, make_dataset
@@ -83,16 +84,17 @@ def _train_as_rank(rank: int, port: int, cfg: str, data: str, out: str) -> None:
         for sync in (True, False):
             net = seeded_net(Path(cfg))
             synchronize_batchnorm(net, sync)
-            mini = net.options.mini_batch
+            mini, state = net.options.mini_batch, TrainingState(net)
             for k in range(x.shape[0]):
-                train_network(net, rank_share(x[k], ranks.rank, WORLD, mini), rank_share(truth[k], ranks.rank, WORLD, mini))
+                train_network(net, state, rank_share(x[k], ranks.rank, WORLD, mini), rank_share(truth[k], ranks.rank, WORLD, mini))
             torch.save({"state": learned(net), "seen": net.seen}, Path(out) / f"sync{int(sync)}-rank{rank}.pt")
 
 
 def single_process(cfg: Path, x: torch.Tensor, truth: torch.Tensor) -> Darknet:
     net = seeded_net(cfg)
+    state = TrainingState(net)
     for k in range(x.shape[0]):
-        train_network(net, x[k], truth[k])
+        train_network(net, state, x[k], truth[k])
     return net
 
 

@@ -1,4 +1,4 @@
-"""`pydarknet valid` / `map` end to end, with a stand-in for pydarknet.detect.detect_batch.
+"""`pydarknet valid` / `map` end to end, with a stand-in for pydarknet.infer.detect.detect_batch.
 
 The stand-in (below, tests only) follows the detection contract: one list of
 detections per image, `box` relative (x, y, w, h), `probs` per class.  It
@@ -53,7 +53,7 @@ IMAGES = {
 
 @pytest.fixture
 def detector(monkeypatch):
-    """Install the stand-in as pydarknet.detect.detect_batch; returns the batch sizes it was called with."""
+    """Install the stand-in as pydarknet.infer.detect.detect_batch; returns the batch sizes it was called with."""
     calls: list[int] = []
 
     def detect_batch(net, images, thresh=0.5, hier_thresh=0.5, nms=0.45, **fast):
@@ -63,8 +63,8 @@ def detector(monkeypatch):
         calls.append(len(images))
         return [DETECTIONS[(im.shape[1], im.shape[0])] for im in images]
 
-    module = sys.modules.get("pydarknet.detect") or types.ModuleType("pydarknet.detect")
-    monkeypatch.setitem(sys.modules, "pydarknet.detect", module)
+    module = sys.modules.get("pydarknet.infer.detect") or types.ModuleType("pydarknet.infer.detect")
+    monkeypatch.setitem(sys.modules, "pydarknet.infer.detect", module)
     monkeypatch.setattr(module, "detect_batch", detect_batch, raising=False)
     monkeypatch.setattr(module, "network_batch", lambda net, images: None, raising=False)
     return calls

@@ -1,4 +1,4 @@
-"""The fast inference mode (pydarknet.inference) against Darknet's goldens, and the prefetching loader."""
+"""The fast inference mode (pydarknet.infer.engine) against Darknet's goldens, and the prefetching loader."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import torch
 
 from conftest import GOLDEN
 from helpers import assert_heads_golden, assert_same_lines, case, case_input, golden_lines, our_lines
-from pydarknet.detect import detect_batch
+from pydarknet.infer.detect import detect_batch
 from pydarknet.image import load_image
-import pydarknet.inference
-import pydarknet.winograd
-from pydarknet.inference import InferenceModel, InferenceWarning, image_by_image_prefix
-from pydarknet.prefetch import batched, prefetch
+import pydarknet.infer.engine
+import pydarknet.infer.winograd
+from pydarknet.infer.engine import InferenceModel, InferenceWarning, image_by_image_prefix
+from pydarknet.infer.prefetch import batched, prefetch
 
 # region (plain and YOLO9000's tree with the CPU quirk), yolo heads with upsample/route, reorg
 EAGER = ["yolov2-slim_dog_160", "yolov2-slim_eagle_224x160", "yolov2-tiny-slim_scream_160", "yolo9000_dog_224",
@@ -79,8 +79,8 @@ def test_compiled_heads_match_darknet(golden_net, monkeypatch):
 
     Every 3x3 layer by Winograd and every layer image by image, so that the compiled graph holds both.
     """
-    monkeypatch.setattr(pydarknet.winograd, "MIN_CHANNELS", 1)
-    monkeypatch.setattr(pydarknet.inference, "IMAGE_BY_IMAGE_BYTES", 0)
+    monkeypatch.setattr(pydarknet.infer.winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(pydarknet.infer.engine, "IMAGE_BY_IMAGE_BYTES", 0)
     torch._dynamo.reset()  # another test's compiled model would make this model's first compile a "recompile"
     c = case("yolov2-tiny-slim_scream_160")
     net = golden_net(c["cfg"], c["width"], c["height"])
@@ -135,7 +135,7 @@ def test_image_by_image_prefix_gives_the_batched_numbers(cfg, size, golden_net, 
     net = golden_net(cfg, size, size)
     batch = torch.rand(3, 3, size, size, generator=torch.Generator().manual_seed(0))
     alone = [InferenceModel(net)(batch[k : k + 1]) for k in range(3)]
-    monkeypatch.setattr(pydarknet.inference, "IMAGE_BY_IMAGE_BYTES", 0)
+    monkeypatch.setattr(pydarknet.infer.engine, "IMAGE_BY_IMAGE_BYTES", 0)
     model = InferenceModel(net)
     assert model.module.prefix == len(net.layers)
     for k, heads in enumerate(alone):

@@ -19,7 +19,7 @@ import torch
 from pydarknet import Darknet
 from pydarknet.convert.fuse import fuse_batchnorm
 from pydarknet.errors import CfgError, DarknetError
-from pydarknet.inference import InferenceModel
+from pydarknet.infer.engine import InferenceModel
 from pydarknet.train.options import check_training_cfg
 
 NET = "[net]\nwidth=16\nheight=16\nchannels=3\n{net}\n"

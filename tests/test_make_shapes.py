@@ -23,7 +23,7 @@ from pydarknet import Darknet
 from pydarknet.cfg import read_data_file
 from pydarknet.data import read_names
 from pydarknet.data.labels import label_path
-from pydarknet.detect import find_names
+from pydarknet.infer.detect import find_names
 from pydarknet.errors import DarknetError
 from pydarknet.train.options import check_training_cfg
 from pydarknet.train.trainer import TrainRun, train_detector

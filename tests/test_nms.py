@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from helpers import darknet_do_nms_sort
-from pydarknet.boxes import do_nms_sort
+from pydarknet.infer.nms import do_nms_sort
 
 
 def test_nms_equals_darknets_loops():

@@ -13,8 +13,9 @@ import torch
 from conftest import GOLDEN, cfg_path
 from helpers import darknet_do_nms_sort
 from pydarknet import Darknet
-from pydarknet.boxes import correct_boxes, do_nms_sort
-from pydarknet.detect import Detection, detect_image, detections_from_heads
+from pydarknet.infer.decode import correct_region_boxes
+from pydarknet.infer.nms import do_nms_sort
+from pydarknet.infer.detect import Detection, detect_image, detections_from_heads
 from pydarknet.layers.region import Region
 
 
@@ -36,7 +37,7 @@ def dense_region(layer: Region, output: torch.Tensor, thresh: float) -> tuple[to
 
 def dense_detections(net: Darknet, head: torch.Tensor, sizes: list[tuple[int, int]], thresh: float, nms: float) -> list[list[Detection]]:
     boxes, objectness, probs = dense_region(net.layers[net.output_indices[0]], head, thresh)
-    boxes = correct_boxes(boxes, sizes, net.width, net.height, True)
+    boxes = correct_region_boxes(boxes, sizes, net.width, net.height, True)
     result = []
     for i in range(len(sizes)):
         if nms:
@@ -237,7 +238,7 @@ def test_alexeyab_region_tree(tmp_path, nms):
 
 def test_alexeyab_region_golden_net(golden_net):
     """yolov2-tiny-slim's golden weights on scream.png in AlexeyAB's dialect (a plain resize): the network's own outputs."""
-    from pydarknet.detect import network_batch
+    from pydarknet.infer.detect import network_batch
     from pydarknet.image import load_image
 
     net = golden_net("yolov2-tiny-slim.cfg", 160, 160, "alexeyab")

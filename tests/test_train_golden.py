@@ -13,6 +13,7 @@ import torch
 
 from conftest import GOLDEN, MANIFEST
 from pydarknet import Darknet
+from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
 from pydarknet.weights import read_weights_file
 
@@ -36,8 +37,9 @@ def test_train_steps_match_darknet(case: dict, random_weights, tmp_path: Path) -
     _, previous = _floats(random_weights(case["cfg"]))
     x = torch.from_numpy(np.load(folder / "input.npy"))
     truth = torch.from_numpy(np.load(folder / "truth.npy"))
+    state = TrainingState(net)
     for step in range(1, case["steps"] + 1):
-        loss = train_network(net, x, truth)
+        loss = train_network(net, state, x, truth)
         net.save_weights(tmp_path / f"step{step}.weights")
         seen, ours = _floats(tmp_path / f"step{step}.weights")
         darknet_seen, theirs = _floats(folder / f"step{step}.weights")

@@ -14,6 +14,7 @@ import torch
 from conftest import cfg_path
 from pydarknet import Darknet
 from pydarknet.errors import DarknetError
+from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
 
 
@@ -39,12 +40,13 @@ def test_update_waits_for_subdivisions_and_seen_counts_images() -> None:
     x = torch.rand(2, 3, 64, 64)
     weight = net.layers[0].conv.weight
     before = weight.detach().clone()
-    train_network(net, x[:1], truth_for(1))
+    state = TrainingState(net)
+    train_network(net, state, x[:1], truth_for(1))
     assert net.seen == 1 and torch.equal(weight, before)  # Darknet: (seen/batch) % subdivisions != 0
-    train_network(net, x[1:], truth_for(1))
+    train_network(net, state, x[1:], truth_for(1))
     assert net.seen == 2 and not torch.equal(weight, before)
     with pytest.raises(DarknetError):
-        train_network(net, x, truth_for(1))
+        train_network(net, state, x, truth_for(1))
 
 
 def test_stopbackward_ends_the_backward_at_that_layer(tmp_path: Path) -> None:
@@ -66,7 +68,7 @@ def test_stopbackward_ends_the_backward_at_that_layer(tmp_path: Path) -> None:
     before = {name: p.detach().clone() for name, p in frozen.named_parameters()}
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     for net in nets:
-        train_network(net, x, truth_for(2))
+        train_network(net, TrainingState(net), x, truth_for(2))
     shrink = 1 - frozen.options.learning_rate * frozen.options.decay  # w += lr/batch * (-decay * batch * w)
     for (name, p), q in zip(frozen.named_parameters(), plain.parameters()):
         index = int(name.split(".")[1])
@@ -103,3 +105,18 @@ def test_yolo_delta_follows_forward_yolo_layer() -> None:
     truth[0, 0, 2:4] = torch.tensor([0.02, 0.03])  # best anchor is 0, not in this layer's mask
     _, delta_small, _ = layer.delta(raw, truth, (416, 416))
     assert not delta_small.view(3, 85, 13, 13)[:, :4].any() and not delta_small.view(3, 85, 13, 13)[:, 5:].any()
+
+
+def test_the_network_keeps_no_training_state() -> None:
+    """The momentum buffers are the TrainingState's: training adds no attribute to the graph, and a
+    state saved by `resume_entries` and loaded into a fresh one continues the same numbers."""
+    net = network("yolov2-tiny-slim.cfg", 64)
+    net.options.batch, net.options.subdivisions, net.options.burn_in = 2, 1, 0
+    attributes = set(vars(net))
+    state = TrainingState(net)
+    train_network(net, state, torch.rand(2, 3, 64, 64), truth_for(2))
+    assert set(vars(net)) == attributes
+    resumed = TrainingState(net)
+    resumed.load_resume_entries(state.resume_entries())
+    assert all(torch.equal(a, b) for a, b in zip(state.sgd.state_dict().values(), resumed.sgd.state_dict().values()))
+    assert any(u.any() for u in resumed.sgd.state_dict().values())

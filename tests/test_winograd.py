@@ -1,4 +1,4 @@
-"""Winograd F(4x4, 3x3) (pydarknet.winograd): against float64 convolution and, in the inference mode, Darknet's goldens."""
+"""Winograd F(4x4, 3x3) (pydarknet.infer.winograd): against float64 convolution and, in the inference mode, Darknet's goldens."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers import assert_heads_golden, case, case_input
-from pydarknet import Darknet, winograd
-from pydarknet.inference import InferenceModel
-from pydarknet.winograd import WinogradConv2d, suits
+from pydarknet import Darknet
+from pydarknet.infer import winograd
+from pydarknet.infer.engine import InferenceModel
+from pydarknet.infer.winograd import WinogradConv2d, suits
 
 
 @pytest.mark.parametrize("n, c, k, h, w", [(1, 8, 16, 13, 13), (3, 5, 7, 9, 4), (2, 4, 3, 1, 1), (1, 6, 2, 16, 17)])

@@ -60,8 +60,8 @@ def interrupt_after(monkeypatch, calls: int, signum: int = signal.SIGINT) -> Non
     real = trainer.train_network
     count = {"n": 0}
 
-    def step(net, x, truth):  # type: ignore[no-untyped-def]
-        loss = real(net, x, truth)
+    def step(net, state, x, truth):  # type: ignore[no-untyped-def]
+        loss = real(net, state, x, truth)
         count["n"] += 1
         if count["n"] == calls:
             os.kill(os.getpid(), signum)

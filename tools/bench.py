@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pydarknet import Darknet  # noqa: E402
+from pydarknet.train.state import TrainingState  # noqa: E402
 from pydarknet.train.step import train_network  # noqa: E402
 from pydarknet.weights import load_weights, save_weights  # noqa: E402
 
@@ -171,7 +172,8 @@ def bench_train(args: argparse.Namespace) -> list[str]:
                 x = torch.rand(batch, 3, 416, 416).contiguous(memory_format=layout)
                 truth = torch.zeros(batch, 30, 5)
                 truth[:, :3] = torch.tensor([[0.3, 0.4, 0.2, 0.3, 1], [0.6, 0.5, 0.5, 0.6, 7], [0.8, 0.2, 0.1, 0.1, 14]])
-                t = median_seconds(lambda: train_network(net, x, truth), min(args.repeat, 3))
+                state = TrainingState(net)
+                t = median_seconds(lambda: train_network(net, state, x, truth), min(args.repeat, 3))
                 rows.append(f"train    {cfg:<18s} 416x416 {name} batch {batch}: {batch / t:8.2f} images/s  {t * 1000:9.1f} ms/step")
         region = net.layers[net.output_indices[0]]
         raw = torch.randn(8, *region.in_shapes[0])
@@ -212,9 +214,9 @@ def _detect_jpeg(tmp: str) -> Path:
 
 def _stream(net: Darknet, model: Callable, path: Path, thresh: float, count: int = 16) -> None:
     """`count` JPEGs through detect's prefetching path: the next decoded and letterboxed in a thread."""
-    from pydarknet.detect import detect_batch, network_batch
+    from pydarknet.infer.detect import detect_batch, network_batch
     from pydarknet.image import load_frame
-    from pydarknet.prefetch import prefetch
+    from pydarknet.infer.prefetch import prefetch
 
     frames = (load_frame(path) for _ in range(count))
     for frame, batch in prefetch((frame, network_batch(net, [frame])) for frame in frames):
@@ -226,9 +228,9 @@ def bench_detect(args: argparse.Namespace) -> list[str]:
     one image end to end (load + letterbox + forward + decode + NMS), forward alone, decode + NMS alone
     (thresh: detect's .5 and valid's .005), and a stream of 16 JPEGs through detect's prefetching path
     (the next image decoded and letterboxed in a thread while the network runs), per image."""
-    from pydarknet.detect import detect_batch, detections_from_heads, image_size, network_batch
+    from pydarknet.infer.detect import detect_batch, detections_from_heads, image_size, network_batch
     from pydarknet.image import load_frame
-    from pydarknet.inference import InferenceModel
+    from pydarknet.infer.engine import InferenceModel
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -262,9 +264,9 @@ def bench_detect_stages(args: argparse.Namespace) -> list[str]:
     import cv2
     import numpy as np
 
-    from pydarknet.detect import detect_batch, detections_from_heads, image_size, network_batch
+    from pydarknet.infer.detect import detect_batch, detections_from_heads, image_size, network_batch
     from pydarknet.image import letterbox_frame, load_frame
-    from pydarknet.inference import InferenceModel
+    from pydarknet.infer.engine import InferenceModel
 
     def threads(n: int, fn: Callable[[], object]) -> Callable[[], object]:
         def run() -> object:
@@ -328,7 +330,7 @@ def bench_inference(args: argparse.Namespace) -> list[str]:
 
 
 def _inference_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]:
-    from pydarknet.inference import InferenceModel
+    from pydarknet.infer.engine import InferenceModel
 
     torch.set_num_threads(args.threads)
     net = random_network(cfg)
@@ -424,7 +426,8 @@ def bench_classifier(args: argparse.Namespace) -> list[str]:
     net = Darknet(ROOT / "cfg" / "tiny-shapes-classifier.cfg")
     x = torch.rand(32, 3, 32, 32)
     truth = torch.eye(6)[torch.arange(32) % 6]
-    t = median_seconds(lambda: train_network(net, x, truth), args.repeat)
+    state = TrainingState(net)
+    t = median_seconds(lambda: train_network(net, state, x, truth), args.repeat)
     rows.append(f"train    tiny-shapes-classifier 32x32, batch 32: {t * 1000:7.1f} ms/step ({torch.get_num_threads()} threads)")
     return rows
 

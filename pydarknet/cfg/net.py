@@ -4,7 +4,7 @@ Every option `src/parser.c:parse_net_options` reads, with its default.
 `batch` here is the cfg's value (images per iteration); Darknet's
 `net->batch` is the mini-batch `batch / subdivisions`, given by
 `mini_batch`.  AlexeyAB's `letter_box` is read too: None when the cfg does
-not set it, and the detector decides by the dialect (pydarknet.detect
+not set it, and the detector decides by the dialect (pydarknet.infer.detect
 `uses_letterbox`: pjreddie's always letterboxes, AlexeyAB's only with
 letter_box=1 or `-letter_box`).
 """

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pydarknet.classify import CROPS, class_probabilities, classifier_input, top_k, validate_classifier
+from pydarknet.infer.classify import CROPS, class_probabilities, classifier_input, top_k, validate_classifier
 from pydarknet.commands.arguments import device, positive_int
 from pydarknet.commands.train import add_training_arguments, training_run
 from pydarknet.convert import network_with_weights

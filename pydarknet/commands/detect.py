@@ -33,13 +33,13 @@ from pydarknet.commands.arguments import add_dialect, apply_dialect, device, pos
 from pydarknet.commands.summary import parse_size
 from pydarknet.convert import network_with_weights
 from pydarknet.data import read_names
-from pydarknet.detect import Detection, default_nms, detect_batch, find_names, names_from_data, network_batch, network_input
-from pydarknet.draw import class_name, draw_detections
+from pydarknet.infer.detect import Detection, default_nms, detect_batch, find_names, names_from_data, network_batch, network_input
+from pydarknet.infer.draw import class_name, draw_detections
 from pydarknet.errors import DarknetError
 from pydarknet.image import IMAGE_EXTENSIONS, load_frame
-from pydarknet.inference import InferenceModel, compile_pays_back
+from pydarknet.infer.engine import InferenceModel, compile_pays_back
 from pydarknet.network import Darknet
-from pydarknet.prefetch import batched, prefetch
+from pydarknet.infer.prefetch import batched, prefetch
 from pydarknet.weights import NEW_FILE_MODE, write_atomic
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")

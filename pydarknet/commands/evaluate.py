@@ -5,7 +5,7 @@ Both run every image of the `.data` file's `valid=` list the way Darknet's
 .5, NMS .45; AlexeyAB's `valid`: thresh .001, NMS .6 with the last layer's
 nms_kind, and its `map` (validate_detector_map): thresh .005, hier_thresh 0,
 NMS .45; resized unless letter_box), in batches (the next one loaded and
-letterboxed in a background thread), with the fast inference mode (pydarknet.inference; compiled when the list is long)
+letterboxed in a background thread), with the fast inference mode (pydarknet.infer.engine; compiled when the list is long)
 and a progress bar.  `valid` writes Darknet's result files into
 `results=` (default `results/`); `map` scores the detections against the
 label files: AP per class, mAP@IoU (11-point, all-point, 101-point),
@@ -41,8 +41,8 @@ from pydarknet.eval.coco import coco_results, coco_stats, ground_truth_from_json
 from pydarknet.eval.results import ResultWriter, check_file_names, clamped_corners, coco_image_id
 from pydarknet.eval.truth import read_truth, relative_truth, truth_table
 from pydarknet.image import load_frame
-from pydarknet.inference import InferenceModel, compile_pays_back
-from pydarknet.prefetch import batched, prefetch
+from pydarknet.infer.engine import InferenceModel, compile_pays_back
+from pydarknet.infer.prefetch import batched, prefetch
 from pydarknet.weights import write_atomic
 
 # (thresh, hier_thresh, nms) fixed in the C function each verb reproduces, by dialect.
@@ -124,10 +124,10 @@ class ValidSet:
         from tqdm import tqdm
 
         try:
-            detect = importlib.import_module("pydarknet.detect")
+            detect = importlib.import_module("pydarknet.infer.detect")
             detect_batch, network_batch = detect.detect_batch, detect.network_batch
         except (ImportError, AttributeError):
-            raise DarknetError("pydarknet.detect.detect_batch is not available in this installation") from None
+            raise DarknetError("pydarknet.infer.detect.detect_batch is not available in this installation") from None
 
         def load(paths: list[str]) -> tuple[list[str], list[np.ndarray], torch.Tensor]:
             images = [load_frame(p) for p in paths]  # uint8 BGR: a huge image never gets a float copy

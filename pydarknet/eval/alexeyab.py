@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pydarknet.boxes import pairwise_iou
+from pydarknet.layers.boxes import pairwise_iou
 from pydarknet.eval.ap import INTERPOLATIONS, DetectionTable, Evaluation, TruthTable
 
 

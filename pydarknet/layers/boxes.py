@@ -22,3 +22,8 @@ def box_iou(a: Tensor, b: Tensor) -> Tensor:
     h = _overlap(a[..., 1], a[..., 3], b[..., 1], b[..., 3])
     inter = (w * h).masked_fill((w < 0) | (h < 0), 0.0)
     return inter / (a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter)
+
+
+def pairwise_iou(a: Tensor, b: Tensor) -> Tensor:
+    """Darknet's box_iou between every box of `a` (N, 4) and of `b` (M, 4): (N, M)."""
+    return box_iou(a[:, None, :], b[None, :, :])

@@ -10,7 +10,7 @@ everything but the w and h means (which stay raw, as [yolo]'s w, h);
 `scale_x_y` rescales only the x and y means: the C applies the logistic to
 2*w*h values from x mu (mean and sigma) but `scal_add_cpu` to w*h of them.
 
-get_gaussian_yolo_detections (decoded by pydarknet.boxes.decode_gaussian_yolo:
+get_gaussian_yolo_detections (decoded by pydarknet.infer.decode.decode_gaussian_yolo:
 layers do not decode): [yolo]'s boxes from the means (get_gaussian_yolo_box:
 x = (col + x mu) / grid_w, w = exp(w mu) * anchor_w / net_w, ...) for the
 cells whose objectness is > thresh, and prob_j = objectness * class_j *

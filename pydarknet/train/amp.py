@@ -1,7 +1,7 @@
 """Optional mixed precision for train_network (`pydarknet train --amp`).
 
 Off by default: Darknet trains in float32 and the golden tests compare
-with it.  `enable_amp(net)` sets `net.amp`, and from then on the forward
+with it.  With `TrainingState(net, amp=True)` (pydarknet.train.state) the forward
 of each mini-batch runs under `torch.autocast` — float16 on CUDA, bfloat16
 elsewhere — so the convolutions run in reduced precision, while
 
@@ -22,8 +22,8 @@ halves the scale, and `growth_interval` good iterations in a row double
 it.  Darknet's deltas are summed, not averaged, so from GradScaler's
 starting 2**16 the first few iterations are usually skipped while the scale
 backs off (seen and the schedule still advance, as with GradScaler and an
-LR scheduler).  bfloat16 has float32's range and needs no scaling.  The scaler's
-state goes into the resume state appended to the trainer's `.backup`, so a resumed run keeps it.
+LR scheduler).  bfloat16 has float32's range and needs no scaling.  The scaler belongs to
+the TrainingState, whose resume entries the trainer appends to its `.backup`, so a resumed run keeps it.
 """
 
 from __future__ import annotations
@@ -85,53 +85,24 @@ class LossScaler:
 
 @dataclass
 class Amp:
-    """A network's mixed-precision setting (`net.amp`): the autocast dtype, and a loss scaler for float16."""
+    """A training run's mixed-precision setting (`TrainingState.amp`): the autocast dtype, and a loss scaler for float16."""
 
     dtype: torch.dtype
     scaler: LossScaler | None = None
 
 
-def enable_amp(net: nn.Module, dtype: torch.dtype | None = None) -> Amp:
-    """Train `net` in mixed precision: float16 with loss scaling on CUDA, bfloat16 elsewhere, or `dtype`.
-
-    Call it once the network is on its device; `net.amp = None` turns it off.
-    """
+def mixed_precision(net: nn.Module, dtype: torch.dtype | None = None) -> Amp:
+    """Mixed precision for training `net` (on its device): float16 with loss scaling on CUDA, bfloat16 elsewhere, or `dtype`."""
     if dtype is None:
         dtype = torch.float16 if next(net.parameters()).device.type == "cuda" else torch.bfloat16
-    net.amp = Amp(dtype, LossScaler() if dtype == torch.float16 else None)
-    return net.amp
-
-
-def amp_of(net: nn.Module) -> Amp | None:
-    """The network's mixed-precision setting, None when it trains in float32 (the default)."""
-    return getattr(net, "amp", None)
-
-
-def loss_scaler(net: nn.Module) -> LossScaler | None:
-    """The network's loss scaler (float16 mixed precision only)."""
-    amp = amp_of(net)
-    return amp.scaler if amp is not None else None
+    return Amp(dtype, LossScaler() if dtype == torch.float16 else None)
 
 
 @contextlib.contextmanager
-def autocast(net: nn.Module, device_type: str) -> Iterator[None]:
-    """The forward's precision: torch.autocast with float32 batch norm under amp, unchanged float32 without."""
-    amp = amp_of(net)
+def autocast(amp: Amp | None, device_type: str) -> Iterator[None]:
+    """The forward's precision: torch.autocast under amp (batch norm casts back to float32), unchanged float32 without."""
     if amp is None:
         yield
         return
     with torch.autocast(device_type, amp.dtype):
         yield
-
-
-def scaler_state(net: nn.Module) -> dict[str, float] | None:
-    """The loss scaler's state for the resume file (None without one)."""
-    scaler = loss_scaler(net)
-    return scaler.state_dict() if scaler is not None else None
-
-
-def load_scaler_state(net: nn.Module, state: dict[str, float] | None) -> None:
-    """Restore the loss scale saved by `scaler_state` (ignored when either side has no scaler)."""
-    scaler = loss_scaler(net)
-    if scaler is not None and state is not None:
-        scaler.load_state_dict(state)

@@ -22,8 +22,9 @@ cost: `scale * delta`), so darknet19-style [softmax]+[cost sse] passes
 `(1 + scale) * (truth - output)` down, and the network's cost is the mean of
 the softmax's cross-entropy and the cost layer's squared error.
 
-With `net.amp` set (pydarknet.train.amp.enable_amp; off by default) the
-forward runs under autocast, the loss math on float32 copies of the heads'
+The momentum buffers and the mixed-precision setting are the caller's
+`TrainingState` (pydarknet.train.state), not the network's.  With its `amp`
+set (off by default) the forward runs under autocast, the loss math on float32 copies of the heads'
 inputs, and with float16 the injected gradients are loss-scaled: they stay
 in `.grad` until the iteration's update, which an inf/NaN skips.
 """
@@ -41,23 +42,19 @@ from pydarknet.layers.region import Region
 from pydarknet.layers.softmax import Softmax
 from pydarknet.layers.yolo import Yolo
 from pydarknet.train import distributed
-from pydarknet.train.amp import autocast, loss_scaler
+from pydarknet.train.amp import autocast
 from pydarknet.train.policy import current_batch, learning_rate
-from pydarknet.train.sgd import DarknetSGD
+from pydarknet.train.state import TrainingState
 
 if TYPE_CHECKING:
     from pydarknet.network import Darknet
 
 
-def sgd_state(net: Darknet) -> DarknetSGD:
-    """The network's Darknet SGD buffers (`net.sgd`), created at the first call."""
-    if getattr(net, "sgd", None) is None:
-        net.sgd = DarknetSGD(net.layers)
-    return net.sgd
+def train_network(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor) -> float:
+    """Darknet's train_network on `x` (N, C, H, W) with `truth` (N, boxes, 5), or (N, classes) for a classifier.
 
-
-def train_network(net: Darknet, x: Tensor, truth: Tensor) -> float:
-    """Darknet's train_network on `x` (N, C, H, W) with `truth` (N, boxes, 5), or (N, classes) for a classifier."""
+    `state` holds the SGD buffers and precision the steps of one run share (`TrainingState(net)`).
+    """
     ranks = distributed.world_size()
     mini = rank_mini_batch(net, ranks)
     if x.dim() != 4 or x.shape[0] == 0 or x.shape[0] % mini:
@@ -78,12 +75,11 @@ def train_network(net: Darknet, x: Tensor, truth: Tensor) -> float:
         if unsupported:
             raise DarknetError(f"{net.cfg_path}: training a [{unsupported[0].kind}] head is not supported ([region], [yolo], [softmax] and [cost] are)")
         datum = _train_datum
-    sgd = sgd_state(net)
     truth = truth.to(device=x.device, dtype=x.dtype)
     was_training = net.training
     net.train()
     try:
-        total = sum(datum(net, sgd, x[k : k + mini], truth[k : k + mini], ranks) for k in range(0, x.shape[0], mini))
+        total = sum(datum(net, state, x[k : k + mini], truth[k : k + mini], ranks) for k in range(0, x.shape[0], mini))
     finally:
         net.train(was_training)
     return total / x.shape[0]
@@ -100,10 +96,10 @@ def rank_mini_batch(net: Darknet, ranks: int) -> int:
     return options.mini_batch // ranks
 
 
-def _train_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor, ranks: int) -> float:
+def _train_datum(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor, ranks: int) -> float:
     """Darknet's train_network_datum: one mini-batch (this rank's share); returns the network's cost."""
     net.seen += x.shape[0] * ranks  # Darknet: before the forward; the global mini-batch
-    with autocast(net, x.device.type):
+    with autocast(state.amp, x.device.type):
         outputs = net.forward_layers(x)
     raws, grads, costs = [], [], []
     for head in (net.layers[i] for i in net.output_indices):
@@ -117,7 +113,7 @@ def _train_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor, ranks:
             grads.append(-head.input_delta(output, delta))  # Darknet's deltas are -dL/d(output)
         costs.append(float(cost))
     del outputs
-    return _backward_and_update(net, sgd, raws, grads, ranks, sum(costs) / len(costs))
+    return _backward_and_update(net, state, raws, grads, ranks, sum(costs) / len(costs))
 
 
 def loss_chain(net: Darknet) -> list[Softmax | Cost]:
@@ -130,10 +126,10 @@ def loss_chain(net: Darknet) -> list[Softmax | Cost]:
     return chain if chain and chain[0].index > 0 else []
 
 
-def _classifier_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor, ranks: int) -> float:
+def _classifier_datum(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor, ranks: int) -> float:
     """train_network_datum for a classifier: the loss chain's deltas go into its input."""
     net.seen += x.shape[0] * ranks  # Darknet: before the forward; the global mini-batch
-    with autocast(net, x.device.type):
+    with autocast(state.amp, x.device.type):
         outputs = net.forward_layers(x)
     chain = loss_chain(net)
     raw = outputs[chain[0].index - 1].float()  # the loss math in float32 under amp
@@ -150,16 +146,16 @@ def _classifier_datum(net: Darknet, sgd: DarknetSGD, x: Tensor, truth: Tensor, r
         costs.append(float(cost))
     del outputs
     raws, grads = ([raw], [-delta]) if raw.requires_grad else ([], [])  # Darknet's deltas are -dL/d(output)
-    return _backward_and_update(net, sgd, raws, grads, ranks, sum(costs) / len(costs))
+    return _backward_and_update(net, state, raws, grads, ranks, sum(costs) / len(costs))
 
 
-def _backward_and_update(net: Darknet, sgd: DarknetSGD, raws: list[Tensor], grads: list[Tensor], ranks: int, cost: float) -> float:
+def _backward_and_update(net: Darknet, state: TrainingState, raws: list[Tensor], grads: list[Tensor], ranks: int, cost: float) -> float:
     """Backward from the loss layers' inputs, then update_network every `subdivisions` mini-batches; returns `cost`.
 
     Several ranks, or a loss scale, keep the gradients in param.grad until the
     update: one all-reduce, one unscale and inf/NaN check per iteration.
     """
-    scaler = loss_scaler(net)
+    sgd, scaler = state.sgd, state.scaler
     if raws:
         torch.autograd.backward(raws, grads if scaler is None else scaler.scaled(grads))
     options = net.options

@@ -48,7 +48,6 @@ from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
 from pydarknet.network import Darknet
 from pydarknet.train import distributed
-from pydarknet.train.amp import enable_amp, load_scaler_state, loss_scaler, scaler_state
 from pydarknet.train.backup_lock import hold_backup_folder
 from pydarknet.train.chart import draw_loss_chart
 from pydarknet.train.checkpoints import load_state, save_checkpoint, scheduled_names
@@ -57,7 +56,8 @@ from pydarknet.train.multiscale import multiscale_size
 from pydarknet.train.options import check_training_cfg
 from pydarknet.train.policy import current_batch, learning_rate
 from pydarknet.train.signals import deferred_stop
-from pydarknet.train.step import rank_mini_batch, sgd_state, train_network
+from pydarknet.train.state import TrainingState
+from pydarknet.train.step import rank_mini_batch, train_network
 from pydarknet.weights import load_weights
 
 
@@ -93,7 +93,6 @@ def start_network(run: TrainRun, device: str) -> tuple[Darknet, dict | None]:
 
     The network is channels_last (NHWC), as the batches `train_loop` feeds it:
     about 1.3x faster convolutions on the CPU for Darknet's thin early layers.
-    With `run.amp` it trains in mixed precision (enable_amp).
     """
     check_training_cfg(run.cfg)  # training-only keys (AlexeyAB's mosaic, iou_loss, ...) not implemented: refused
     with torch.random.fork_rng(devices=[]):
@@ -107,10 +106,7 @@ def start_network(run: TrainRun, device: str) -> tuple[Darknet, dict | None]:
     run.seed = _run_seed(run, state)
     if run.clear:  # Darknet's -clear: load_network(cfg, weights, clear=1) sets seen to 0
         net.seen = 0
-    net = net.to(device, memory_format=torch.channels_last)
-    if run.amp:
-        enable_amp(net)
-    return net, state
+    return net.to(device, memory_format=torch.channels_last), state
 
 
 def _run_seed(run: TrainRun, state: dict | None) -> int:
@@ -188,24 +184,24 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
     backup_dir = plan.backup_dir
     base = plan.base
     start = current_batch(net.seen, opt)
+    training = TrainingState(net, amp=run.amp)  # the momentum and loss scale: the run's, saved in its .backup
     if state is not None:
         try:
-            sgd_state(net).load_state_dict(state["optimizer"])
+            training.load_resume_entries(state)
         except DarknetError as err:
             raise DarknetError(f"{run.weights}: damaged resume state: {err}") from None
-        load_scaler_state(net, state.get("loss_scale"))
     avg_loss = state["avg_loss"] if state is not None else -1.0
     last_good = f"{run.weights} (iteration {start})" if run.weights is not None else "none was saved"
 
     def save(name: str, i: int) -> None:
         """Save a checkpoint on rank 0; every rank stops together if a rank's weights are not finite or the save fails."""
         nonlocal last_good
-        if distributed.any_rank(not _finite(net)):  # rolling statistics are per rank without --sync-bn
+        if distributed.any_rank(not _finite(net, training)):  # rolling statistics are per rank without --sync-bn
             raise DarknetError(f"iteration {i}: the weights hold NaN or infinite values: {_DIVERGED}; "
                                f"the last good backup is {last_good}")
         resume = name.endswith(".backup")
         distributed.on_main_rank(
-            ranks, lambda: save_checkpoint(net, backup_dir / name, _resume_state(net, avg_loss, run.seed) if resume else None),
+            ranks, lambda: save_checkpoint(net, backup_dir / name, _resume_state(net, training, avg_loss, run.seed) if resume else None),
             f"save {backup_dir / name}",
         )
         if resume:
@@ -224,13 +220,13 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
                         net.resize(width, height)
                     tic = time.perf_counter()
                     images = images.to(ranks.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                    loss = train_network(net, images, truth.to(ranks.device, non_blocking=True))
+                    loss = train_network(net, training, images, truth.to(ranks.device, non_blocking=True))
                     seconds = time.perf_counter() - tic
                     loss, stopping = distributed.agree(loss, stop.is_set())  # every rank stops at the same iteration
                     i = current_batch(net.seen, opt)
                     if math.isfinite(loss):
                         avg_loss = loss if avg_loss < 0 else avg_loss * 0.9 + loss * 0.1
-                    elif loss_scaler(net) is None:  # under a float16 loss scale an inf/NaN only skips the update
+                    elif training.scaler is None:  # under a float16 loss scale an inf/NaN only skips the update
                         raise DarknetError(f"iteration {i}: the loss is {loss}: {_DIVERGED}; the last good backup is {last_good}")
                     rate = learning_rate(opt, i)
                     progress.set_postfix_str(f"loss {loss:.3f} avg {avg_loss:.3f} rate {rate:g} {width}x{height}")
@@ -261,16 +257,17 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
 _DIVERGED = "training diverged (is the learning rate too high?); stopped without saving"
 
 
-def _finite(net: Darknet) -> bool:
+def _finite(net: Darknet, training: TrainingState) -> bool:
     """Whether every weight, rolling statistic and momentum buffer is finite (else nothing is saved)."""
-    tensors = [*net.state_dict().values(), *(slot.updates for slot in sgd_state(net).slots.values())]
+    tensors = [*net.state_dict().values(), *(slot.updates for slot in training.sgd.slots.values())]
     return all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())
 
 
-def _resume_state(net: Darknet, avg_loss: float, seed: int) -> dict:
+def _resume_state(net: Darknet, training: TrainingState, avg_loss: float, seed: int) -> dict:
     """What a .backup carries besides the weights to continue the very same run."""
-    return {"seen": net.seen, "avg_loss": float(avg_loss), "optimizer": sgd_state(net).state_dict(), "seed": seed,
-            "loss_scale": scaler_state(net)}
+    entries = training.resume_entries()  # the order of the keys as before: the same .backup bytes
+    return {"seen": net.seen, "avg_loss": float(avg_loss), "optimizer": entries["optimizer"], "seed": seed,
+            "loss_scale": entries["loss_scale"]}
 
 
 @contextlib.contextmanager

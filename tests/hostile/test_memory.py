@@ -21,10 +21,11 @@ import torch
 
 from hostile.checks import CFG, IMAGE, ROOT, WEIGHTS, assert_refused, peak_rss, pydarknet_command, run
 from pydarknet import Darknet
-from pydarknet import boxes as nms_module
-from pydarknet.boxes import do_nms_sort, pairwise_iou
-from pydarknet.detect import Detection
-from pydarknet.draw import draw_detections
+from pydarknet.infer import nms as nms_module
+from pydarknet.infer.nms import do_nms_sort
+from pydarknet.layers.boxes import pairwise_iou
+from pydarknet.infer.detect import Detection
+from pydarknet.infer.draw import draw_detections
 from pydarknet.errors import DarknetError
 from pydarknet.image import load_frame
 from helpers import darknet_do_nms_sort
@@ -130,7 +131,7 @@ def test_image_that_does_not_fit_in_memory_is_one_line(aerial, tmp_path, functio
 
 NMS_20000 = """
 import numpy as np, torch
-from pydarknet.boxes import do_nms_sort
+from pydarknet.infer.nms import do_nms_sort
 rng = np.random.default_rng(0)
 n, classes = 20000, 20
 scattered = np.concatenate([rng.random((n, 2)), rng.random((n, 2)) * 0.05 + 0.01], axis=1)

@@ -116,20 +116,19 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_backup(trained, tmp_pa
 # 5. The weights and their resume state are one file, whole or not at all -----------------------------
 
 SAVER = """
-import sys, warnings
+import warnings
 from pathlib import Path
-sys.path.insert(0, {root!r})
 from pydarknet import Darknet
 from pydarknet.train.checkpoints import save_checkpoint
-from pydarknet.train.step import sgd_state
+from pydarknet.train.state import TrainingState
 warnings.simplefilter("ignore")
 net = Darknet({cfg!r})
+state = TrainingState(net)
 while True:
     net.seen += 1
-    for slot in sgd_state(net).slots.values():
+    for slot in state.sgd.slots.values():
         slot.updates.fill_(net.seen)
-    save_checkpoint(net, Path({target!r}), {{"seen": net.seen, "avg_loss": 1.0, "seed": 0, "loss_scale": None,
-                                             "optimizer": sgd_state(net).state_dict()}})
+    save_checkpoint(net, Path({target!r}), {{"seen": net.seen, "avg_loss": 1.0, "seed": 0, **state.resume_entries()}})
     if net.seen == 1:
         print("ready", flush=True)
 """
@@ -138,7 +137,7 @@ while True:
 def test_a_kill_during_a_backup_leaves_a_whole_pair_and_the_next_run_cleans_up(tmp_path) -> None:
     cfg = str(ROOT / "cfg" / "yolov2-tiny-slim.cfg")
     target = tmp_path / "backup" / "t.backup"
-    code = SAVER.format(root=str(ROOT), cfg=cfg, target=str(target))
+    code = SAVER.format(cfg=cfg, target=str(target))
     for delay in (0.4, 0.65, 0.9, 1.15):
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"

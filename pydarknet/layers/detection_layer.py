@@ -15,7 +15,7 @@ from pydarknet.cfg.section import Section
 from pydarknet.layers.base import Layer, Shape
 
 
-class Detection(Layer):
+class DetectionLayer(Layer):
     kind = "detection"
 
     def __init__(self, section: Section, index: int, shapes: dict[int, Shape]) -> None:

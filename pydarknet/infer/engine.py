@@ -6,7 +6,7 @@
 runs its convolutional trunk in channels_last memory format under
 `torch.inference_mode`, computes the 3x3 layers with many channels (both
 counts >= 128: yolov2's layers from 52x52 down) with Winograd's F(4x4, 3x3)
-(`pydarknet.winograd`, on the CPU, where oneDNN's direct convolution is
+(`pydarknet.infer.winograd`, on the CPU, where oneDNN's direct convolution is
 slow on them), runs the high-resolution first layers of a batch one image
 at a time (cache-sized), and with `compile=True` compiles it with
 `torch.compile` (inductor, weights frozen as constants).  Calling it maps a
@@ -40,7 +40,7 @@ from pydarknet.layers.sam import Sam
 from pydarknet.layers.scale_channels import ScaleChannels
 from pydarknet.layers.shortcut import Shortcut
 from pydarknet.network import Darknet
-from pydarknet.winograd import WinogradConv2d, suits
+from pydarknet.infer.winograd import WinogradConv2d, suits
 
 # Layers whose forward works on any memory format; every other layer (heads
 # use .view on Darknet's channel layout) gets a contiguous input.
@@ -112,7 +112,7 @@ class InferenceModel:
     `model(batch)` returns the head outputs of `net(batch)` (within float32
     rounding).  `net` itself is left untouched.  `winograd` (default: when
     the network is on the CPU; cuDNN picks its own algorithms on CUDA) runs
-    the layers `pydarknet.winograd.suits` with Winograd's algorithm.
+    the layers `pydarknet.infer.winograd.suits` with Winograd's algorithm.
     """
 
     def __init__(self, net: Darknet, compile: bool = False, channels_last: bool = True, winograd: bool | None = None) -> None:

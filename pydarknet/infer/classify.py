@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from pydarknet.data.classification import center_crop_image, class_of, crop_image, resize_min
-from pydarknet.hierarchy import hierarchy_predictions, tree_index
+from pydarknet.infer.hierarchy import hierarchy_predictions, tree_index
 from pydarknet.image import letterbox_image, load_image
 from pydarknet.layers.softmax import Softmax
 from pydarknet.network import Darknet

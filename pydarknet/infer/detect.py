@@ -11,7 +11,7 @@ and the NMS the last [yolo]/[Gaussian_yolo]/[region] layer's `nms_kind`
 asks for (`diounms_sort`).  AlexeyAB's [Gaussian_yolo] heads are detection
 heads as [yolo] (pydarknet.layers.gaussian_yolo), and its [region] heads
 decode as src/network.c custom_get_region_detections
-(pydarknet.boxes.decode_region_alexeyab).
+(pydarknet.infer.decode.decode_region_alexeyab).
 Images are load_image arrays or OpenCV uint8 BGR frames (`load_frame`,
 video frames); frames are letterboxed to the same bits, faster.
 Also here: where a network's class names come from (Darknet's `.names`
@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pydarknet.boxes import (Candidates, Measure, correct_boxes, decode_detection, decode_gaussian_yolo, decode_region,
-                              decode_region_alexeyab, decode_yolo, nms_measure, nms_swapped, swap_positions)
+from pydarknet.infer.decode import (Candidates, correct_region_boxes, decode_detection, decode_gaussian_yolo, decode_region,
+                                    decode_region_alexeyab, decode_yolo)
+from pydarknet.infer.nms import Measure, nms_measure, nms_swapped, swap_positions
 from pydarknet.cfg.parser import read_data_file
 from pydarknet.data.datafile import read_names
 from pydarknet.errors import DarknetError
 from pydarknet.image import letterbox_frame, letterbox_image, load_image, resize_frame, resize_image
-from pydarknet.layers.detection import Detection as DetectionLayer
+from pydarknet.layers.detection_layer import DetectionLayer
 from pydarknet.layers.gaussian_yolo import GaussianYolo
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
@@ -165,7 +166,7 @@ def candidates(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[
 
     Each head's detections (those Darknet's do_nms_sort keeps: nonzero
     objectness), with boxes corrected to the images of `image_sizes`
-    (width, height) by the head's own rule (`correct_boxes`): a
+    (width, height) by the head's own rule (`correct_region_boxes`): a
     [Gaussian_yolo]'s correct_gaussian_yolo_boxes is pjreddie's formula in
     either dialect.  In AlexeyAB's dialect a [region] goes through its
     custom_get_region_detections (`decode_region_alexeyab`: its own order,
@@ -189,7 +190,7 @@ def candidates(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[
             raise DarknetError(f"{net.cfg_path}: layer {index} [{layer.kind}] is not a [region], [yolo], [Gaussian_yolo] "
                                "or [detection] head; cannot detect")
         rule = "pjreddie" if isinstance(layer, GaussianYolo) else net.dialect
-        boxes = correct_boxes(found.boxes, image_sizes, net.width, net.height, letterbox, found.image, rule)
+        boxes = correct_region_boxes(found.boxes, image_sizes, net.width, net.height, letterbox, found.image, rule)
         parts.append(dataclasses.replace(found, boxes=boxes))
     if len({p.probs.shape[-1] for p in parts}) != 1:
         raise DarknetError(f"{net.cfg_path}: the heads disagree on the number of classes")
@@ -211,7 +212,7 @@ def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hi
 
     Per image, the detections after NMS in Darknet's final order, without
     those whose probabilities are all 0.  `nms=0` skips NMS, as Darknet does.
-    `model` runs the forward instead of `net` (e.g. a pydarknet.inference
+    `model` runs the forward instead of `net` (e.g. a pydarknet.infer.engine
     InferenceModel of it); `batch` is `network_batch(net, images)` when it
     was already made (e.g. by a prefetching thread).  `relative=False`: the
     NMS of `detector valid` (see detections_from_heads).
@@ -282,7 +283,7 @@ def _image_detections(index: np.ndarray, boxes: np.ndarray, objectness: np.ndarr
     `compact`, the order of `index`: no swap, as AlexeyAB's arrays hold no
     objectness 0).  With `nms=0` Darknet skips
     do_nms_sort: the array keeps its order.  `measure`: AlexeyAB's NMS overlap
-    (pydarknet.boxes.nms_measure).  `scale`: (w, h, w, h) the NMS sees the
+    (pydarknet.infer.nms.nms_measure).  `scale`: (w, h, w, h) the NMS sees the
     boxes multiplied by (get_network_boxes with relative=0).
     """
     rows = np.flatnonzero((probs > 0).any(axis=1))

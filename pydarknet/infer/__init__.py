@@ -1,0 +1,9 @@
+"""Inference: what Darknet does with a trained network to get answers from images.
+
+`detect` (examples/detector.c test_detector: letterbox, forward, decode, NMS) built on
+`decode` (the heads' get_*_detections and correct_*_boxes) and `nms` (box.c do_nms_sort);
+`hierarchy` (WordTree predictions), `classify` (examples/classifier.c predict/validate),
+`draw` (image.c draw_detections); the fast CPU path: `engine` (`InferenceModel`: batch
+norm folded, channels-last), `winograd` (3x3 convolutions) and `prefetch` (images decoded
+in a background thread).
+"""
