@@ -1,6 +1,6 @@
 """pydarknet: Darknet's YOLOv2 in PyTorch, with Darknet's numbers.
 
-`pydarknet.Darknet` (pydarknet/api.py, the top floor) is imported on first use, so that
+`pydarknet.Darknet` and `pydarknet.load` (pydarknet/api.py, the top floor) are imported on first use, so that
 importing a lower floor such as `pydarknet.network` loads no detection or training code.
 The inference modules moved into `pydarknet.infer` (docs/architecture.md); their old names
 (`pydarknet.detect`, `pydarknet.inference`, ...) still import, with a DeprecationWarning.
@@ -18,17 +18,17 @@ from pydarknet.errors import CfgError, DarknetError, WeightsError
 from pydarknet.image import letterbox_image, load_image, resize_image
 
 if TYPE_CHECKING:
-    from pydarknet.api import Darknet
+    from pydarknet.api import Darknet, load
 
-__all__ = ["CfgError", "Darknet", "DarknetError", "WeightsError", "letterbox_image", "load_image", "resize_image"]
+__all__ = ["CfgError", "Darknet", "DarknetError", "WeightsError", "letterbox_image", "load", "load_image", "resize_image"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):  # noqa: ANN202 (PEP 562)
-    if name == "Darknet":
-        from pydarknet.api import Darknet
+    if name in ("Darknet", "load"):
+        from pydarknet import api
 
-        return Darknet
+        return getattr(api, name)
     raise AttributeError(f"module 'pydarknet' has no attribute {name!r}")
 
 

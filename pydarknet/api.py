@@ -1,11 +1,12 @@
-"""The user-facing `pydarknet.Darknet`: the graph with the convenience calls of Darknet's own API.
+"""The user-facing `pydarknet.Darknet` and `pydarknet.load`: the graph with the convenience calls of Darknet's own API.
 
 `pydarknet.network.Darknet` is the graph only (layers, forward, resize) and imports no
 weights, detection or training code; this subclass, on the top floor, adds `load_weights` /
 `save_weights` (`pydarknet.weights`), `detect` (`pydarknet.infer.detect.detect_image`) and
 `train_step` (`pydarknet.train.step.train_network`, with a `TrainingState` this object keeps),
 so that `from pydarknet import Darknet` keeps working as before.  Library code calls those
-functions, which take any graph.
+functions, which take any graph.  `load` gives one from a cfg and its weights, or from a
+checkpoint made by `pydarknet convert`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 from torch import Tensor
 
 from pydarknet import network
+from pydarknet.convert import input_format, load_checkpoint, network_with_weights
+from pydarknet.errors import DarknetError
 from pydarknet.infer.detect import Detection, detect_image
 from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
@@ -49,3 +52,24 @@ class Darknet(network.Darknet):
         if self.training_state is None:
             self.training_state = TrainingState(self)
         return train_network(self, self.training_state, x, truth)
+
+
+def load(source: str | Path, weights: str | Path | None = None, width: int | None = None,
+         height: int | None = None) -> Darknet:
+    """A network ready to use, in eval mode, as `pydarknet.Darknet`.
+
+    `load("cfg/yolov2.cfg", "yolov2.weights")`: the cfg with Darknet weights (or with a `.pt`/`.h5`
+    made from them); `load("yolov2.pt")`: a checkpoint of `pydarknet convert`, its cfg embedded;
+    `load("cfg/yolov2.cfg")`: the cfg, randomly initialised.  `width`/`height` resize it as
+    Darknet's resize_network does.
+    """
+    if input_format(source) != "weights":  # a .pt/.h5 (an .onnx is refused there)
+        if weights is not None:
+            raise DarknetError(f"{source}: a checkpoint holds its cfg; give it alone, not with {weights}")
+        net = load_checkpoint(None, source, width, height)
+    elif weights is None:
+        net = Darknet(source, width, height)
+    else:
+        net = network_with_weights(source, weights, width, height)
+    net.__class__ = Darknet  # the graph the converter built, with this class's methods (it adds no state)
+    return net.eval()

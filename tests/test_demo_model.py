@@ -114,3 +114,19 @@ def test_joint_model_names_a_box_less_leaf_and_backs_off(tmp_path):
     assert sure.returncode == unsure.returncode == 0, sure.stderr + unsure.stderr
     assert _printed(sure) == ["blue_circle", "red_circle", "red_circle", "red_square"]
     assert _printed(unsure) == ["circle", "red_circle", "red_circle", "square"]
+
+
+def test_load_gives_the_user_facing_network_from_weights_or_a_checkpoint(tmp_path, demo_detections):
+    """pydarknet.load: cfg + .weights, or a converted .pt alone, give the same detections through `net.detect`."""
+    import pydarknet
+    from pydarknet.convert import convert
+
+    checkpoint = tmp_path / "shapes.pt"
+    convert(SHAPES_CFG, WEIGHTS, checkpoint)
+    for net in (pydarknet.load(SHAPES_CFG, WEIGHTS), pydarknet.load(checkpoint)):
+        assert isinstance(net, pydarknet.Darknet) and not net.training
+        assert [(d.box, d.best_class) for d in net.detect(DEMO, thresh=THRESH)] == [(d.box, d.best_class) for d in demo_detections]
+    fresh = pydarknet.load(SHAPES_CFG, width=96, height=96)
+    assert (fresh.width, fresh.height, fresh.seen) == (96, 96, 0)
+    with pytest.raises(pydarknet.DarknetError, match="a checkpoint holds its cfg"):
+        pydarknet.load(checkpoint, WEIGHTS)
