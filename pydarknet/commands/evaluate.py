@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import io
 import json
 import math
@@ -41,6 +40,7 @@ from pydarknet.eval.coco import coco_results, coco_stats, ground_truth_from_json
 from pydarknet.eval.results import ResultWriter, check_file_names, clamped_corners, coco_image_id
 from pydarknet.eval.truth import read_truth, relative_truth, truth_table
 from pydarknet.image import load_frame
+from pydarknet.infer.detect import detect_batch, network_batch
 from pydarknet.infer.engine import InferenceModel, compile_pays_back
 from pydarknet.infer.prefetch import batched, prefetch
 from pydarknet.weights import write_atomic
@@ -122,12 +122,6 @@ class ValidSet:
         network runs the current one.
         """
         from tqdm import tqdm
-
-        try:
-            detect = importlib.import_module("pydarknet.infer.detect")
-            detect_batch, network_batch = detect.detect_batch, detect.network_batch
-        except (ImportError, AttributeError):
-            raise DarknetError("pydarknet.infer.detect.detect_batch is not available in this installation") from None
 
         def load(paths: list[str]) -> tuple[list[str], list[np.ndarray], torch.Tensor]:
             images = [load_frame(p) for p in paths]  # uint8 BGR: a huge image never gets a float copy
