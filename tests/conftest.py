@@ -25,6 +25,9 @@ from golden_weights import build_random_weights
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 CFG = ROOT / "cfg"
+DEMO_CFG = CFG / "yolov2-tiny-shapes.cfg"  # the shipped demo model (weights/README.md) and its image
+DEMO_WEIGHTS = ROOT / "weights" / "yolov2-tiny-shapes.weights"
+DEMO_IMAGE = ROOT / "data" / "shapes-demo.jpg"
 MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
 GOLDEN_AB = ROOT / "tests" / "golden-alexeyab"  # AlexeyAB's Darknet (YOLOv4 / v7 family)
 MANIFEST_AB = json.loads((GOLDEN_AB / "manifest.json").read_text())

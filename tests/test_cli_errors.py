@@ -11,15 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
+from conftest import DEMO_CFG, DEMO_IMAGE, DEMO_WEIGHTS, ROOT, run_cli
 from pydarknet import Darknet
 from pydarknet.cli import main
 from pydarknet.convert import convert
 from tools.make_shapes import make_classification_set, make_detection_set
 
-CFG = ROOT / "cfg" / "yolov2-tiny-shapes.cfg"
-WEIGHTS = ROOT / "weights" / "yolov2-tiny-shapes.weights"
-IMAGE = ROOT / "data" / "shapes-demo.jpg"
+CFG, WEIGHTS, IMAGE = DEMO_CFG, DEMO_WEIGHTS, DEMO_IMAGE
 
 
 def one_line(capsys: pytest.CaptureFixture[str], *needles: str) -> str:
@@ -149,7 +147,7 @@ def test_classifier_valid_reports_paths_without_a_label(tmp_path, capsys) -> Non
     assert main(["classifier", "valid", str(data), str(cfg), str(weights), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pydarknet: warning:" in err and "1 of 7 image paths hold no label" in err, err
-    assert main(["classifier", "valid", str(data), str(ROOT / "cfg" / "yolov2-tiny-shapes.cfg"), str(WEIGHTS)]) == 1
+    assert main(["classifier", "valid", str(data), str(CFG), str(WEIGHTS)]) == 1
     one_line(capsys, "a detector")
 
 

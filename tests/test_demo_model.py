@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CFG, ROOT, run_cli
+from conftest import CFG, DEMO_CFG, DEMO_IMAGE, DEMO_WEIGHTS, ROOT, run_cli
 from pydarknet import Darknet
 from pydarknet.data import read_names
 from pydarknet.data.labels import read_labels
@@ -24,9 +24,7 @@ from pydarknet.infer.detect import detect_image
 from pydarknet.layers.boxes import box_iou
 
 DATA = ROOT / "data"
-DEMO = DATA / "shapes-demo.jpg"
-WEIGHTS = ROOT / "weights" / "yolov2-tiny-shapes.weights"
-SHAPES_CFG = CFG / "yolov2-tiny-shapes.cfg"
+DEMO, WEIGHTS, SHAPES_CFG = DEMO_IMAGE, DEMO_WEIGHTS, DEMO_CFG
 THRESH = 0.5  # the README's command: Darknet's detect default
 
 

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, cfg_path
+from conftest import DEMO_CFG, DEMO_WEIGHTS, cfg_path
 from pydarknet import Darknet
 from pydarknet.cli import main
 from pydarknet.eval.results import COCO_IDS, image_id, read_voc_results, voc_lines
@@ -180,8 +180,7 @@ def test_bad_inputs_are_one_line(tmp_path, weights, detector, capsys):
 
 # --- the real detector: the shipped demo model on make_shapes' held-out valid images ---------------------------------
 
-SHAPES_CFG = cfg_path("yolov2-tiny-shapes.cfg")
-SHAPES_WEIGHTS = ROOT / "weights" / "yolov2-tiny-shapes.weights"
+SHAPES_CFG, SHAPES_WEIGHTS = DEMO_CFG, DEMO_WEIGHTS
 SHAPES_VALID = 12  # images: the first of the valid set (seed 0) the demo model's weights/README.md scores
 # (thresh, hier_thresh, nms) of pjreddie's examples/detector.c validate_detector, which calls
 # get_network_boxes(net, w, h, thresh, hier_thresh, 0, 0 = relative, &nboxes) and do_nms_sort(dets, nboxes, classes, nms)
