@@ -118,5 +118,7 @@ for old, new in MOVED_MODULES.items():
 from pydarknet.detect import detect_batch
 from pydarknet.infer.detect import detect_batch as moved
 assert detect_batch is moved
+from pydarknet.inference import *
+assert InferenceModel.__module__ == "pydarknet.infer.engine"
 """
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
