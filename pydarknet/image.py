@@ -166,6 +166,18 @@ def image_from_bgr(bgr: np.ndarray) -> np.ndarray:
     return image
 
 
+def image_from_bytes(pixels: np.ndarray) -> np.ndarray:
+    """AlexeyAB's copy_image_from_bytes (src/image.c): uint8 (H, W, C) interleaved bytes as a float image (C, H, W).
+
+    `im.data[i + w*j + w*h*k] = (float)data[k + c*i + c*w*j] / 255.`: the channels stay in
+    the order given (darknet.py's callers give RGB).
+    """
+    image = np.empty((pixels.shape[2], *pixels.shape[:2]), dtype=np.float32)
+    for k, plane in enumerate(image):
+        _to_floats(pixels[:, :, k], plane)
+    return image
+
+
 class _Scratch(threading.local):
     """Work buffers per thread, reused from call to call.
 

@@ -120,6 +120,34 @@ def darknet_do_nms_sort(boxes: torch.Tensor, objectness: torch.Tensor, probs: to
     return torch.tensor(dets, dtype=torch.long), probs[dets]
 
 
+def darknet_do_nms_obj(boxes: torch.Tensor, objectness: torch.Tensor, probs: torch.Tensor, thresh: float):
+    """src/box.c:do_nms_obj with Python lists; qsort (nms_comparator_v3, sort_class -1: objectness
+    descending) is glibc's stable merge sort, as Python's sort.  Returns the array's order and the
+    objectness and probs in it."""
+    dets = list(range(len(objectness)))
+    obj = objectness.tolist()
+    probs = probs.clone()
+    iou = pairwise_iou(boxes, boxes).tolist()  # Darknet's box_iou of every pair, looked up in the loop
+    k, i = len(dets) - 1, 0
+    while i <= k:
+        if obj[dets[i]] == 0:
+            dets[i], dets[k] = dets[k], dets[i]
+            k -= 1
+        else:
+            i += 1
+    total = k + 1
+    dets[:total] = sorted(dets[:total], key=lambda d: -obj[d])
+    for i in range(total):
+        if obj[dets[i]] == 0:
+            continue
+        for j in range(i + 1, total):
+            if obj[dets[j]] != 0 and iou[dets[i]][dets[j]] > thresh:
+                obj[dets[j]] = 0
+                probs[dets[j]] = 0
+    order = torch.tensor(dets, dtype=torch.long)
+    return order, torch.tensor(obj)[order], probs[order]
+
+
 def write_dataset(root, boxes):
     (root / "labels").mkdir(parents=True)
     (root / "images").mkdir()

@@ -24,7 +24,8 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("weights", ("pydarknet.weights",)),
     ("uses", ("pydarknet.infer", "pydarknet.anchors", "pydarknet.data", "pydarknet.train", "pydarknet.eval",
               "pydarknet.convert")),
-    ("commands", ("pydarknet.commands", "pydarknet.cli", "pydarknet.__main__", "pydarknet.api", "pydarknet")),
+    ("commands", ("pydarknet.commands", "pydarknet.cli", "pydarknet.__main__", "pydarknet.api", "pydarknet.darknet",
+                  "pydarknet")),
 ]
 
 

@@ -161,7 +161,7 @@ def network_input(net: Darknet, image: np.ndarray, *, out: np.ndarray | None = N
 
 
 def candidates(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[int, int]], thresh: float = 0.5,
-               hier_thresh: float = 0.5) -> Candidates:
+               hier_thresh: float = 0.5, *, letterbox: bool | None = None) -> Candidates:
     """Darknet's get_network_boxes(relative=1) on a batch of head outputs: fill_network_boxes, every head in cfg order.
 
     Each head's detections (those Darknet's do_nms_sort keeps: nonzero
@@ -170,9 +170,11 @@ def candidates(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[
     [Gaussian_yolo]'s correct_gaussian_yolo_boxes is pjreddie's formula in
     either dialect.  In AlexeyAB's dialect a [region] goes through its
     custom_get_region_detections (`decode_region_alexeyab`: its own order,
-    objectness 1, no hier_thresh) and correct_yolo_boxes.
+    objectness 1, no hier_thresh) and correct_yolo_boxes.  `letterbox` is
+    get_network_boxes' `letter` (undo a letterbox or not); None: what the
+    detector does (`uses_letterbox`).
     """
-    letterbox = uses_letterbox(net)
+    letterbox = uses_letterbox(net) if letterbox is None else letterbox
     parts = []
     for index, output in zip(net.output_indices, heads):
         layer = net.layers[index]
@@ -221,20 +223,28 @@ def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hi
         return []
     if net.input_shape[0] != 3:
         raise DarknetError(f"{net.cfg_path}: the network takes {net.input_shape[0]} channels; detection needs 3 (RGB)")
-    device = next(itertools.chain(net.parameters(), net.buffers()), torch.empty(0)).device
-    batch = (network_batch(net, images) if batch is None else batch).to(device)
-    if model is not None:
-        heads = model(batch)
-    else:
-        was_training = net.training
-        net.eval()
-        try:
-            with torch.inference_mode():
-                heads = net(batch)
-        finally:
-            net.train(was_training)
+    heads = predict(net, network_batch(net, images) if batch is None else batch, model)
     sizes = [image_size(im) for im in images]
     return detections_from_heads(net, heads, sizes, thresh, hier_thresh, nms, relative=relative)
+
+
+def predict(net: Darknet, batch: torch.Tensor, model: Callable[[torch.Tensor], list[torch.Tensor]] | None = None) -> list[torch.Tensor]:
+    """Darknet's network_predict on a batch of network inputs (N, 3, h, w): the heads' outputs (`net(batch)`).
+
+    The batch goes to the network's device; the network runs in eval mode
+    without autograd (its mode restored after), or `model` runs instead.
+    """
+    device = next(itertools.chain(net.parameters(), net.buffers()), torch.empty(0)).device
+    batch = batch.to(device)
+    if model is not None:
+        return model(batch)
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.inference_mode():
+            return net(batch)
+    finally:
+        net.train(was_training)
 
 
 def detect_image(net: Darknet, image: str | Path | np.ndarray, thresh: float = 0.5, hier_thresh: float = 0.5,
@@ -246,7 +256,8 @@ def detect_image(net: Darknet, image: str | Path | np.ndarray, thresh: float = 0
 
 def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[int, int]],
                           thresh: float = 0.5, hier_thresh: float = 0.5, nms: float = 0.45, *,
-                          relative: bool = True) -> list[list[Detection]]:
+                          relative: bool = True, letterbox: bool | None = None,
+                          nms_rule: tuple[str, float] | None = None) -> list[list[Detection]]:
     """Darknet's get_network_boxes and do_nms_sort on a batch of head outputs.
 
     `image_sizes` are the original (width, height) of the images the batch
@@ -254,13 +265,16 @@ def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: 
     Darknets' `detector valid` (validate_detector) call it: the NMS compares
     the boxes in pixels of the image (float32 `b.x *= w; b.w *= w; ...`), which
     rounds differently from the relative boxes of `detector test`; the boxes
-    returned stay relative either way.
+    returned stay relative either way.  `letterbox`: get_network_boxes'
+    `letter` (see `candidates`); `nms_rule`: the (nms_kind, beta_nms) of the
+    NMS, None for the one the detector runs (`nms_kind`; ("default", 0.6)
+    is do_nms_sort).
     """
     with torch.inference_mode():
-        found = candidates(net, heads, image_sizes, thresh, hier_thresh)
+        found = candidates(net, heads, image_sizes, thresh, hier_thresh, letterbox=letterbox)
         image, index, boxes, objectness, probs = (t.cpu().numpy() for t in (found.image, found.index, found.boxes, found.objectness, found.probs))
         mine = [image == i for i in range(len(image_sizes))]
-        measure = nms_measure(*nms_kind(net))
+        measure = nms_measure(*(nms_kind(net) if nms_rule is None else nms_rule))
         # AlexeyAB's get_network_boxes holds only the [yolo] / [Gaussian_yolo] boxes above thresh
         # (yolo_num_detections, gaussian_yolo_num_detections) and all of a [region]'s, with objectness 1
         # (src/network.c custom_get_region_detections): none with objectness 0, its do_nms_sort swaps nothing,

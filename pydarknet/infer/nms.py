@@ -1,4 +1,4 @@
-"""Darknet's non-maximum suppression (src/box.c do_nms_sort), and AlexeyAB's DIoU variants.
+"""Darknet's non-maximum suppression (src/box.c do_nms_sort, do_nms_obj), and AlexeyAB's DIoU variants.
 
 NMS runs on the CPU, in numpy, over the detections with nonzero objectness
 (`pydarknet.infer.decode.Candidates`), in memory linear in their number
@@ -49,6 +49,23 @@ def swap_positions(index: np.ndarray) -> np.ndarray:
     position = index.copy()
     position[beyond] = np.flatnonzero(hole)[::-1]
     return position
+
+
+def nms_obj(boxes: np.ndarray, objectness: np.ndarray, nms: float) -> tuple[np.ndarray, np.ndarray]:
+    """Darknet's do_nms_obj (src/box.c) on one image's detection array: (order, suppressed).
+
+    As do_nms_sort, it first swaps the objectness-0 detections to the end
+    (`swap_positions`); it sorts the others by objectness, descending (qsort
+    with nms_comparator_v3 and sort_class -1: glibc's stable merge sort),
+    then each one not suppressed yet suppresses every later one whose
+    box_iou with it is > nms (Darknet zeroes their objectness and probs).
+    `order` indexes the detections with nonzero objectness, in the order
+    Darknet's array ends up in; `suppressed` says which of them were.
+    """
+    index = np.flatnonzero(objectness != 0)
+    swapped = index[np.argsort(swap_positions(index))]
+    order = swapped[np.argsort(-objectness[swapped], kind="stable")]
+    return order, ~np.isin(order, _greedy(boxes, order, nms))
 
 
 def nms_swapped(positions: np.ndarray, boxes: np.ndarray, probs: np.ndarray, nms: float,
