@@ -185,7 +185,7 @@ def test_multiscale_resizes_every_rank_at_the_same_iteration_and_ctrl_c_stops_al
     assert [line.split()[0] for line in steps[0]] == [str(2 * b) for b in range(12)]  # seen: global images
     assert all(line.split()[2] == "1" for line in steps[0])  # each rank: 1 of the 2 images
     log = (tmp_path / "ds" / "backup" / "t_log.csv").read_text().splitlines()  # rank 0's, alone
-    assert [row.split(",")[0] for row in log[1:]] == [str(i) for i in range(1, 13)]
+    assert [row.split(",")[1] for row in log[1:]] == [str(i) for i in range(1, 13)]
     assert read_weights_file(tmp_path / "ds" / "backup" / "t.backup")[0].seen == 24
 
 

@@ -3,7 +3,8 @@
 The tests taking the `detector` fixture (`test_valid_writes_darknet_voc_files`,
 `test_valid_batches_the_list`, `test_valid_coco_json`, `test_map_by_hand`,
 `test_map_table_and_plots`, `test_bad_inputs_are_one_line`) replace
-`pydarknet.commands.evaluate.detect_batch` (and `network_batch`) with a stand-in
+`pydarknet.eval.validation.detect_batch` (and `network_batch`), which the
+commands call, with a stand-in
 returning fixed detections keyed by image size: so the result files' bytes
 (Darknet's print_detector_detections / print_cocos) and the AP values can be
 worked out by hand.  The stand-in follows the detection contract: one list of
@@ -78,8 +79,8 @@ def detector(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(len(images))
         return [DETECTIONS[(im.shape[1], im.shape[0])] for im in images]
 
-    monkeypatch.setattr("pydarknet.commands.evaluate.detect_batch", stand_in)
-    monkeypatch.setattr("pydarknet.commands.evaluate.network_batch", lambda net, images: None)
+    monkeypatch.setattr("pydarknet.eval.validation.detect_batch", stand_in)
+    monkeypatch.setattr("pydarknet.eval.validation.network_batch", lambda net, images: None)
     return calls
 
 

@@ -264,4 +264,4 @@ def test_trainer_runs_the_mixed_list(joint_set: dict[str, Path], monkeypatch: py
     assert final.is_file()
     assert seen_kinds["class_only"] and seen_kinds["detection"] and sum(seen_kinds.values()) == 8
     log = (final.parent / "joint_log.csv").read_text().splitlines()
-    assert len(log) == 3 and all(np.isfinite(float(row.split(",")[1])) for row in log[1:])
+    assert len(log) == 3 and all(np.isfinite(float(row.split(",")[2])) for row in log[1:])

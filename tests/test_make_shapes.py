@@ -281,7 +281,7 @@ def test_yolo9000_shapes_cfg_builds_and_trains(hierarchy_set, tmp_path):
     final = train_detector(TrainRun(data=data, cfg=small, workers=0, quiet=True, seed=1, max_batches=2))
     assert final.is_file()
     log = (final.parent / "yolo9000-shapes_log.csv").read_text().splitlines()
-    assert len(log) == 3 and all(np.isfinite(float(row.split(",")[1])) for row in log[1:])
+    assert len(log) == 3 and all(np.isfinite(float(row.split(",")[2])) for row in log[1:])
 
 
 def test_yolo9000_shapes_classifier_cut_starts_the_detector(tmp_path):

@@ -38,7 +38,7 @@ def test_loss_falls_and_map_rises(tmp_path, one_thread, capsys):
     final = train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, backup=backup))
 
     rows = [line.split(",") for line in (backup / "shapes-160_log.csv").read_text().splitlines()[1:]]
-    losses = [float(row[1]) for row in rows]
+    losses = [float(row[2]) for row in rows]
     assert len(losses) == ITERATIONS
     first, last = sum(losses[:10]) / 10, sum(losses[-50:]) / 50
     assert last < first / 4, (first, last)

@@ -12,6 +12,7 @@ import pytest
 from conftest import CFG, ROOT, run_cli
 from pydarknet import Darknet
 from pydarknet.train.checkpoints import scheduled_names
+from pydarknet.train.log import history
 from pydarknet.train.multiscale import multiscale_size
 from pydarknet.train.trainer import TrainRun, train_detector
 from pydarknet.weights import read_weights_file
@@ -52,7 +53,7 @@ def test_trains_logs_and_saves_final(dataset, tmp_path):
     header, _ = read_weights_file(final)
     assert header.seen == 4 * 2
     log = (final.parent / "t_log.csv").read_text().splitlines()
-    assert log[0] == "iteration,loss,avg_loss,rate,seconds,images" and len(log) == 5
+    assert log[0] == "run,iteration,loss,avg_loss,rate,seconds,images,map" and len(log) == 5
     assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -66,12 +67,18 @@ def test_ctrl_c_saves_a_backup_and_resume_is_the_same_run(dataset, tmp_path, mon
             train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, backup=tmp_path / "b", max_batches=6))
     backup = tmp_path / "b" / "t.backup"
     assert read_weights_file(backup)[0].seen == 3 * 2
-    with open(tmp_path / "b" / "t_log.csv", "a") as log:  # as if the run had gone on past its last backup
-        log.write("4,1.0,1.0,0.001,0.1,8\n5,1.0,1.0,0.001,0.1,10\n")
+    log = tmp_path / "b" / "t_log.csv"
+    first = log.read_text().splitlines()[1].split(",")[0]
+    with open(log, "a") as f:  # as if the run had gone on past its last backup
+        f.write(f"{first},4,1.0,1.0,0.001,0.1,8,\n{first},5,1.0,1.0,0.001,0.1,10,\n")
     resumed = train_detector(TrainRun(data=data, cfg=cfg, weights=backup, workers=0, quiet=True, backup=tmp_path / "b", max_batches=6))
     assert resumed.read_bytes() == straight.read_bytes()
-    log = (tmp_path / "b" / "t_log.csv").read_text().splitlines()
-    assert [row.split(",")[0] for row in log[1:]] == ["1", "2", "3", "4", "5", "6"]
+    rows = [row.split(",")[:2] for row in log.read_text().splitlines()[1:]]  # appended: both runs' rows kept
+    second = rows[-1][0]
+    assert second != first and rows == [[first, str(i)] for i in range(1, 6)] + [[second, str(i)] for i in range(4, 7)]
+    # the chart's rows: the resumed run's from where it resumed, the first run's before
+    assert [(row["run"], row["iteration"]) for row in history(log)] == [(first, "1"), (first, "2"), (first, "3")] + [
+        (second, str(i)) for i in range(4, 7)]
 
 
 def test_clear_restarts_seen(dataset, tmp_path):

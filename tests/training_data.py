@@ -14,8 +14,11 @@ import pydarknet.train.trainer as trainer
 CFG = Path(__file__).resolve().parent.parent / "cfg"
 
 
-def make_dataset(root: Path, images: int = 6) -> Path:
-    """Coloured rectangles on grey, labelled in Darknet's format; returns the .data file."""
+def make_dataset(root: Path, images: int = 6, valid: bool = False) -> Path:
+    """Coloured rectangles on grey, labelled in Darknet's format; returns the .data file.
+
+    `valid`: also `valid=` the same images (for `train --map`), each label file also beside its image, where
+    AlexeyAB's map reads it (pjreddie's reads labels/)."""
     (root / "images").mkdir(parents=True)
     (root / "labels").mkdir()
     rng = np.random.default_rng(0)
@@ -32,16 +35,22 @@ def make_dataset(root: Path, images: int = 6) -> Path:
         path = root / "images" / f"{i}.png"
         cv2.imwrite(str(path), im)
         (root / "labels" / f"{i}.txt").write_text("\n".join(lines) + "\n")
+        if valid:
+            (root / "images" / f"{i}.txt").write_text("\n".join(lines) + "\n")
         paths.append(str(path))
     (root / "train.txt").write_text("\n".join(paths) + "\n")
     (root / "t.names").write_text("red\ngreen\n")
     data = root / "t.data"
-    data.write_text(f"classes=2\ntrain={root}/train.txt\nbackup={root}/backup\nnames={root}/t.names\n")
+    data.write_text(f"classes=2\ntrain={root}/train.txt\nbackup={root}/backup\nnames={root}/t.names\n"
+                    + (f"valid={root}/train.txt\n" if valid else ""))
     return data
 
 
-def make_cfg(root: Path, random: int = 0, max_batches: int = 4) -> Path:
-    """yolov2-tiny-slim for 2 classes at 64x64, batch 2 in 2 subdivisions."""
+def make_cfg(root: Path, random: int = 0, max_batches: int = 4, alexeyab: bool = False) -> Path:
+    """yolov2-tiny-slim for 2 classes at 64x64, batch 2 in 2 subdivisions.
+
+    `alexeyab`: in AlexeyAB's dialect, by `[net] mosaic=0` (its key, at the value with which it trains as
+    pjreddie's does)."""
     text = (CFG / "yolov2-tiny-slim.cfg").read_text()
     for old, new in (("classes=20", "classes=2"), ("filters=125", "filters=35"), ("random=1", f"random={random}")):
         text = text.replace(old, new)
@@ -50,6 +59,8 @@ def make_cfg(root: Path, random: int = 0, max_batches: int = 4) -> Path:
         key = line.split("=")[0].strip()
         values = {"batch": "2", "subdivisions": "2", "width": "64", "height": "64", "max_batches": str(max_batches), "burn_in": "2"}
         lines.append(f"{key}={values[key]}" if key in values and not line.startswith("#") else line)
+    if alexeyab:
+        lines.insert(lines.index("[net]") + 1, "mosaic=0")
     cfg = root / "t.cfg"
     cfg.write_text("\n".join(lines) + "\n")
     return cfg

@@ -4,7 +4,8 @@ Both run every image of the `.data` file's `valid=` list the way Darknet's
 `validate_detector` does (pjreddie's: letterboxed, thresh .005, hier_thresh
 .5, NMS .45; AlexeyAB's `valid`: thresh .001, NMS .6 with the last layer's
 nms_kind, and its `map` (validate_detector_map): thresh .005, hier_thresh 0,
-NMS .45; resized unless letter_box), in batches (the next one loaded and
+NMS .45; resized unless letter_box; pydarknet.eval.validation, which
+`train --map` shares), in batches (the next one loaded and
 letterboxed in a background thread), with the fast inference mode (pydarknet.infer.engine; compiled when the list is long)
 and a progress bar.  `valid` writes Darknet's result files into
 `results=` (default `results/`); `map` scores the detections against the
@@ -18,7 +19,6 @@ pycocotools (`--coco`, or `--coco-gt instances.json`).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import math
@@ -32,27 +32,16 @@ from pydarknet.cfg import read_data_file
 from pydarknet.cfg.section import Section
 from pydarknet.commands.arguments import add_dialect, apply_dialect, device, positive_int, probability
 from pydarknet.convert import network_with_weights
-from pydarknet.data.datafile import read_lines, read_names
+from pydarknet.data.datafile import read_names
 from pydarknet.errors import DarknetError
-from pydarknet.eval.alexeyab import alexeyab_evaluate
-from pydarknet.eval.ap import INTERPOLATIONS, DetectionTable, Evaluation, evaluate
+from pydarknet.eval.ap import INTERPOLATIONS, Evaluation
 from pydarknet.eval.coco import coco_results, coco_stats, ground_truth_from_json, ground_truth_from_labels
-from pydarknet.eval.results import ResultWriter, check_file_names, clamped_corners, coco_image_id
-from pydarknet.eval.truth import read_truth, relative_truth, truth_table
-from pydarknet.image import load_frame
-from pydarknet.infer.detect import detect_batch, network_batch
+from pydarknet.eval.results import ResultWriter, check_file_names, coco_image_id
+from pydarknet.eval.truth import read_truth, truth_table
+from pydarknet.eval.validation import (MAP_POINTS, Found, detection_table, detections, pixel_table, read_valid_list,
+                                       refuse_difficult, score)
 from pydarknet.infer.engine import InferenceModel, compile_pays_back
-from pydarknet.infer.prefetch import batched, prefetch
 from pydarknet.weights import write_atomic
-
-# (thresh, hier_thresh, nms) fixed in the C function each verb reproduces, by dialect.
-THRESHOLDS: dict[tuple[str, str], tuple[float, float, float]] = {
-    ("pjreddie", "valid"): (0.005, 0.5, 0.45),  # pjreddie examples/detector.c validate_detector
-    ("pjreddie", "map"): (0.005, 0.5, 0.45),  # (pjreddie's Darknet has no map: the detections valid writes)
-    ("alexeyab", "valid"): (0.001, 0.5, 0.6),  # AlexeyAB src/detector.c validate_detector
-    ("alexeyab", "map"): (0.005, 0.0, 0.45),  # AlexeyAB src/detector.c validate_detector_map
-}
-
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="Darknet .data file (valid=, names=, results=, eval=)")
@@ -93,7 +82,7 @@ class ValidSet:
         if args.batch < 1:
             raise DarknetError(f"--batch {args.batch}: must be at least 1")
         self.data = read_data_file(args.data)
-        self.paths = _read_list(self.data.get_path("valid"))
+        self.paths = read_valid_list(self.data.get_path("valid"))
         self.names_path = self.data.get_path("names")
         self.names = read_names(self.names_path)
         self.results = self.data.get_path_text("results", "results")
@@ -109,33 +98,14 @@ class ValidSet:
         if len(self.names) < self.classes:
             raise DarknetError(f"{args.data}: names file has {len(self.names)} names, the network {self.classes} classes")
         self.batch = args.batch
-        self.thresh, self.hier_thresh, self.nms = THRESHOLDS[self.net.dialect, verb]
-        # get_network_boxes' `relative`: 0 in validate_detector (NMS on pixel boxes), 1 in AlexeyAB's validate_detector_map
-        self.relative = (self.net.dialect, verb) == ("alexeyab", "map")
+        self.verb = verb
         compile = args.compile if args.compile is not None else compile_pays_back(len(self.paths))
         self.model = InferenceModel(self.net, compile=compile)
 
-    def detections(self) -> Iterator[tuple[str, int, int, np.ndarray, np.ndarray]]:
-        """(path, width, height, boxes (N, 4) relative x y w h, probs (N, classes)) per image, in list order.
-
-        A background thread loads and letterboxes the next batch while the
-        network runs the current one.
-        """
-        from tqdm import tqdm
-
-        def load(paths: list[str]) -> tuple[list[str], list[np.ndarray], torch.Tensor]:
-            images = [load_frame(p) for p in paths]  # uint8 BGR: a huge image never gets a float copy
-            return paths, images, network_batch(self.net, images)
-
-        with tqdm(total=len(self.paths), unit="img", desc="valid") as bar:
-            for paths, images, batch in prefetch(map(load, batched(self.paths, self.batch))):
-                found = detect_batch(self.net, images, thresh=self.thresh, hier_thresh=self.hier_thresh, nms=self.nms,
-                                     model=self.model, batch=batch, relative=self.relative)
-                for path, image, dets in zip(paths, images, found):
-                    boxes = np.array([d.box for d in dets], dtype=np.float32).reshape(-1, 4)
-                    probs = np.array([d.probs for d in dets], dtype=np.float32).reshape(-1, self.classes)
-                    yield path, image.shape[1], image.shape[0], boxes, probs
-                bar.update(len(paths))
+    def detections(self) -> Iterator[Found]:
+        """(path, width, height, boxes (N, 4) relative x y w h, probs (N, classes)) per image, in list order
+        (pydarknet.eval.validation.detections, with the fast inference model)."""
+        return detections(self.net, self.paths, self.verb, self.batch, model=self.model)
 
 
 def _refuse_what_alexeyab_reads_otherwise(args: argparse.Namespace, data: Section, verb: str) -> None:
@@ -144,23 +114,8 @@ def _refuse_what_alexeyab_reads_otherwise(args: argparse.Namespace, data: Sectio
     if args.letter_box:
         raise DarknetError("--letter-box: AlexeyAB's detector valid and map ignore -letter_box (they letterbox only "
                            "with [net] letter_box=1 in the cfg); set that instead")
-    if verb == "map" and data.has("difficult"):
-        option = data.options["difficult"]
-        raise DarknetError(f"{data.where(option)}: difficult={option.value}: AlexeyAB's detector map leaves out the "
-                           "detections on these boxes; pydarknet does not implement that (remove the line)")
-
-
-def _read_list(path: Path) -> list[str]:
-    """Darknet's `get_paths`: one image path per line, as written (blank lines skipped)."""
-    paths = []
-    for number, line in enumerate(read_lines(path, "image list"), 1):
-        if line.strip():
-            if not Path(line.strip()).is_file():
-                raise DarknetError(f"{path}:{number}: {line.strip()}: no such image file")
-            paths.append(line.strip())
-    if not paths:
-        raise DarknetError(f"{path}: no images listed")
-    return paths
+    if verb == "map":
+        refuse_difficult(data)
 
 
 def run_valid(args: argparse.Namespace) -> int:
@@ -173,24 +128,6 @@ def run_valid(args: argparse.Namespace) -> int:
     return 0
 
 
-def collect(vs: ValidSet) -> tuple[DetectionTable, list[tuple[int, int]]]:
-    """Every (box, class) with a non-zero prob, box by box in Darknet's order and classes ascending, with
-    Darknet's relative (x, y, w, h) boxes (float32); and the image sizes."""
-    image, label, score, box, sizes = [], [], [], [], []
-    for index, (_, width, height, boxes, probs) in enumerate(vs.detections()):
-        rows, cols = np.nonzero(probs)
-        image.append(np.full(len(rows), index)), label.append(cols), score.append(probs[rows, cols].astype(np.float64))
-        box.append(boxes[rows])
-        sizes.append((width, height))
-    return DetectionTable(np.concatenate(image), np.concatenate(label), np.concatenate(score), np.concatenate(box)), sizes
-
-
-def pixel_table(dets: DetectionTable, sizes: list[tuple[int, int]]) -> DetectionTable:
-    """The detections with 0-based pixel corners clamped to their images (the VOC devkit's and COCO's boxes)."""
-    size = np.array(sizes, dtype=np.int64).reshape(-1, 2)[dets.image]
-    return dataclasses.replace(dets, box=clamped_corners(dets.box, size[:, 0], size[:, 1], one_based=False).astype(np.float64))
-
-
 def run_map(args: argparse.Namespace) -> int:
     if not 0 < args.iou < 1:
         raise DarknetError(f"--iou {args.iou}: must be between 0 and 1")
@@ -198,21 +135,19 @@ def run_map(args: argparse.Namespace) -> int:
     if args.plot:
         check_file_names(vs.names[:vs.classes], vs.names_path)  # pr_<name>.png
     labels = read_truth(vs.paths, vs.classes, vs.net.dialect)
-    boxes, sizes = collect(vs)
-    dets, truth = pixel_table(boxes, sizes), truth_table(labels, sizes)
-    if vs.net.dialect == "alexeyab":
-        ev = alexeyab_evaluate(boxes, relative_truth(labels), vs.classes, iou=args.iou, thresh=args.thresh)
-    else:
-        ev = evaluate(dets, truth, vs.classes, iou=args.iou, thresh=args.thresh)
+    boxes, sizes = detection_table(vs.detections())
+    ev = score(boxes, sizes, labels, vs.classes, vs.net.dialect, iou=args.iou, thresh=args.thresh)
+    dets = pixel_table(boxes, sizes)
     coco = None
     if args.coco_gt:
         ids = [coco_image_id(p) for p in vs.paths]
         coco = coco_stats(ground_truth_from_json(args.coco_gt), coco_results(dets, vs.classes, ids), ids)
     elif args.coco:
         ids = list(range(1, len(vs.paths) + 1))
+        truth = truth_table(labels, sizes)
         coco = coco_stats(ground_truth_from_labels(truth, sizes, vs.classes, ids), coco_results(dets, vs.classes, ids), ids)
     names = vs.names[:vs.classes]
-    points = args.points if args.points is not None else (0 if vs.net.dialect == "alexeyab" else 11)  # run_detector: -points 0
+    points = args.points if args.points is not None else MAP_POINTS[vs.net.dialect]
     print(json.dumps(report(ev, names, points, coco), indent=1) if args.json else format_table(ev, names, points, coco))
     if args.plot:
         plot_curves(ev, names, Path(args.plot))

@@ -4,7 +4,8 @@ A `.data` file (`cfg/coco.data`) is `key=value` lines that Darknet reads with
 `read_data_cfg` and `option_find_*` in `examples/detector.c`: `classes`,
 `train` and `valid` (list files, one image path a line), `names` (one class
 name a line), `backup` (the folder for weights files), and, in some files,
-`labels`, `top`, `eval`, `map`, `results`.
+`labels`, `top`, `eval`, `map`, `results`; AlexeyAB's train_detector also
+reads `saveweights` and `savelast` (its checkpoint periods).
 
 Darknet opens every path as written, i.e. against the working directory, so
 its own `.data` files only work from Darknet's root.  Here a relative path is
@@ -48,6 +49,8 @@ class DataFile:
     top: int | None
     map: Path | None
     results: Path | None
+    saveweights: int | None = None  # AlexeyAB: NAME_N.weights every this many iterations
+    savelast: int | None = None  # AlexeyAB: NAME_last.weights every this many iterations
 
     @classmethod
     def read(cls, path: str | Path, need: Iterable[str] = ()) -> DataFile:
@@ -80,9 +83,14 @@ class DataFile:
             top=section.get_int("top", None),
             map=files["map"],
             results=_folder(section, "results", None) if section.has("results") else None,
+            saveweights=section.get_int("saveweights", None),
+            savelast=section.get_int("savelast", None),
         )
         if data.classes < 1:
             raise section.error(f"classes={data.classes}: must be at least 1", "classes")
+        for key in ("saveweights", "savelast"):
+            if getattr(data, key) is not None and getattr(data, key) < 1:
+                raise section.error(f"{key}={getattr(data, key)}: must be at least 1 (AlexeyAB divides by it)", key)
         if data.names is not None and len(data.names) < data.classes:
             default = "" if section.has("classes") else " (Darknet's default: the file sets no classes=)"
             raise section.error(

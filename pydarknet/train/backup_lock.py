@@ -1,6 +1,6 @@
 """One training at a time per checkpoint name and folder, and what a killed save left behind.
 
-Two runs writing `NAME.backup`, `NAME_N.weights` and `NAME_log.csv` into the
+Two runs writing `NAME.backup` (`NAME_last.weights`), `NAME_N.weights` and `NAME_log.csv` into the
 same folder would overwrite each other's files in turn.  A run holds an
 exclusive lock on `FOLDER/.NAME.lock` for as long as it trains: a POSIX
 record lock (lockf), which the kernel releases when the process ends however
@@ -34,7 +34,7 @@ except ImportError:  # Windows: no lockf; runs are not locked there
 
 def _temporaries(folder: Path, base: str) -> list[Path]:
     """The leftover temporary files of this checkpoint name's saves (backups, weights, log)."""
-    own = re.compile(rf"^\.{re.escape(base)}(\.backup(\.state)?|_\d+\.weights|_final\.weights|\.weights|_log\.csv)\.\w+\.tmp$")
+    own = re.compile(rf"^\.{re.escape(base)}(\.backup(\.state)?|_(\d+|final|last|best)\.weights|\.weights|_log\.csv)\.\w+\.tmp$")
     return [path for path in folder.iterdir() if own.match(path.name)]
 
 

@@ -1,15 +1,20 @@
-"""Darknet's checkpoint schedule and files, written atomically, and the resume state.
+"""Darknet's checkpoint schedules and files, written atomically, and the resume state.
 
-examples/detector.c:train_detector saves `backup/NAME.backup` every 100
-iterations, `backup/NAME_N.weights` when N % 10000 == 0 or (N < 1000 and
+pjreddie's examples/detector.c:train_detector saves `backup/NAME.backup` every
+100 iterations, `backup/NAME_N.weights` when N % 10000 == 0 or (N < 1000 and
 N % 100 == 0), and `backup/NAME_final.weights` at the end (NAME = the cfg's
-file name without extension).  All are Darknet .weights files that the C
-Darknet loads.
+file name without extension): `scheduled_names`.  AlexeyAB's src/detector.c
+saves `NAME_last.weights` every 100 iterations, `NAME_N.weights` every 1000
+(10000 when max_batches >= 10000), `NAME_best.weights` with `-map`, and
+`NAME_final.weights`: `AlexeyabCheckpoints`, for a cfg in AlexeyAB's dialect,
+whose users resume from `NAME_last.weights`.  All are Darknet .weights files
+that the C Darknets load.
 
 Darknet's .weights do not hold the momentum buffers or the running average
 loss, so a Darknet resume is not the same run.  pydarknet appends its resume
 state to each `.backup` (pydarknet.weights.with_appendix, after the floats,
-where Darknet does not read): the weights and their state are one file,
+where Darknet does not read): the weights and their state are one file (AlexeyAB's
+`NAME_last.weights` carries it in the same way),
 written to a temporary name and renamed, checked by a sha256 when read.  A
 kill at any moment leaves the previous `.backup` whole, and the pair cannot
 come apart.  The state is `torch.save` of plain values and tensors, read
@@ -44,6 +49,40 @@ def scheduled_names(base: str, batch: int) -> list[str]:
     if batch % 10000 == 0 or (batch < 1000 and batch % 100 == 0):
         names.append(f"{base}_{batch}.weights")
     return names
+
+
+class AlexeyabCheckpoints:
+    """AlexeyAB's train_detector schedule (src/detector.c), as `LoopPlan.checkpoint_names`.
+
+    After each iteration, in this order:
+    `if (iteration >= (iter_save + save_after_iterations) || iteration % save_after_iterations == 0)`
+    saves `NAME_<iteration>.weights`, and
+    `if ((save_after_iterations > save_last_weights_after) && (iteration >= (iter_save_last +
+    save_last_weights_after) || (iteration % save_last_weights_after == 0 && iteration > 1)))`
+    saves `NAME_last.weights`; `save_after_iterations` is the .data's `saveweights=`, else 1000 when
+    max_batches < 10000, else 10000, `save_last_weights_after` its `savelast=`, else 100, and both
+    `iter_save*` start at the run's first iteration.  `NAME_last.weights` is also `resume_name`: it carries
+    the resume state, and a stop signal saves it.
+    """
+
+    def __init__(self, base: str, start: int, max_batches: int, saveweights: int | None = None,
+                 savelast: int | None = None) -> None:
+        self.base = base
+        self.save_every = saveweights if saveweights is not None else (1000 if max_batches < 10000 else 10000)
+        self.last_every = savelast if savelast is not None else 100
+        self.iter_save = self.iter_save_last = start
+        self.resume_name = f"{base}_last.weights"
+
+    def __call__(self, iteration: int, seen: int) -> list[str]:
+        names = []
+        if iteration >= self.iter_save + self.save_every or iteration % self.save_every == 0:
+            self.iter_save = iteration
+            names.append(f"{self.base}_{iteration}.weights")
+        if self.save_every > self.last_every and (
+                iteration >= self.iter_save_last + self.last_every or (iteration % self.last_every == 0 and iteration > 1)):
+            self.iter_save_last = iteration
+            names.append(self.resume_name)
+        return names
 
 
 def legacy_state_path(backup: Path) -> Path:

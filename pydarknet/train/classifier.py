@@ -30,7 +30,7 @@ from pydarknet.train import distributed
 from pydarknet.train.multiscale import classifier_multiscale_size
 from pydarknet.train.policy import current_batch
 from pydarknet.train.step import loss_chain, rank_mini_batch
-from pydarknet.train.trainer import LoopPlan, TrainRun, start_network, train_loop
+from pydarknet.train.trainer import LoopPlan, TrainRun, run_length, start_network, train_loop
 
 BACKUP_EVERY = 1000  # Darknet: get_current_batch(net) % 1000 == 0
 
@@ -95,12 +95,13 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
     plan = LoopPlan(
         base=base,
         backup_dir=run.backup or data.backup,
-        max_batches=run.max_batches if run.max_batches is not None else opt.max_batches,
+        max_batches=run_length(run, net, ranks)[0],
         images_per_batch=opt.batch,
         checkpoint_names=lambda i, seen: classifier_checkpoint_names(base, i, seen, opt.batch, count),
         progress_line=lambda i, loss, avg, rate, secs: (
             f"{i}, {net.seen / count:.3f}: {loss:f}, {avg:f} avg, {rate:f} rate, {secs:f} seconds, {net.seen} images"
         ),
         final_name=f"{base}.weights",
+        resume_name=f"{base}.backup",
     )
     return train_loop(run, net, state, loader, plan, ranks)

@@ -2,7 +2,9 @@
 
 examples/detector.c:train_detector: every 10 iterations a new square size
 `(rand() % 10 + 10) * 32`, i.e. 320..608, and 608 once the current batch is
-within 200 of `max_batches`; `random=0` keeps the cfg size.
+within 200 of `max_batches`; `random=0` keeps the cfg size.  (A run shortened
+by `--max-batches` has that last window shortened in proportion,
+pydarknet.train.policy.scaled.)
 
 Darknet counts the 10 iterations from the start of the process and draws
 from C's rand(); here the size of batch `b` is drawn from a generator seeded
@@ -16,13 +18,15 @@ from __future__ import annotations
 import numpy as np
 
 PERIOD = 10
+FULL_SIZE_ITERATIONS = 200  # the last iterations, all at 608x608
 
 
-def multiscale_size(batch: int, max_batches: int, seed: int, cfg_size: tuple[int, int], random: bool) -> tuple[int, int]:
-    """(width, height) of the images of training batch `batch` (0-based)."""
+def multiscale_size(batch: int, max_batches: int, seed: int, cfg_size: tuple[int, int], random: bool,
+                    full_size: int = FULL_SIZE_ITERATIONS) -> tuple[int, int]:
+    """(width, height) of the images of training batch `batch` (0-based); the last `full_size` at 608x608."""
     if not random:
         return cfg_size
-    if batch + 200 > max_batches:  # Darknet: get_current_batch(net) + 200 > net->max_batches
+    if batch + full_size > max_batches:  # Darknet: get_current_batch(net) + 200 > net->max_batches
         return (608, 608)
     period = batch // PERIOD
     draw = int(np.random.Generator(np.random.PCG64([seed, period])).integers(0, 10))

@@ -4,6 +4,9 @@ The batch number is `seen / (mini_batch * subdivisions)` (integer, `size_t`).
 Below `burn_in` the rate is `lr * (batch_num / burn_in) ** power`; after it
 the cfg's `policy` decides.  Darknet computes the rate in float32 and so do
 these functions (the value returned is a float32 rounded to a Python float).
+
+`shorten_schedule` is pydarknet's, for `--max-batches` below the cfg's
+`max_batches` (a short run): the schedule squeezed into the run.
 """
 
 from __future__ import annotations
@@ -55,6 +58,39 @@ def learning_rate(options: NetOptions, batch_num: int) -> float:
     if policy == "constant":
         return float(lr)
     raise DarknetError(f"policy={policy}: a learning-rate policy pydarknet train does not implement")
+
+
+def scaled(iterations: int, max_batches: int, cfg_max_batches: int) -> int:
+    """An iteration count of the cfg's schedule in a run of `max_batches` instead of `cfg_max_batches`
+    (rounded down); unchanged when the run is not shorter."""
+    return iterations * max_batches // cfg_max_batches if max_batches < cfg_max_batches else iterations
+
+
+def shorten_schedule(options: NetOptions, max_batches: int) -> list[str]:
+    """Scale the schedule's iteration counts by `max_batches / options.max_batches`, in place, for a run
+    shorter than the cfg's: `burn_in`, `steps` (policy=steps), `step` (step: at least 1; sigmoid) and `max_batches`
+    itself (poly's end); returns what changed (`"burn_in 1000 -> 6"`, ...), nothing for a run that is
+    not shorter (Darknet's schedule, exactly as the cfg gives it)."""
+    cfg_max = options.max_batches
+    if max_batches >= cfg_max:
+        return []
+    changes = []
+
+    def scale(name: str, values: list[int], least: int = 0) -> list[int]:
+        new = [max(least, scaled(v, max_batches, cfg_max)) for v in values]
+        if new != values:
+            changes.append(f"{name} {','.join(map(str, values))} -> {','.join(map(str, new))}")
+        return new
+
+    options.burn_in = scale("burn_in", [options.burn_in])[0]
+    if options.policy == "steps":
+        options.steps = scale("steps", options.steps)
+    if options.policy in ("step", "sigmoid"):
+        options.step = scale("step", [options.step], least=int(options.policy == "step"))[0]  # step divides
+    if options.policy == "poly":
+        changes.append(f"poly's max_batches {cfg_max} -> {max_batches}")
+    options.max_batches = max_batches
+    return changes
 
 
 def _f32(x: float) -> float:

@@ -6,23 +6,31 @@ replacement from the `train` list and augmented as load_data_detection),
 mini-batches), Darknet's progress line
 `N: loss, avg avg, rate rate, seconds seconds, images images`
 (avg = .9 avg + .1 loss), multi-scale resizing (`multiscale.py`),
-checkpoints on Darknet's schedule (`checkpoints.py`), until
-`max_batches`.  Ctrl-C, SIGTERM, SIGHUP or SIGUSR1 let the current
-iteration finish, save `NAME.backup` (with its resume state) and raise
+checkpoints on Darknet's schedule (`checkpoints.py`: pjreddie's, or for a cfg
+in AlexeyAB's dialect AlexeyAB's, whose `NAME_last.weights` replaces
+`NAME.backup`), until `max_batches`.  With `--map`, AlexeyAB's mAP on the
+valid list on its schedule and `NAME_best.weights` (`calc_map.py`).
+`--max-batches` below the cfg's max_batches squeezes the schedule into the
+shorter run (policy.shorten_schedule; one line says what changed).
+Ctrl-C, SIGTERM, SIGHUP or SIGUSR1 let the current
+iteration finish, save `NAME.backup` (AlexeyAB's dialect: `NAME_last.weights`)
+with its resume state, and raise
 StopRequested (pydarknet.train.signals); a second signal stops at once.
 
 Nothing is saved from a diverged run: a NaN or infinite loss, or weights or
 momentum that are no longer finite when a checkpoint is due, stop the run
 with a DarknetError naming the iteration and the last good backup, which
 stays as it was.  One run at a time writes a NAME's checkpoints into a
-folder (pydarknet.train.backup_lock); the log and the chart are warnings
-when they cannot be written, and the chart is drawn after the last save.
+folder (pydarknet.train.backup_lock); the log (appended, a run id on each
+row) and the chart (redrawn every 100 iterations, after each mAP and after
+the last save) are warnings when they cannot be written.
 
 Under torchrun (pydarknet.train.distributed) every rank runs this loop on
 its share of each batch (`batch / W` images, sampled and augmented with its
 own seed, at the multi-scale size every rank computes for that batch), the
 loss printed is the mean over the ranks, and only rank 0 writes checkpoints,
-the log and the chart.
+the log and the chart, and measures the mAP (the others wait for it, within
+`--dist-timeout`).
 
 `--amp` (TrainRun.amp) trains in mixed precision (pydarknet.train.amp);
 the loss scale is saved in the resume state with the momentum buffers.
@@ -49,12 +57,13 @@ from pydarknet.layers.yolo import Yolo
 from pydarknet.network import Darknet
 from pydarknet.train import distributed
 from pydarknet.train.backup_lock import hold_backup_folder
-from pydarknet.train.chart import draw_loss_chart
-from pydarknet.train.checkpoints import load_state, save_checkpoint, scheduled_names
-from pydarknet.train.log import TrainingLog
-from pydarknet.train.multiscale import multiscale_size
+from pydarknet.train.calc_map import MAP_EPOCHS, MapSchedule, TrainingMap
+from pydarknet.train.chart import TrainingChart
+from pydarknet.train.checkpoints import AlexeyabCheckpoints, load_state, save_checkpoint, scheduled_names
+from pydarknet.train.log import TrainingLog, new_run_id
+from pydarknet.train.multiscale import FULL_SIZE_ITERATIONS, multiscale_size
 from pydarknet.train.options import check_training_cfg
-from pydarknet.train.policy import current_batch, learning_rate
+from pydarknet.train.policy import current_batch, learning_rate, scaled, shorten_schedule
 from pydarknet.train.signals import deferred_stop
 from pydarknet.train.state import TrainingState
 from pydarknet.train.step import rank_mini_batch, train_network
@@ -79,6 +88,8 @@ class TrainRun:
     sync_bn: bool = False
     timeout: float = 600.0
     amp: bool = False
+    calc_map: bool = False  # AlexeyAB's -map: mAP on the valid list during training, NAME_best.weights
+    map_epochs: int = MAP_EPOCHS  # AlexeyAB's -mAP_epochs
 
 
 def _head(net: Darknet) -> Region | Yolo:
@@ -109,6 +120,24 @@ def start_network(run: TrainRun, device: str) -> tuple[Darknet, dict | None]:
     return net.to(device, memory_format=torch.channels_last), state
 
 
+def run_length(run: TrainRun, net: Darknet, ranks: distributed.Ranks, multiscale: bool = False) -> tuple[int, int]:
+    """The run's max_batches (`--max-batches`, else the cfg's) and how many of its last iterations are at
+    608x608 under random=1.  A run shorter than the cfg's has its schedule scaled to it
+    (policy.shorten_schedule, and that window), and rank 0 prints one line saying so."""
+    opt = net.options
+    cfg_max = opt.max_batches
+    if run.max_batches is None or run.max_batches >= cfg_max:
+        return (cfg_max if run.max_batches is None else run.max_batches), FULL_SIZE_ITERATIONS
+    changes = shorten_schedule(opt, run.max_batches)
+    full_size = scaled(FULL_SIZE_ITERATIONS, run.max_batches, cfg_max)
+    if multiscale:
+        changes.append(f"608x608 for the last {FULL_SIZE_ITERATIONS} -> {full_size}")
+    if ranks.main:
+        print(f"--max-batches {run.max_batches} is below the cfg's max_batches={cfg_max}: its schedule is scaled by "
+              f"{run.max_batches}/{cfg_max}: {', '.join(changes) or 'nothing to scale'}")
+    return run.max_batches, full_size
+
+
 def _run_seed(run: TrainRun, state: dict | None) -> int:
     """The seed of the sampling and augmentation: --seed, else the resumed run's own (its exact continuation), else 0."""
     if state is None:
@@ -132,6 +161,8 @@ class LoopPlan:
     checkpoint_names: Callable[[int, int], list[str]]  # (iteration, seen) -> files to save now
     progress_line: Callable[[int, float, float, float, float], str]  # (iteration, loss, avg, rate, seconds)
     final_name: str
+    resume_name: str  # the checkpoint that carries the resume state, saved on a stop signal
+    calc_map: TrainingMap | None = None  # --map
 
 
 def train_detector(run: TrainRun) -> Path:
@@ -154,26 +185,44 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
     if ranks.world_size > 1:
         distributed.broadcast_model(net)
         distributed.synchronize_batchnorm(net, run.sync_bn)
-    max_batches = run.max_batches if run.max_batches is not None else opt.max_batches
+    max_batches, full_size = run_length(run, net, ranks, multiscale=bool(head.random))
     base = run.cfg.stem
+    start = current_batch(net.seen, opt)
     size_for_batch = partial(
-        multiscale_size, max_batches=max_batches, seed=run.seed, cfg_size=(opt.width, opt.height), random=bool(head.random)
+        multiscale_size, max_batches=max_batches, seed=run.seed, cfg_size=(opt.width, opt.height), random=bool(head.random),
+        full_size=full_size,
     )
     loader = DetectionLoader(
         paths, size_for_batch, opt.batch // ranks.world_size, head.jitter, opt.hue, opt.saturation, opt.exposure,
-        head.max_boxes, run.workers, run.seed, start_batch=current_batch(net.seen, opt), rank=ranks.rank, classes=head.classes,
+        head.max_boxes, run.workers, run.seed, start_batch=start, rank=ranks.rank, classes=head.classes,
         class_map=head.map, class_only=isinstance(head, Region) and head.tree is not None,
     )
+    checkpoints: Callable[[int, int], list[str]]
+    if net.dialect == "alexeyab":  # AlexeyAB's users find and resume from NAME_last.weights
+        alexeyab = AlexeyabCheckpoints(base, start, max_batches, data.saveweights, data.savelast)
+        checkpoints, resume_name = alexeyab, alexeyab.resume_name
+        if ranks.main and not run.quiet:
+            print(f"Weights are saved after: {alexeyab.save_every} iterations. Last weights (*_last.weights) are "
+                  f"stored every {alexeyab.last_every} iterations.")
+    else:
+        checkpoints, resume_name = (lambda i, seen: scheduled_names(base, i)), f"{base}.backup"
+    calc_map = None
+    if run.calc_map:
+        schedule = MapSchedule.for_run(len(paths), opt.mini_batch * opt.subdivisions, opt.burn_in, max_batches, start,
+                                       run.map_epochs)
+        calc_map = TrainingMap(net, data, schedule, head.classes, quiet=run.quiet or not ranks.main)
     plan = LoopPlan(
         base=base,
         backup_dir=run.backup or data.backup,
         max_batches=max_batches,
         images_per_batch=opt.batch,
-        checkpoint_names=lambda i, seen: scheduled_names(base, i),
+        checkpoint_names=checkpoints,
         progress_line=lambda i, loss, avg, rate, secs: (
             f"{i}: {loss:f}, {avg:f} avg, {rate:f} rate, {secs:f} seconds, {i * opt.batch} images"
         ),
         final_name=f"{base}_final.weights",
+        resume_name=resume_name,
+        calc_map=calc_map,
     )
     return train_loop(run, net, state, loader, plan, ranks)
 
@@ -199,7 +248,7 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
         if distributed.any_rank(not _finite(net, training)):  # rolling statistics are per rank without --sync-bn
             raise DarknetError(f"iteration {i}: the weights hold NaN or infinite values: {_DIVERGED}; "
                                f"the last good backup is {last_good}")
-        resume = name.endswith(".backup")
+        resume = name == plan.resume_name
         distributed.on_main_rank(
             ranks, lambda: save_checkpoint(net, backup_dir / name, _resume_state(net, training, avg_loss, run.seed) if resume else None),
             f"save {backup_dir / name}",
@@ -209,7 +258,10 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
 
     quiet = run.quiet or not ranks.main
     with _backup_folder(plan, ranks):
-        log = TrainingLog(backup_dir / f"{base}_log.csv", start) if ranks.main else None
+        log = TrainingLog(backup_dir / f"{base}_log.csv", new_run_id()) if ranks.main else None
+        chart = TrainingChart(log.path, run.chart, f"{base} on {run.data.name}", plan.max_batches) \
+            if log is not None and run.chart is not None else None
+        drawn, stale = start, False  # the iteration of the chart's last drawing; rows logged since
         progress = tqdm(total=plan.max_batches, initial=start, unit="batch", disable=quiet, dynamic_ncols=True)
         net.train()
         try:
@@ -231,16 +283,28 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
                     rate = learning_rate(opt, i)
                     progress.set_postfix_str(f"loss {loss:.3f} avg {avg_loss:.3f} rate {rate:g} {width}x{height}")
                     progress.update(1)
+                    if not quiet:
+                        lines = plan.calc_map.status() if plan.calc_map is not None else []  # AlexeyAB's, before its progress line
+                        for line in [*lines, plan.progress_line(i, loss, avg_loss, rate, seconds)]:
+                            progress.write(line)
+                    measured = None
+                    if plan.calc_map is not None and plan.calc_map.schedule.due(i):
+                        measured, best = _measure_map(plan.calc_map, net, i, ranks, progress.write)
+                        if best:
+                            save(f"{base}_best.weights", i)
                     if log is not None:
-                        log.row(i, f"{loss:f}", f"{avg_loss:f}", f"{rate:g}", f"{seconds:f}", i * plan.images_per_batch)
-                    if ranks.main and not quiet:
-                        progress.write(plan.progress_line(i, loss, avg_loss, rate, seconds))
+                        log.row(i, f"{loss:f}", f"{avg_loss:f}", f"{rate:g}", f"{seconds:f}", i * plan.images_per_batch,
+                                f"{measured:f}" if measured is not None else "")
+                        stale = True
                     for name in plan.checkpoint_names(i, net.seen):
                         save(name, i)
+                    if chart is not None and (measured is not None or chart.due(i, drawn)):
+                        chart.draw()
+                        drawn, stale = i, False
                     if stopping:
-                        save(f"{base}.backup", i)
+                        save(plan.resume_name, i)
                         raise StopRequested(stop.signum, f"stopped by {stop.name() or 'another rank'}: saved "
-                                            f"{backup_dir / f'{base}.backup'} at iteration {i}; resume by giving it as WEIGHTS")
+                                            f"{backup_dir / plan.resume_name} at iteration {i}; resume by giving it as WEIGHTS")
                     if i >= plan.max_batches:
                         break
                 final = backup_dir / plan.final_name
@@ -249,9 +313,27 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
             progress.close()
             if log is not None:
                 log.close()
-                if run.chart is not None:
-                    _draw_chart(log.path, run.chart, f"{base} on {run.data.name}")
+            if chart is not None and stale:
+                chart.draw()
     return final
+
+
+def _measure_map(calc_map: TrainingMap, net: Darknet, i: int, ranks: distributed.Ranks,
+                 write: Callable[[str], object]) -> tuple[float | None, bool]:
+    """AlexeyAB's mAP after iteration `i`, on rank 0 (the others wait for it): (the mAP on rank 0, else None;
+    whether every rank is to save NAME_best.weights)."""
+    calc_map.schedule.last = i  # iter_map = iteration
+    result: list = [None, False]
+
+    def measure() -> None:
+        value = calc_map.measure(net)
+        best, lines = calc_map.record(value)
+        for line in lines:
+            write(line)
+        result[:] = [value, best]
+
+    distributed.on_main_rank(ranks, measure, "calculate the mAP")
+    return result[0], distributed.any_rank(result[1])
 
 
 _DIVERGED = "training diverged (is the learning rate too high?); stopped without saving"
@@ -277,11 +359,3 @@ def _backup_folder(plan: LoopPlan, ranks: distributed.Ranks) -> Iterator[None]:
         distributed.on_main_rank(ranks, lambda: stack.enter_context(hold_backup_folder(plan.backup_dir, plan.base)),
                                  f"take {plan.backup_dir} for its checkpoints")
         yield
-
-
-def _draw_chart(log_csv: Path, chart: Path, title: str) -> None:
-    """The loss chart; one warning if it cannot be drawn or written (the checkpoints are saved already)."""
-    try:
-        draw_loss_chart(log_csv, chart, title)
-    except (OSError, ValueError, KeyError) as err:
-        warnings.warn(f"{chart}: cannot write the loss chart ({getattr(err, 'strerror', None) or err})")

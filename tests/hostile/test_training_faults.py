@@ -45,12 +45,12 @@ class Exploit:
 
 @pytest.fixture
 def trained(tmp_path):
-    """(data, cfg, backup): a run stopped by SIGTERM at iteration 3, its backup resumable."""
+    """(data, cfg, backup): a run of 5 iterations stopped by SIGTERM at iteration 3, its backup resumable."""
     data, cfg = make_dataset(tmp_path / "ds"), make_cfg(tmp_path, max_batches=100)
     with pytest.MonkeyPatch.context() as m:
         interrupt_after(m, 3, signal.SIGTERM)
-        with pytest.raises(StopRequested) as stopped:
-            train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True))
+        with pytest.raises(StopRequested) as stopped:  # 5 of 100: its schedule scaled as the resumed run's
+            train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, max_batches=5))
     assert stopped.value.signum == signal.SIGTERM and "stopped by SIGTERM" in str(stopped.value)
     return data, cfg, tmp_path / "ds" / "backup" / "t.backup"
 
