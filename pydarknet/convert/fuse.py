@@ -30,8 +30,8 @@ def fold_convolutional(layer: Convolutional) -> None:
         return
     old = layer.conv
     scale, shift = layer.bn.folded()
-    conv = nn.Conv2d(
-        old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, old.dilation,
+    conv = nn.utils.skip_init(  # no random init of a weight overwritten below
+        nn.Conv2d, old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, old.dilation,
         groups=old.groups, bias=True, device=old.weight.device, dtype=old.weight.dtype,
     )
     with torch.no_grad():
