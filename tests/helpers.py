@@ -5,6 +5,7 @@ Test modules import these from here, never from one another.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,16 @@ def layer_outputs(net, case: dict, model=None) -> dict[int, np.ndarray]:
         if model is None:
             return {i: t[0].numpy() for i, t in enumerate(net.forward_layers(x))}
         return {i: t[0].numpy() for i, t in zip(net.output_indices, model(x))}
+
+
+# --- training runs ---------------------------------------------------------------------------------------------------
+
+
+def training_log(path: Path) -> list[dict[str, float]]:
+    """The trainer's NAME_log.csv: one row per iteration, its numbers (iteration, loss, avg_loss, rate, seconds,
+    images; `map` only where measured; the `run` id left out)."""
+    with open(path, newline="") as f:
+        return [{key: float(value) for key, value in row.items() if key != "run" and value != ""} for row in csv.DictReader(f)]
 
 
 # --- reference loops and data sets -----------------------------------------------------------------------------------

@@ -94,10 +94,11 @@ sys.path.insert(0, {root!r})
 from pydarknet import Darknet
 warnings.simplefilter("ignore")
 net = Darknet({cfg!r})
-print("ready", flush=True)
 while True:
     net.seen += 1
     net.save_weights({target!r})
+    if net.seen == 1:
+        print("ready", flush=True)  # a whole file exists: a kill from now on may land anywhere
 """
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,11 +145,29 @@ def test_save_is_atomic(tmp_path, random_weights, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["model.weights"]
 
 
-def test_load_is_one_read_and_fast(random_weights):
-    import time
+def read_counters() -> tuple[int, int]:
+    """(bytes, read calls) this thread has read so far: Linux's /proc/thread-self/io rchar and syscr."""
+    fields = dict(line.split(": ") for line in Path("/proc/thread-self/io").read_text().splitlines())
+    return int(fields["rchar"]), int(fields["syscr"])
 
+
+@pytest.mark.skipif(not Path("/proc/thread-self/io").exists(), reason="counts reads with Linux's /proc/thread-self/io")
+def test_load_is_one_read_and_no_copy(random_weights):
+    """yolov2's 204 MB file is read once, in a few calls (not tensor by tensor: it has 112), and
+    no second copy of it is ever held: deterministic stand-ins for a wall-clock bound (tools/bench.py
+    measures the rate).  Measured: the file's size plus under 3 kB read in 3 calls; numpy's peak
+    1.25x the file (its buffer and np.isfinite's one-byte-per-float mask)."""
     path = random_weights("yolov2.cfg")
+    size = path.stat().st_size
     net = net_for("yolov2.cfg")
-    start = time.perf_counter()
-    net.load_weights(path)
-    assert time.perf_counter() - start < 5  # 200 MB; the benchmark measures the real rate
+    start_bytes, start_calls = read_counters()
+    tracemalloc.start()
+    try:
+        net.load_weights(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    end_bytes, end_calls = read_counters()
+    assert size <= end_bytes - start_bytes < size + 2**16
+    assert end_calls - start_calls <= 8
+    assert peak < 1.5 * size

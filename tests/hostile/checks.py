@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +33,16 @@ def run(*args: object, cwd: Path | None = None, timeout: float = 300) -> subproc
     """The real `pydarknet` console script in a subprocess."""
     return subprocess.run([*pydarknet_command(), *map(str, args)], cwd=cwd or ROOT, env=cli_env(),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for_log_rows(log: Path, rows: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Poll until the trainer's log csv holds `rows` lines (its header counts); fail if `proc` ends first
+    or `timeout` seconds pass (a guard against a hung run, not a measure of its speed)."""
+    deadline = time.monotonic() + timeout
+    while not log.exists() or len(log.read_text().splitlines()) < rows:
+        assert proc.poll() is None, f"the run ended (status {proc.returncode}) before {log} had {rows} lines"
+        assert time.monotonic() < deadline, f"{log} still short of {rows} lines after {timeout} s"
+        time.sleep(0.1)
 
 
 def assert_refused(result: subprocess.CompletedProcess, *needles: str) -> str:

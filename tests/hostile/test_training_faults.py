@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 
-from hostile.checks import ROOT, assert_refused, cli_env, pydarknet_command, run, sha256
+from hostile.checks import ROOT, assert_refused, cli_env, pydarknet_command, run, sha256, wait_for_log_rows
 from pydarknet import Darknet
 from pydarknet.errors import StopRequested, WeightsError
 from pydarknet.train.backup_lock import hold_backup_folder
@@ -226,11 +226,11 @@ def test_a_run_restarted_right_after_a_sigkill_takes_the_lock(tmp_path) -> None:
     log = tmp_path / "ds" / "backup" / "t_log.csv"
     proc = subprocess.Popen([*pydarknet_command(), "train", str(data), str(cfg), "--workers", "2", "--quiet"],
                             env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while (not log.exists() or len(log.read_text().splitlines()) < 2) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    proc.kill()
-    proc.wait()
+    try:
+        wait_for_log_rows(log, 2, proc)
+    finally:
+        proc.kill()
+        proc.wait()
     result = train_cli(data, cfg, "--max-batches", "1")
     assert result.returncode == 0, result.stderr
 
@@ -253,9 +253,7 @@ def test_a_scheduler_signal_to_the_process_group_saves_and_exits_non_zero(tmp_pa
     proc = subprocess.Popen([*pydarknet_command(), "train", str(data), str(cfg), "--workers", "2", "--quiet"],
                             env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while (not log.exists() or len(log.read_text().splitlines()) < 3) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_log_rows(log, 3, proc)
         os.killpg(proc.pid, signum)
         _, err = proc.communicate(timeout=120)
     finally:
