@@ -112,7 +112,7 @@ def decode_region(layer: Region, output: Tensor, thresh: float, hier_thresh: flo
                       objectness, probs, layer.num * h * w)
 
 
-def decode_region_alexeyab(layer: Region, output: Tensor, thresh: float) -> Candidates:
+def decode_region_alexeyab(layer: Region, output: Tensor, thresh: float, every: bool = False) -> Candidates:
     """AlexeyAB's custom_get_region_detections (src/network.c) over its get_region_boxes (src/region_layer.c), batched.
 
     Before correct_yolo_boxes: AlexeyAB corrects [region] boxes as [yolo]'s
@@ -138,8 +138,10 @@ def decode_region_alexeyab(layer: Region, output: Tensor, thresh: float) -> Cand
 
     The boxes are get_region_box's (the logistic on x, y in AlexeyAB is
     pydarknet's forward's), times w = h = 1.  Only the detections with a
-    nonzero prob are decoded (the others take no part in the NMS, and
-    Darknet prints none of them); `count` is all W*H*num.  AlexeyAB reads
+    nonzero prob are decoded (the others take no part in do_nms_sort, and
+    Darknet prints none of them), or with `every` all W*H*num of the array
+    (do_nms_obj, which `detector recall` runs, sees them all: objectness 1);
+    `count` is all W*H*num.  AlexeyAB reads
     `index*(l.classes + 5)`: `coords` other than 4 are misread in C and are
     not reproduced here (the layer's own entries are used).
     """
@@ -153,6 +155,8 @@ def decode_region_alexeyab(layer: Region, output: Tensor, thresh: float) -> Cand
         hit = (dense != 0).any(dim=2)
     else:
         hit = scale > thresh
+    if every:
+        hit = torch.ones_like(hit)
     image, row, col, anchor = torch.nonzero(hit.permute(0, 2, 3, 1)).unbind(1)  # C: index = i*l.n + n
     cells = image, anchor, row, col
     entries = v[image, anchor, :, row, col]

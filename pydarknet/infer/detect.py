@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +50,14 @@ class Detection:
 
     `box` is (x, y, w, h): centre and size relative to the image.  `probs`
     has one float32 per class, 0 where the probability is <= thresh or was
-    suppressed by NMS.
+    suppressed by NMS.  `name` is the best class's name where the caller
+    gave the class names (`detect_batch(..., names=...)`), else None.
     """
 
     box: tuple[float, float, float, float]
     objectness: float
     probs: np.ndarray
+    name: str | None = None
 
     @property
     def best_class(self) -> int:
@@ -161,7 +163,7 @@ def network_input(net: Darknet, image: np.ndarray, *, out: np.ndarray | None = N
 
 
 def candidates(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[int, int]], thresh: float = 0.5,
-               hier_thresh: float = 0.5, *, letterbox: bool | None = None) -> Candidates:
+               hier_thresh: float = 0.5, *, letterbox: bool | None = None, every: bool = False) -> Candidates:
     """Darknet's get_network_boxes(relative=1) on a batch of head outputs: fill_network_boxes, every head in cfg order.
 
     Each head's detections (those Darknet's do_nms_sort keeps: nonzero
@@ -172,14 +174,15 @@ def candidates(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[
     custom_get_region_detections (`decode_region_alexeyab`: its own order,
     objectness 1, no hier_thresh) and correct_yolo_boxes.  `letterbox` is
     get_network_boxes' `letter` (undo a letterbox or not); None: what the
-    detector does (`uses_letterbox`).
+    detector does (`uses_letterbox`).  `every`: an AlexeyAB [region]'s rows
+    are all of its array, not only those with a prob (`decode_region_alexeyab`).
     """
     letterbox = uses_letterbox(net) if letterbox is None else letterbox
     parts = []
     for index, output in zip(net.output_indices, heads):
         layer = net.layers[index]
         if isinstance(layer, Region) and net.dialect == "alexeyab":
-            found = decode_region_alexeyab(layer, output, thresh)  # custom_get_region_detections: no hier_thresh
+            found = decode_region_alexeyab(layer, output, thresh, every)  # custom_get_region_detections: no hier_thresh
         elif isinstance(layer, Region):
             found = decode_region(layer, output, thresh, hier_thresh)
         elif isinstance(layer, Yolo):
@@ -209,7 +212,8 @@ def network_batch(net: Darknet, images: list[np.ndarray]) -> torch.Tensor:
 
 def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hier_thresh: float = 0.5,
                  nms: float = 0.45, *, model: Callable[[torch.Tensor], list[torch.Tensor]] | None = None,
-                 batch: torch.Tensor | None = None, relative: bool = True) -> list[list[Detection]]:
+                 batch: torch.Tensor | None = None, relative: bool = True,
+                 names: Sequence[str] | None = None) -> list[list[Detection]]:
     """Detections for each image (load_image arrays or BGR frames, any size), one forward for the batch.
 
     Per image, the detections after NMS in Darknet's final order, without
@@ -217,7 +221,8 @@ def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hi
     `model` runs the forward instead of `net` (e.g. a pydarknet.infer.engine
     InferenceModel of it); `batch` is `network_batch(net, images)` when it
     was already made (e.g. by a prefetching thread).  `relative=False`: the
-    NMS of `detector valid` (see detections_from_heads).
+    NMS of `detector valid` (see detections_from_heads).  With `names` (the
+    class names) each detection's `name` is its best class's (`name_detections`).
     """
     if not images:
         return []
@@ -225,7 +230,15 @@ def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hi
         raise DarknetError(f"{net.cfg_path}: the network takes {net.input_shape[0]} channels; detection needs 3 (RGB)")
     heads = predict(net, network_batch(net, images) if batch is None else batch, model)
     sizes = [image_size(im) for im in images]
-    return detections_from_heads(net, heads, sizes, thresh, hier_thresh, nms, relative=relative)
+    found = detections_from_heads(net, heads, sizes, thresh, hier_thresh, nms, relative=relative)
+    return found if names is None else [name_detections(dets, names) for dets in found]
+
+
+def name_detections(dets: list[Detection], names: Sequence[str]) -> list[Detection]:
+    """Set each detection's `name` to its best class's name (None for a class beyond `names`); returns `dets`."""
+    for det in dets:
+        det.name = names[det.best_class] if det.best_class < len(names) else None
+    return dets
 
 
 def predict(net: Darknet, batch: torch.Tensor, model: Callable[[torch.Tensor], list[torch.Tensor]] | None = None) -> list[torch.Tensor]:
@@ -248,10 +261,10 @@ def predict(net: Darknet, batch: torch.Tensor, model: Callable[[torch.Tensor], l
 
 
 def detect_image(net: Darknet, image: str | Path | np.ndarray, thresh: float = 0.5, hier_thresh: float = 0.5,
-                 nms: float = 0.45) -> list[Detection]:
+                 nms: float = 0.45, *, names: Sequence[str] | None = None) -> list[Detection]:
     """Darknet's `detector test` on one image (a path or a load_image array): `detect_batch` of it."""
     array = load_image(image) if isinstance(image, (str, Path)) else image
-    return detect_batch(net, [array], thresh, hier_thresh, nms)[0]
+    return detect_batch(net, [array], thresh, hier_thresh, nms, names=names)[0]
 
 
 def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[int, int]],
