@@ -11,6 +11,7 @@ checkpoint made by `pydarknet convert`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +40,10 @@ class Darknet(network.Darknet):
         save_weights(self, path, cutoff)
 
     def detect(self, image: str | Path | np.ndarray, thresh: float = 0.5, hier_thresh: float = 0.5,
-               nms: float = 0.45) -> list[Detection]:
-        """Darknet's `detector test` on one image (a path or a load_image array): `pydarknet.infer.detect.detect_image`."""
-        return detect_image(self, image, thresh, hier_thresh, nms)
+               nms: float = 0.45, *, names: Sequence[str] | None = None) -> list[Detection]:
+        """Darknet's `detector test` on one image (a path or a load_image array): `pydarknet.infer.detect.detect_image`;
+        with the class `names` (e.g. `pydarknet.data.read_names("data/coco.names")`) each detection's `name` is set."""
+        return detect_image(self, image, thresh, hier_thresh, nms, names=names)
 
     def train_step(self, x: Tensor, truth: Tensor) -> float:
         """One Darknet train_network call (`pydarknet.train.step.train_network`): forward, loss, backward,

@@ -1,37 +1,75 @@
 """The `pydarknet` command: one verb per module in `pydarknet/commands/`.
 
-Also accepts Darknet's own spellings: `detector test|train|valid|map|calc_anchors`
-and single-dash options (`-thresh .3`, `-clear`).  Bad input ends with one
-line `pydarknet: <what and where>` and exit status 1, never a traceback.
+Also accepts Darknet's own spellings (docs/cli.md): `detector test|train|valid|map|recall|calc_anchors`
+and single-dash options (`-thresh .3`, `-clear`), AlexeyAB's included: `-dont_show` and `-nogpu` are
+accepted with no effect (pydarknet opens no window, runs on the CPU unless told), `-i N` and `-gpus`
+choose CUDA devices, `detector test`'s `-out FILE` is its JSON result file, and the AlexeyAB options
+pydarknet does not implement are refused by name.  Bad input ends with one line
+`pydarknet: <what and where>` and exit status 1 (2 for bad arguments), never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
+import torch
+
+from pydarknet import __version__
 from pydarknet.commands import COMMANDS
 from pydarknet.errors import DarknetError, StopRequested, first_line
 
 # `darknet detector <verb> ...` -> `pydarknet <verb> ...`; test takes the .data first.
-DETECTOR_VERBS = {"test": "detect", "train": "train", "valid": "valid", "map": "map", "calc_anchors": "anchors"}
+DETECTOR_VERBS = {"test": "detect", "train": "train", "valid": "valid", "map": "map", "recall": "recall",
+                  "calc_anchors": "anchors", "demo": "demo"}
+
+# The usage of each `detector` form (the pydarknet verb's options follow it in its --help).
+DETECTOR_USAGE = {
+    "test": "DATA CFG WEIGHTS [IMAGE ...] [-thresh T] [-ext_output] [-out RESULT.json] [-save_labels] [options]",
+    "train": "DATA CFG [WEIGHTS] [-clear] [options]",
+    "valid": "DATA CFG WEIGHTS [-out PREFIX] [options]",
+    "map": "DATA CFG WEIGHTS [-thresh T] [-iou_thresh IOU] [-points 0|11|101] [options]",
+    "recall": "DATA CFG WEIGHTS [options]",
+    "calc_anchors": "DATA [-num_of_clusters N] [-width W] [-height H] [options]",
+    "demo": "DATA CFG WEIGHTS [VIDEO] [options]",
+}
+
+# AlexeyAB's options (src/darknet.c main, src/detector.c run_detector) that pydarknet does not implement:
+# refused by name rather than left to a generic "unrecognized arguments" (docs/cli.md has the table).
+UNSUPPORTED = {
+    "-benchmark": "per-frame timing of detector demo",
+    "-benchmark_layers": "per-layer timing (tools/bench.py times pydarknet)",
+    "-http_port": "an HTTP server", "-mjpeg_port": "an MJPEG stream server", "-json_port": "a JSON stream server",
+    "-http_post_host": "posting detections over HTTP", "-avgframes": "demo's averaging of frames",
+    "-prefix": "demo's saving of frames", "-dontdraw_bbox": "demo without boxes",
+    "-time_limit_sec": "demo's time limit", "-json_file_output": "demo's JSON file",
+    "-show_imgs": "showing and saving augmented training images", "-show": "showing the anchors in a window",
+    "-cuda_debug_sync": "CUDA debugging",
+}
+IGNORED = ("-dont_show", "-nogpu")  # no window ever opens; the CPU is the default
 
 
 def darknet_spelling(argv: list[str]) -> list[str]:
     """Rewrite Darknet's command forms into pydarknet's."""
+    detector_form = bool(argv) and argv[0] == "detector"
+    if argv[:1] == ["version"]:
+        return ["--version"]
+    argv = _alexeyab_options(argv)
     argv = [("-" + a) if a.startswith("-") and not a.startswith("--") and len(a) > 2 and a[1].isalpha() else a for a in argv]
-    if argv and argv[0] == "detector":
-        if len(argv) == 2 and argv[1] in ("-h", "--help"):
-            return ["--help"]  # the verbs are pydarknet's own commands, listed there
+    if detector_form:
         if len(argv) < 2 or argv[1] not in DETECTOR_VERBS:
             given = f"'{argv[1]}'" if len(argv) > 1 else "no verb"
-            raise DarknetError(f"detector: {given}; Darknet's detector verbs here are {', '.join(DETECTOR_VERBS)}")
+            raise DarknetError(f"detector: {given}; Darknet's detector verbs here are {', '.join(_detector_verbs())}")
         verb = DETECTOR_VERBS[argv[1]]
+        if verb not in _command_names():
+            raise DarknetError(f"detector {argv[1]}: not implemented yet (`pydarknet detect CFG WEIGHTS VIDEO` "
+                               "writes an annotated video)")
         rest = argv[2:]
         if verb == "detect" and rest and not rest[0].startswith("-"):
             rest = ["--data", rest[0], *rest[1:]]
@@ -42,6 +80,76 @@ def darknet_spelling(argv: list[str]) -> list[str]:
     return argv
 
 
+def _alexeyab_options(argv: list[str]) -> list[str]:
+    """AlexeyAB's single-dash options that are not a pydarknet option's single-dash spelling.
+
+    `-dont_show`, `-nogpu`: dropped.  `-i N` (src/darknet.c gpu_index) and `-gpus N`: `--device cuda:N`;
+    `-gpus 0,1`: refused with the torchrun command that trains on those GPUs.  `detector test`'s
+    `-out FILE`: `--json-out FILE` (pydarknet's `--out` is the folder of annotated images).  The options
+    of `UNSUPPORTED`: refused.  Everything after `detector demo` goes to the demo verb as it is.
+    """
+    if argv[:2] == ["detector", "demo"]:
+        return argv
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg, value = argv[i], (argv[i + 1] if i + 1 < len(argv) else None)
+        if arg in UNSUPPORTED:
+            raise DarknetError(f"{arg}: AlexeyAB's Darknet option for {UNSUPPORTED[arg]}; pydarknet does not support it "
+                               "(docs/cli.md lists the options)")
+        if arg in IGNORED:
+            i += 1
+            continue
+        if arg in ("-i", "-gpus") and value is not None:
+            out += ["--device", _cuda_device(arg, value, argv)]
+            i += 2
+            continue
+        if arg == "-out" and argv[:2] == ["detector", "test"]:
+            arg = "--json-out"
+        out.append(arg)
+        i += 1
+    return out
+
+
+def _cuda_device(option: str, value: str, argv: list[str]) -> str:
+    """`--device` for AlexeyAB's `-i N` or `-gpus N[,M...]`."""
+    gpus = value.split(",")
+    if not all(g.strip().isdigit() for g in gpus):
+        raise DarknetError(f"{option} {value}: expected GPU numbers such as 0 or 0,1")
+    if len(gpus) > 1:
+        rest = [a for j, a in enumerate(argv) if a != option and not (j and argv[j - 1] == option)]
+        command = shlex.join(["torchrun", "--standalone", "--nproc_per_node", str(len(gpus)), "-m", "pydarknet", *rest,
+                              "--device", "cuda"])
+        raise DarknetError(f"{option} {value}: pydarknet trains on several GPUs under torchrun, one process per GPU "
+                           f"(the cfg's batch stays the global batch, see README): CUDA_VISIBLE_DEVICES={value} {command}")
+    if not torch.cuda.is_available():
+        raise DarknetError(f"{option} {value}: CUDA is not available on this machine (leave {option} out to run on the CPU)")
+    return f"cuda:{int(gpus[0])}"
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def _command_names() -> set[str]:
+    return set(_subcommands(build_parser()).choices)
+
+
+def _detector_verbs() -> list[str]:
+    """The Darknet detector verbs whose pydarknet verb exists."""
+    names = _command_names()
+    return [verb for verb, command in DETECTOR_VERBS.items() if command in names]
+
+
+def detector_usage() -> str:
+    """`pydarknet detector --help`: the usage of each `detector` form."""
+    forms = [f"pydarknet detector {verb} {DETECTOR_USAGE[verb]}" for verb in _detector_verbs()]
+    return ("usage: " + "\n       ".join(forms) + "\n\nDarknet's detector forms; each runs the pydarknet verb "
+            + ", ".join(f"{verb} = {DETECTOR_VERBS[verb]}" for verb in _detector_verbs())
+            + ". Options in either spelling (-thresh .3 or --thresh .3); `pydarknet detector VERB --help` lists a "
+            "verb's options, docs/cli.md AlexeyAB's flags.\n")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, with its errors on one line (`pydarknet: <command>: <error>`, exit status 2) instead of usage text."""
 
@@ -50,15 +158,23 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"pydarknet: {command + ': ' if command else ''}{message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(detector_verb: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every verb; with `detector_verb` (e.g. "test") that verb's parser is named and used as
+    `pydarknet detector <verb>` in its usage and errors."""
     parser = OneLineParser(
         prog="pydarknet",
         description="Darknet's YOLOv2 in PyTorch: Darknet cfgs, .weights and datasets, Darknet's numbers.",
-        epilog="Darknet's forms work too: `pydarknet detector test DATA CFG WEIGHTS IMAGE`, `-thresh .3`.",
+        epilog="Darknet's forms work too: `pydarknet detector test DATA CFG WEIGHTS IMAGE -thresh .3` "
+               "(`pydarknet detector --help`, docs/cli.md).",
     )
+    parser.add_argument("--version", action="version", version=f"pydarknet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.add_parser(sub)
+    if detector_verb is not None:
+        verb = sub.choices[DETECTOR_VERBS[detector_verb]]
+        verb.prog = f"pydarknet detector {detector_verb}"
+        verb.usage = f"{verb.prog} {DETECTOR_USAGE[detector_verb]}"
     return parser
 
 
@@ -74,12 +190,16 @@ def _out_of_memory(err: BaseException) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     # FFmpeg (OpenCV's video backend) prints its own lines for a broken video; ours names the file
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when OpenCV first opens a video
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["detector"] and given[1:] in (["-h"], ["--help"]):
+        print(detector_usage(), end="")
+        return 0
     try:
-        spelled = darknet_spelling(list(sys.argv[1:] if argv is None else argv))
+        spelled = darknet_spelling(given)
     except DarknetError as err:
         print(f"pydarknet: {err}", file=sys.stderr)
         return 2
-    args = build_parser().parse_args(spelled)
+    args = build_parser(given[1] if given[:1] == ["detector"] else None).parse_args(spelled)
     warnings.showwarning = _show_warning
     try:
         return int(args.run(args) or 0)

@@ -35,12 +35,13 @@ MANIFEST_AB = json.loads((GOLDEN_AB / "manifest.json").read_text())
 torch.set_num_threads(2)
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the real `pydarknet` console script (this checkout's code) in a subprocess."""
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run the real `pydarknet` console script (this checkout's code) in a subprocess (`stdin`: the text it reads)."""
     script = Path(sys.executable).parent / "pydarknet"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "pydarknet"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run([*command, *map(str, args)], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*command, *map(str, args)], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                          input=stdin)
 
 
 def set_options(text: str, **options: object) -> str:

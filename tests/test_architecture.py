@@ -19,7 +19,7 @@ PACKAGE = ROOT / "pydarknet"
 
 # Lowest first; a module belongs to the floor of its longest matching prefix.
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("pydarknet.errors", "pydarknet.cfg", "pydarknet.tree", "pydarknet.image")),
+    ("base", ("pydarknet.errors", "pydarknet.cfg", "pydarknet.tree", "pydarknet.image", "pydarknet.progress")),
     ("graph", ("pydarknet.layers", "pydarknet.network")),
     ("weights", ("pydarknet.weights",)),
     ("uses", ("pydarknet.infer", "pydarknet.anchors", "pydarknet.data", "pydarknet.train", "pydarknet.eval",

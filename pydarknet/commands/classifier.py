@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import time
 import warnings
 from pathlib import Path
 
@@ -52,8 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--quiet", action="store_true", help="only the final line")
     v.set_defaults(run=run_valid)
 
-    r = verbs.add_parser("predict", help="top-k classes of images (predict_classifier: letterboxed input)")
-    r.add_argument("args", nargs="+", metavar="[DATA] CFG WEIGHTS IMAGE", help="Darknet's form takes the .data first")
+    r = verbs.add_parser("predict", help="top-k classes of images (predict_classifier: letterboxed input)",
+                         usage="pydarknet classifier predict [DATA] CFG WEIGHTS IMAGE [IMAGE ...] [options]")
+    r.add_argument("args", nargs="+", metavar="ARG", help="[DATA] CFG WEIGHTS IMAGE...: Darknet's form takes the .data first")
     r.add_argument("--top", type=positive_int, help="how many classes (default: the .data's top=, else 1)")
     r.add_argument("--names", type=Path, help="class names file (default: the .data's names=, else labels=)")
     r.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
@@ -122,12 +124,15 @@ def run_predict(args: argparse.Namespace) -> int:
     k = _top(args.top, data, net)
     for path in images:
         image = classifier_input(load_image(path), net.width, net.height, "letterbox")
+        start = time.perf_counter()
         probs = class_probabilities(net, torch.from_numpy(np.ascontiguousarray(image[None])).to(args.device))[0]
+        seconds = time.perf_counter() - start
         best = top_k(probs[None], k)[0].tolist()
         rows = [(i, names[i] if names and i < len(names) else str(i), float(probs[i])) for i in best]
         if args.json:
             print(json.dumps({"image": str(path), "top": [{"class": i, "name": n, "prob": p} for i, n, p in rows]}))
         else:
+            print(f"{path}: Predicted in {seconds:f} seconds.")  # pjreddie: "%s: Predicted in %f seconds.\n" (on stderr)
             for _, name, prob in rows:
                 print(f"{prob * 100:5.2f}%: {name}")  # Darknet: printf("%5.2f%%: %s\n", ...)
     return 0

@@ -1,15 +1,24 @@
-"""`pydarknet detect CFG WEIGHTS INPUT...`: Darknet's `detector test`, pleasant to use.
+"""`pydarknet detect CFG WEIGHTS [INPUT...]` (`pydarknet detector test DATA CFG WEIGHTS [IMAGE...]`): Darknet's
+`detector test`, pleasant to use.
 
-Inputs are images, folders of images, text files listing images (Darknet's
-`-i` lists: one path per line, as written or beside the list) and videos.
-For each image it prints Darknet's lines (`dog: 82%`, one per class above
-thresh) with the box in pixels and writes the image with labelled boxes:
-`predictions.jpg` for a single input, otherwise one file per input into
-`--out` (default `predictions/`).  A video gives an annotated video.  An
-output never replaces an input (`detect imgs/ --out imgs/`): such a run is
-refused before any detection.
-`--json` prints one JSON object per image (or video frame) instead.
-An input that cannot be read is reported in one line; the others still run.
+Inputs are images, folders of images, text files listing images (one path
+per line, as written or beside the list) and videos; with none, image paths
+are read from stdin, one a line, each run as it comes (Darknet's `Enter Image
+Path:` loop; the prompt only on a terminal).  For each image it prints
+`PATH: Predicted in ...` (its share of its batch's time; AlexeyAB's
+`milli-seconds` wording in its dialect) and Darknet's lines (`dog: 82%`, one
+per class above thresh: pjreddie's draw_detections order, or in AlexeyAB's
+dialect and with `--ext-output` its draw_detections_v3 order,
+pydarknet.infer.formats) with the box in pixels (pydarknet's `(left, top,
+right, bottom)`, or AlexeyAB's `-ext_output` form), and writes the image with
+labelled boxes: `predictions.jpg` for a single input (and for each path read
+from stdin, as Darknet), otherwise one file per input into `--out` (default
+`predictions/`).  A video gives an annotated video.  An output never replaces
+an input (`detect imgs/ --out imgs/`): such a run is refused before any
+detection.  `--json` prints one JSON object per image (or video frame)
+instead; `--json-out FILE` (AlexeyAB's `-out`) writes its JSON result file,
+`--save-labels` a Darknet label file beside each image.  An input that
+cannot be read is reported in one line; the others still run.
 """
 
 from __future__ import annotations
@@ -27,14 +36,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from pydarknet.commands.arguments import add_dialect, apply_dialect, device, positive_int, probability
+from pydarknet.progress import progress
 from pydarknet.commands.summary import parse_size
 from pydarknet.convert import network_with_weights
 from pydarknet.data import read_names
+from pydarknet.data.labels import alexeyab_label_path, label_path
 from pydarknet.infer.detect import Detection, default_nms, detect_batch, find_names, names_from_data, network_batch, network_input
 from pydarknet.infer.draw import class_name, draw_detections
+from pydarknet.infer.formats import ext_output, json_file, json_object, label_lines, percent, printed_classes
 from pydarknet.errors import DarknetError
 from pydarknet.image import IMAGE_EXTENSIONS, load_frame
 from pydarknet.infer.engine import InferenceModel, compile_pays_back
@@ -48,13 +59,17 @@ VIDEO_CODECS = {".avi": "MJPG"}  # everything else: mp4v
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("detect", help="detect objects in images, folders, image lists or videos")
+    p = sub.add_parser("detect", help="detect objects in images, folders, image lists or videos",
+                       usage="pydarknet detect CFG WEIGHTS [INPUT ...] [options]\n"
+                             "       pydarknet detector test DATA CFG WEIGHTS [IMAGE ...] [options]")
     p.add_argument("cfg", help="Darknet .cfg file")
     p.add_argument("weights", help="Darknet .weights file (or a .pt/.h5 made by pydarknet convert)")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder of images, list of images (.txt/.list) or video (.mp4/.avi/.mov/.mkv)")
-    p.add_argument("--thresh", type=probability, default=0.5, help="probability threshold (default .5)")
-    p.add_argument("--hier-thresh", "--hier", dest="hier_thresh", type=probability, default=0.5,
-                   help="YOLO9000 tree threshold (default .5)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image, folder of images, list of images (.txt/.list) or "
+                   "video (.mp4/.avi/.mov/.mkv); none: image paths from stdin, one a line (Darknet's Enter Image Path)")
+    p.add_argument("--thresh", type=probability, default=None,
+                   help="probability threshold (default .5; .25 in AlexeyAB's dialect, as its detector test)")
+    p.add_argument("--hier-thresh", "--hier_thresh", "--hier", dest="hier_thresh", type=probability, default=0.5,
+                   help="YOLO9000 tree threshold (default .5; AlexeyAB's -hier)")
     p.add_argument("--nms", type=probability, default=None,
                    help="NMS IoU threshold, 0 for none (default .45; .4 for a YOLOv1 [detection] head, as `yolo test`)")
     p.add_argument("--names", help="class names file, one per line (default: the cfg's .names, see README)")
@@ -62,6 +77,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="folder for the annotated outputs (default: predictions.jpg, or predictions/); "
                    "an output never replaces an input: such a run is refused")
     p.add_argument("--json", action="store_true", help="print JSON lines (one per image or frame) instead of text")
+    p.add_argument("--ext-output", "--ext_output", dest="ext_output", action="store_true",
+                   help="AlexeyAB's -ext_output lines: sorted by left edge, `(left_x: ... height: ...)`")
+    p.add_argument("--json-out", metavar="FILE", help="write AlexeyAB's JSON result file (its detector test -out): "
+                   "frame_id, filename, objects with class_id, name, relative_coordinates, confidence")
+    p.add_argument("--save-labels", "--save_labels", dest="save_labels", action="store_true",
+                   help="write a Darknet label file (class x y w h, the best class above thresh) beside each image, "
+                        "where the dialect's map reads it (AlexeyAB's -save_labels)")
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--size", metavar="WxH", help="network input size, e.g. 608x608 (default: the cfg's)")
     p.add_argument("--batch", type=positive_int, default=4, help="images or video frames per forward (default 4)")
@@ -114,20 +136,56 @@ def _read_list(path: Path, report: Callable[[str], None]) -> Iterator[Path]:
 
 
 class Outputs:
-    """Where annotated outputs go: one input -> predictions.<ext>; several -> one file each in a folder.
+    """Where outputs go: annotated images (one input -> predictions.<ext>; several -> one file each in a
+    folder), AlexeyAB's JSON result file (`json_out`) and label files (`label_file`: image path -> label path).
 
     An output never replaces an input (the same file, by any path or hard
     link): the names the inputs would get are checked before any detection
     and a clash is refused in one line; a renamed duplicate (`a_2.jpg`) that
-    would hit an input is refused when it is reached.
+    would hit an input is refused when it is reached.  `single`: one
+    predictions.<ext> however many sources (default: when there is one).
     """
 
-    def __init__(self, out: str | None, sources: list[Path], inputs: list[Path]) -> None:
-        self.folder = Path(out) if out else (None if len(sources) == 1 else Path("predictions"))
+    def __init__(self, out: str | None, sources: list[Path], inputs: list[Path], *, single: bool | None = None,
+                 json_out: str | None = None, label_file: Callable[[Path], Path] | None = None) -> None:
+        single = len(sources) == 1 if single is None else single
+        self.folder = Path(out) if out else (None if single else Path("predictions"))
         self.used: set[str] = set()
-        self.inputs = {key: path for path in reversed(inputs) if (key := _file_key(path))}
+        self.inputs: dict[tuple[int, int], Path] = {}
+        self.json_out = Path(json_out) if json_out else None
+        self.json_objects: list[str] = []
+        self.label_file = label_file
+        self.add_inputs(inputs)
         for source in sources:
             self._refuse_input(self._target(source, source.stem + _output_suffix(source)))
+
+    def add_inputs(self, inputs: list[Path]) -> None:
+        """Files no output may replace (sources read later, from stdin, are added as they come)."""
+        for path in inputs:
+            if key := _file_key(path):
+                self.inputs.setdefault(key, path)
+        if self.json_out is not None:
+            replaced = self.inputs.get(_file_key(self.json_out))
+            if replaced is not None:
+                raise DarknetError(f"{replaced}: the JSON result file {self.json_out} would replace this input")
+
+    def add_image(self, path: Path, dets: list[Detection], names: list[str] | None, thresh: float) -> None:
+        """AlexeyAB's per-image files: the image's object in the JSON result file, its label file."""
+        if self.json_out is not None:
+            self.json_objects.append(json_object(len(self.json_objects) + 1, str(path), dets, names))
+        if self.label_file is not None:
+            target = self.label_file(path)
+            if target.suffix != ".txt" or _file_key(target) in self.inputs:  # AlexeyAB writes over the image
+                raise DarknetError(f"{path}: --save-labels: its label file would be {target} (Darknet replaces only "
+                                   "some image extensions by .txt); not written")
+            if not target.parent.is_dir():
+                raise DarknetError(f"{path}: --save-labels: no folder {target.parent} for its label file {target.name}")
+            write_atomic(target, label_lines(dets, thresh).encode())
+
+    def close(self) -> None:
+        """Write the JSON result file (also after an error or Ctrl-C: the images done so far)."""
+        if self.json_out is not None:
+            write_atomic(self.json_out, json_file(self.json_objects).encode())
 
     def path_for(self, source: Path) -> Path:
         """The output of `source` (an annotated .jpg, or a video of its own type): a name no earlier output took."""
@@ -173,12 +231,28 @@ def _records(dets: list[Detection], width: int, height: int, names: list[str] | 
             for d in dets for c, p in d.labels]
 
 
-def _print_text(source: Path, seconds: float, dets: list[Detection], width: int, height: int, names: list[str] | None) -> None:
-    print(f"{source}: Predicted in {seconds:f} seconds.")
-    for d in dets:
-        left, top, right, bottom = d.pixel_box(width, height)
-        for c, p in d.labels:  # Darknet: printf("%s: %.0f%%\n", names[j], dets[i].prob[j]*100)
-            print(f"{class_name(c, names)}: {p * 100:.0f}%\t(left {left}, top {top}, right {right}, bottom {bottom})")
+def _print_text(source: Path, seconds: float, dets: list[Detection], width: int, height: int, names: list[str] | None,
+                args: argparse.Namespace) -> None:
+    """test_detector's lines: pjreddie's (draw_detections), or AlexeyAB's (draw_detections_v3) in its dialect and with
+    --ext-output; pydarknet's box `(left, top, right, bottom)` unless --ext-output gives AlexeyAB's."""
+    if args.dialect == "alexeyab":
+        print(f"{source}: Predicted in {seconds * 1000:f} milli-seconds.")  # AlexeyAB: "%s: Predicted in %lf milli-seconds.\n"
+    else:
+        print(f"{source}: Predicted in {seconds:f} seconds.")  # pjreddie: "%s: Predicted in %f seconds.\n"
+    if args.dialect == "alexeyab" or args.ext_output:
+        printed = printed_classes(dets, names, args.thresh)
+    else:
+        printed = [(d, c) for d in dets for c, _ in d.labels]  # pjreddie: each detection's classes above thresh
+    for d, c in printed:  # Darknet: printf("%s: %.0f%%", names[j], dets[i].prob[j]*100)
+        print(f"{class_name(c, names)}: {percent(d.probs[c])}{_box(d, width, height, args.ext_output)}")
+
+
+def _box(det: Detection, width: int, height: int, ext: bool) -> str:
+    """The box after a line: AlexeyAB's -ext_output, else pydarknet's Darknet's drawn box (`Detection.pixel_box`)."""
+    if ext:
+        return ext_output(det, width, height)
+    left, top, right, bottom = det.pixel_box(width, height)
+    return f"\t(left {left}, top {top}, right {right}, bottom {bottom})"
 
 
 def _load_input(net: Darknet, path: Path, out: np.ndarray) -> np.ndarray:
@@ -216,7 +290,8 @@ def _detect_images(net: Darknet, model: InferenceModel, paths: list[Path], args:
         if not good:
             continue
         start = time.perf_counter()
-        found = detect_batch(net, [im for _, im in good], args.thresh, args.hier_thresh, args.nms, model=model, batch=batch)
+        found = detect_batch(net, [im for _, im in good], args.thresh, args.hier_thresh, args.nms, model=model, batch=batch,
+                             names=names)
         seconds = (time.perf_counter() - start) / len(good)
         for (path, image), dets in zip(good, found):
             try:
@@ -231,7 +306,8 @@ def _write_image(path: Path, frame: np.ndarray, dets: list[Detection], seconds: 
     if args.json:
         print(json.dumps({"image": str(path), "width": width, "height": height, "detections": _records(dets, width, height, names)}))
     else:
-        _print_text(path, seconds, dets, width, height, names)
+        _print_text(path, seconds, dets, width, height, names, args)
+    outputs.add_image(path, dets, names, args.thresh)
     ok, encoded = cv2.imencode(".jpg", draw_detections(frame, dets, names))
     if not ok:
         raise DarknetError(f"{path}: cannot encode the annotated image")
@@ -255,9 +331,9 @@ def _detect_video(net: Darknet, model: InferenceModel, path: Path, args: argpars
     writer = None
     count = boxes = 0
     try:
-        with tqdm(total=frames, desc=path.name, unit="frame") as bar:
+        with progress(frames, path.name, "frame") as bar:
             for chunk, batch in prefetch(_frame_batches(net, capture, args.batch)):
-                found = detect_batch(net, chunk, args.thresh, args.hier_thresh, args.nms, model=model, batch=batch)
+                found = detect_batch(net, chunk, args.thresh, args.hier_thresh, args.nms, model=model, batch=batch, names=names)
                 for frame, dets in zip(chunk, found):
                     boxes += len(dets)
                     if args.json:
@@ -317,8 +393,11 @@ def run(args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
     net = apply_dialect(network_with_weights(args.cfg, args.weights, width, height), args)
     net.to(device).eval()
+    args.dialect = net.dialect  # auto resolved: the lines, "Predicted in" and the label path follow it
     if args.nms is None:
         args.nms = default_nms(net)
+    if args.thresh is None:  # test_detector's -thresh default: pjreddie's .5, AlexeyAB's .25
+        args.thresh = 0.25 if net.dialect == "alexeyab" else 0.5
     classes = getattr(net.layers[net.output_indices[-1]], "classes", 0)
     names = _names(args, classes)
     failures = 0
@@ -328,10 +407,32 @@ def run(args: argparse.Namespace) -> int:
         failures += 1
         print(f"pydarknet: {message}", file=sys.stderr)
 
+    labels = (alexeyab_label_path if net.dialect == "alexeyab" else label_path) if args.save_labels else None
+    given = [Path(args.cfg), Path(args.weights)]
+    if not args.inputs:  # Darknet's "Enter Image Path:" loop: each path as it comes, predictions.jpg for each
+        outputs = Outputs(args.out, [], given, single=True, json_out=args.json_out, label_file=labels)
+        model = InferenceModel(net, compile=args.compile or False)
+        try:
+            for line in _stdin_paths(prompt=sys.stdin.isatty() and not args.json):
+                sources = list(_expand([line], report))
+                outputs.add_inputs(sources)
+                _detect_sources(net, model, sources, args, names, outputs, report)
+        finally:
+            outputs.close()
+        return 1 if failures else 0
     sources = list(_expand(args.inputs, report))
-    outputs = Outputs(args.out, sources, [*sources, Path(args.cfg), Path(args.weights)])
+    outputs = Outputs(args.out, sources, [*sources, *given], json_out=args.json_out, label_file=labels)
     compile = args.compile if args.compile is not None else compile_pays_back(_image_count(sources))
-    model = InferenceModel(net, compile=compile)
+    try:
+        _detect_sources(net, InferenceModel(net, compile=compile), sources, args, names, outputs, report)
+    finally:
+        outputs.close()
+    return 1 if failures else 0
+
+
+def _detect_sources(net: Darknet, model: InferenceModel, sources: list[Path], args: argparse.Namespace,
+                    names: list[str] | None, outputs: Outputs, report: Callable[[str], None]) -> None:
+    """Run the images (in batches) and videos of `sources`, in order."""
     for is_video, group in groupby(sources, key=lambda p: p.suffix.lower() in VIDEO_EXTENSIONS):
         if not is_video:
             _detect_images(net, model, list(group), args, names, outputs, report)
@@ -341,4 +442,18 @@ def run(args: argparse.Namespace) -> int:
                 _detect_video(net, model, source, args, names, outputs)
             except DarknetError as err:
                 report(str(err))
-    return 1 if failures else 0
+
+
+def _stdin_paths(prompt: bool) -> Iterator[str]:
+    """Darknet's `Enter Image Path: ` loop (test_detector without a file name): the lines of stdin until it ends,
+    blank ones skipped; the prompt printed before each read when `prompt`."""
+    while True:
+        if prompt:
+            print("Enter Image Path: ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            if prompt:
+                print()
+            return
+        if line.strip():
+            yield line.rstrip("\r\n")

@@ -1,4 +1,4 @@
-"""`pydarknet valid|map DATA CFG WEIGHTS`: Darknet's `detector valid` result files, and mAP.
+"""`pydarknet valid|map|recall DATA CFG WEIGHTS`: Darknet's `detector valid` result files, mAP, and `detector recall`.
 
 Both run every image of the `.data` file's `valid=` list the way Darknet's
 `validate_detector` does (pjreddie's: letterboxed, thresh .005, hier_thresh
@@ -13,7 +13,8 @@ label files: AP per class, mAP@IoU (11-point, all-point, 101-point),
 precision/recall/F1/average IoU at `--thresh` (the VOC devkit's rules on the
 boxes clamped to the image, or in AlexeyAB's dialect its `detector map`'s on
 Darknet's boxes: pydarknet.eval.alexeyab), and COCO mAP@[.5:.95] with
-pycocotools (`--coco`, or `--coco-gt instances.json`).
+pycocotools (`--coco`, or `--coco-gt instances.json`).  `recall` prints
+validate_detector_recall's lines (pydarknet.eval.recall).
 """
 
 from __future__ import annotations
@@ -38,10 +39,15 @@ from pydarknet.eval.ap import INTERPOLATIONS, Evaluation
 from pydarknet.eval.coco import coco_results, coco_stats, ground_truth_from_json, ground_truth_from_labels
 from pydarknet.eval.results import ResultWriter, check_file_names, coco_image_id
 from pydarknet.eval.truth import read_truth, truth_table
+from pydarknet.eval.recall import RecallCount, batch_proposals
 from pydarknet.eval.validation import (MAP_POINTS, Found, detection_table, detections, pixel_table, read_valid_list,
                                        refuse_difficult, score)
+from pydarknet.image import load_frame, resize_frame
+from pydarknet.infer.detect import predict
 from pydarknet.infer.engine import InferenceModel, compile_pays_back
+from pydarknet.infer.prefetch import batched, prefetch
 from pydarknet.weights import write_atomic
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="Darknet .data file (valid=, names=, results=, eval=)")
@@ -72,6 +78,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--plot", metavar="DIR", help="write a precision-recall curve PNG per class into DIR")
     p.set_defaults(run=run_map)
+    p = sub.add_parser("recall", help="Darknet's detector recall: proposals per image, mean best IoU and recall of the "
+                       "valid list's label boxes", description=RECALL_DESCRIPTION)
+    p.add_argument("data", help="Darknet .data file (valid=)")
+    p.add_argument("cfg", help="Darknet .cfg file")
+    p.add_argument("weights", help=".weights file (or a .pt/.h5 made by pydarknet convert)")
+    p.add_argument("--batch", type=positive_int, default=8, help="images per forward pass (default 8)")
+    p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_dialect(p)
+    p.set_defaults(run=run_recall)
 
 
 class ValidSet:
@@ -116,6 +131,33 @@ def _refuse_what_alexeyab_reads_otherwise(args: argparse.Namespace, data: Sectio
                            "with [net] letter_box=1 in the cfg); set that instead")
     if verb == "map":
         refuse_difficult(data)
+
+
+RECALL_DESCRIPTION = (
+    "validate_detector_recall: each image of valid= resized to the network, proposals = the boxes left by "
+    "do_nms_obj(.4) with objectness > .001; a label box is found when its best IoU with a proposal is > .5. "
+    "Prints Darknet's line after every image (on stdout; Darknet prints it on stderr). The label files are where "
+    "the dialect's `map` reads them.")
+
+
+def run_recall(args: argparse.Namespace) -> int:
+    data = read_data_file(args.data)
+    paths = read_valid_list(data.get_path("valid"))
+    net = apply_dialect(network_with_weights(args.cfg, args.weights), args).eval().to(torch.device(args.device))
+    head = net.layers[net.output_indices[-1]]
+    if int(getattr(head, "classes", 0)) < 1:
+        raise DarknetError(f"{args.cfg}: the last layer is [{head.kind}], not a detection layer")
+    labels = read_truth(paths, head.classes, net.dialect)
+
+    def load(chunk: list[str]) -> torch.Tensor:  # C: resize_image(load_image(path), net.w, net.h), never a letterbox
+        return torch.from_numpy(np.stack([resize_frame(load_frame(p), net.width, net.height) for p in chunk]))
+
+    count = RecallCount()
+    for batch in prefetch(map(load, batched(paths, args.batch))):
+        for proposals in batch_proposals(net, predict(net, batch)):
+            count.add(proposals, labels[count.images][:, 1:5].astype(np.float32))
+            print(count.line(), flush=True)
+    return 0
 
 
 def run_valid(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from pydarknet.image import load_frame
 from pydarknet.infer.detect import detect_batch, network_batch
 from pydarknet.infer.prefetch import batched, prefetch
 from pydarknet.network import Darknet
+from pydarknet.progress import progress
 
 # (thresh, hier_thresh, nms) fixed in the C function each verb reproduces, by dialect.
 THRESHOLDS: dict[tuple[str, str], tuple[float, float, float]] = {
@@ -77,8 +78,6 @@ def detections(net: Darknet, paths: list[str], verb: str, batch: int,
     per forward; `model` runs the forward instead (an InferenceModel of
     `net`); `bar` names the progress bar (None: no bar).
     """
-    from tqdm import tqdm
-
     thresh, hier_thresh, nms = THRESHOLDS[net.dialect, verb]
     # get_network_boxes' `relative`: 0 in validate_detector (NMS on pixel boxes), 1 in AlexeyAB's validate_detector_map
     relative = (net.dialect, verb) == ("alexeyab", "map")
@@ -88,7 +87,7 @@ def detections(net: Darknet, paths: list[str], verb: str, batch: int,
         images = [load_frame(p) for p in chunk]  # uint8 BGR: a huge image never gets a float copy
         return chunk, images, network_batch(net, images)
 
-    with tqdm(total=len(paths), unit="img", desc=bar, disable=bar is None) as progress:
+    with progress(len(paths), bar, "img") as shown:
         for chunk, images, tensor in prefetch(map(load, batched(paths, batch))):
             found = detect_batch(net, images, thresh=thresh, hier_thresh=hier_thresh, nms=nms,
                                  model=model, batch=tensor, relative=relative)
@@ -96,7 +95,7 @@ def detections(net: Darknet, paths: list[str], verb: str, batch: int,
                 boxes = np.array([d.box for d in dets], dtype=np.float32).reshape(-1, 4)
                 probs = np.array([d.probs for d in dets], dtype=np.float32).reshape(-1, classes)
                 yield path, image.shape[1], image.shape[0], boxes, probs
-            progress.update(len(chunk))
+            shown.update(len(chunk))
 
 
 def detection_table(found: Iterable[Found]) -> tuple[DetectionTable, list[tuple[int, int]]]:
