@@ -1,6 +1,6 @@
 """The `pydarknet` command: one verb per module in `pydarknet/commands/`.
 
-Also accepts Darknet's own spellings (docs/cli.md): `detector test|train|valid|map|recall|calc_anchors`
+Also accepts Darknet's own spellings (docs/cli.md): `detector test|train|valid|map|recall|calc_anchors|demo`
 and single-dash options (`-thresh .3`, `-clear`), AlexeyAB's included: `-dont_show` and `-nogpu` are
 accepted with no effect (pydarknet opens no window, runs on the CPU unless told), `-i N` and `-gpus`
 choose CUDA devices, `detector test`'s `-out FILE` is its JSON result file, and the AlexeyAB options
@@ -46,8 +46,7 @@ UNSUPPORTED = {
     "-benchmark": "per-frame timing of detector demo",
     "-benchmark_layers": "per-layer timing (tools/bench.py times pydarknet)",
     "-http_port": "an HTTP server", "-mjpeg_port": "an MJPEG stream server", "-json_port": "a JSON stream server",
-    "-http_post_host": "posting detections over HTTP", "-avgframes": "demo's averaging of frames",
-    "-prefix": "demo's saving of frames", "-dontdraw_bbox": "demo without boxes",
+    "-http_post_host": "posting detections over HTTP", "-dontdraw_bbox": "demo without boxes",
     "-time_limit_sec": "demo's time limit", "-json_file_output": "demo's JSON file",
     "-show_imgs": "showing and saving augmented training images", "-show": "showing the anchors in a window",
     "-cuda_debug_sync": "CUDA debugging",
@@ -65,13 +64,10 @@ def darknet_spelling(argv: list[str]) -> list[str]:
     if detector_form:
         if len(argv) < 2 or argv[1] not in DETECTOR_VERBS:
             given = f"'{argv[1]}'" if len(argv) > 1 else "no verb"
-            raise DarknetError(f"detector: {given}; Darknet's detector verbs here are {', '.join(_detector_verbs())}")
+            raise DarknetError(f"detector: {given}; Darknet's detector verbs here are {', '.join(DETECTOR_VERBS)}")
         verb = DETECTOR_VERBS[argv[1]]
-        if verb not in _command_names():
-            raise DarknetError(f"detector {argv[1]}: not implemented yet (`pydarknet detect CFG WEIGHTS VIDEO` "
-                               "writes an annotated video)")
         rest = argv[2:]
-        if verb == "detect" and rest and not rest[0].startswith("-"):
+        if verb in ("detect", "demo") and rest and not rest[0].startswith("-"):
             rest = ["--data", rest[0], *rest[1:]]
         if verb == "anchors" and not {"--units", "--cfg", "--write"} & {a.split("=", 1)[0] for a in rest}:
             # AlexeyAB's calc_anchors prints the anchors in pixels of -width x -height (-width 13: grid cells)
@@ -131,21 +127,11 @@ def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
 
-def _command_names() -> set[str]:
-    return set(_subcommands(build_parser()).choices)
-
-
-def _detector_verbs() -> list[str]:
-    """The Darknet detector verbs whose pydarknet verb exists."""
-    names = _command_names()
-    return [verb for verb, command in DETECTOR_VERBS.items() if command in names]
-
-
 def detector_usage() -> str:
     """`pydarknet detector --help`: the usage of each `detector` form."""
-    forms = [f"pydarknet detector {verb} {DETECTOR_USAGE[verb]}" for verb in _detector_verbs()]
+    forms = [f"pydarknet detector {verb} {DETECTOR_USAGE[verb]}" for verb in DETECTOR_VERBS]
     return ("usage: " + "\n       ".join(forms) + "\n\nDarknet's detector forms; each runs the pydarknet verb "
-            + ", ".join(f"{verb} = {DETECTOR_VERBS[verb]}" for verb in _detector_verbs())
+            + ", ".join(f"{verb} = {DETECTOR_VERBS[verb]}" for verb in DETECTOR_VERBS)
             + ". Options in either spelling (-thresh .3 or --thresh .3); `pydarknet detector VERB --help` lists a "
             "verb's options, docs/cli.md AlexeyAB's flags.\n")
 

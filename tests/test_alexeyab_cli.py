@@ -196,14 +196,6 @@ def test_gpu_options(capsys) -> None:
         one_line(capsys, f"{option} 0: CUDA is not available")
 
 
-def test_detector_demo_is_one_line_until_a_demo_verb_exists(capsys) -> None:
-    parser = build_parser()
-    if "demo" in next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices:
-        pytest.skip("pydarknet has a demo verb")
-    assert main(["detector", "demo", "a.data", "b.cfg", "c.weights", "v.mp4", "-c", "0", "-out_filename", "o.avi"]) == 2
-    one_line(capsys, "detector demo: not implemented yet")
-
-
 def test_version() -> None:
     out = run_cli("--version")
     assert (out.returncode, out.stdout, out.stderr) == (0, "pydarknet 0.1.0\n", "")

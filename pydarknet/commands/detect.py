@@ -325,11 +325,8 @@ def _detect_video(net: Darknet, model: InferenceModel, path: Path, args: argpars
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     target = outputs.path_for(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
-    os.fchmod(fd, NEW_FILE_MODE)
-    os.close(fd)
-    writer = None
-    count = boxes = 0
+    output = VideoOutput(target, fps)
+    boxes = 0
     try:
         with progress(frames, path.name, "frame") as bar:
             for chunk, batch in prefetch(_frame_batches(net, capture, args.batch)):
@@ -338,27 +335,59 @@ def _detect_video(net: Darknet, model: InferenceModel, path: Path, args: argpars
                     boxes += len(dets)
                     if args.json:
                         h, w = frame.shape[:2]
-                        print(json.dumps({"video": str(path), "frame": count, "width": w, "height": h,
+                        print(json.dumps({"video": str(path), "frame": output.frames, "width": w, "height": h,
                                           "detections": _records(dets, w, h, names)}))
-                    if writer is None:
-                        fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS.get(target.suffix, "mp4v"))
-                        writer = cv2.VideoWriter(tmp, fourcc, fps, (frame.shape[1], frame.shape[0]))
-                        if not writer.isOpened():
-                            raise DarknetError(f"{target}: cannot write a {target.suffix} video here")
-                    writer.write(draw_detections(frame, dets, names))
-                    count += 1
+                    output.write(draw_detections(frame, dets, names))
                 bar.update(len(chunk))
-        if writer is None:
+        if not output.frames:
             raise DarknetError(f"{path}: no frames could be read")
-        writer.release()
-        os.replace(tmp, target)
+        output.finish()
     finally:
         capture.release()
-        if writer is not None:
-            writer.release()
-        Path(tmp).unlink(missing_ok=True)
+        output.discard()
     if not args.json:
-        print(f"{path}: {count} frames, {boxes} detections; wrote {target}")
+        print(f"{path}: {output.frames} frames, {boxes} detections; wrote {target}")
+
+
+class VideoOutput:
+    """A video written frame by frame under a temporary name beside `target`, renamed to `target` by `finish`.
+
+    The codec follows the suffix (`VIDEO_CODECS`); the writer opens at the
+    first frame, with its size: a later frame of another size is resized to
+    it.  `discard` (a no-op after `finish`) closes and deletes the
+    temporary file, so an unfinished video never takes the target's name.
+    """
+
+    def __init__(self, target: Path, fps: float) -> None:
+        self.target, self.fps, self.frames = target, fps, 0
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+        os.fchmod(fd, NEW_FILE_MODE)
+        os.close(fd)
+        self.writer: cv2.VideoWriter | None = None
+        self.size = (0, 0)  # (width, height), set by the first frame
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.writer is None:
+            self.size = (frame.shape[1], frame.shape[0])
+            fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS.get(self.target.suffix.lower(), "mp4v"))
+            self.writer = cv2.VideoWriter(self.tmp, fourcc, self.fps, self.size)
+            if not self.writer.isOpened():
+                raise DarknetError(f"{self.target}: cannot write a {self.target.suffix} video here")
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = cv2.resize(frame, self.size)
+        self.writer.write(frame)
+        self.frames += 1
+
+    def finish(self) -> None:
+        """Close the video (its index written: playable) and give it the target's name."""
+        if self.writer is not None:
+            self.writer.release()
+        os.replace(self.tmp, self.target)
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+        Path(self.tmp).unlink(missing_ok=True)
 
 
 def _frame_batches(net: Darknet, capture: cv2.VideoCapture, size: int) -> Iterator[tuple[list[np.ndarray], torch.Tensor]]:
@@ -388,18 +417,23 @@ def _image_count(sources: list[Path]) -> int:
     return count
 
 
-def run(args: argparse.Namespace) -> int:
-    device = torch.device(args.device)
+def load_detector(args: argparse.Namespace) -> tuple[Darknet, list[str] | None]:
+    """The network of `args.cfg`/`args.weights` (--size, --device, --dialect, --letter-box) in eval mode, and its
+    class names (`_names`); a --nms of None becomes the detector's default."""
     width, height = parse_size(args.size)
     net = apply_dialect(network_with_weights(args.cfg, args.weights, width, height), args)
-    net.to(device).eval()
+    net.to(torch.device(args.device)).eval()
     args.dialect = net.dialect  # auto resolved: the lines, "Predicted in" and the label path follow it
     if args.nms is None:
         args.nms = default_nms(net)
     if args.thresh is None:  # test_detector's -thresh default: pjreddie's .5, AlexeyAB's .25
         args.thresh = 0.25 if net.dialect == "alexeyab" else 0.5
     classes = getattr(net.layers[net.output_indices[-1]], "classes", 0)
-    names = _names(args, classes)
+    return net, _names(args, classes)
+
+
+def run(args: argparse.Namespace) -> int:
+    net, names = load_detector(args)
     failures = 0
 
     def report(message: str) -> None:
