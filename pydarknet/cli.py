@@ -82,9 +82,9 @@ def _alexeyab_options(argv: list[str]) -> list[str]:
     `-dont_show`, `-nogpu`: dropped.  `-i N` (src/darknet.c gpu_index) and `-gpus N`: `--device cuda:N`;
     `-gpus 0,1`: refused with the torchrun command that trains on those GPUs.  `detector test`'s
     `-out FILE`: `--json-out FILE` (pydarknet's `--out` is the folder of annotated images).  The options
-    of `UNSUPPORTED`: refused.  Everything after `detector demo` goes to the demo verb as it is.
+    of `UNSUPPORTED`: refused.  Everything after `detector demo` (or `demo`) goes to the demo verb as it is.
     """
-    if argv[:2] == ["detector", "demo"]:
+    if argv[:2] == ["detector", "demo"] or argv[:1] == ["demo"]:
         return argv
     out: list[str] = []
     i = 0

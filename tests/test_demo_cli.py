@@ -37,7 +37,7 @@ LINE = re.compile(r"^(\w+): (\d+)% (?:\t\(left_x: +(-?\d+)   top_y: +(-?\d+)   w
 @pytest.fixture(scope="module")
 def detector():
     """The network and names exactly as `pydarknet detect` loads them (its load_detector), at SIZE."""
-    args = argparse.Namespace(cfg=str(DEMO_CFG), weights=str(DEMO_WEIGHTS), size=SIZE, device="cpu", nms=None,
+    args = argparse.Namespace(cfg=str(DEMO_CFG), weights=str(DEMO_WEIGHTS), size=SIZE, device="cpu", nms=None, thresh=0.25,
                               names=str(ROOT / "data" / "shapes.names"), data=None)
     return load_detector(args)
 
