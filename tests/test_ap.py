@@ -186,3 +186,12 @@ def test_101_point_equals_pycocotools(seed):
     ev = evaluate(dets, gt, classes=3, iou=0.5)
     stats = _pycocotools(dets, gt, 3, 30)
     assert stats["AP50"] == pytest.approx(ev.mean_ap(101), abs=1e-9)
+
+
+def test_an_overlap_exactly_at_the_threshold_is_not_a_hit():
+    """The devkit's `ovmax > ovthresh` is strict: IoU exactly .5 at --iou .5 is a false positive."""
+    gt = truth([(0, 0, 0, 0, 10, 10)], difficult=[False])
+    dets = table([(0, 0, .9, 0, 0, 10, 20)])  # half of it over the truth box: IoU .5
+    ev = evaluate(dets, gt, classes=1, iou=0.5)
+    assert ev.ap[11][0] == devkit_voc_eval(dets, gt, 0, 0.5, True) == 0.0
+    assert ev.ap[0][0] == devkit_voc_eval(dets, gt, 0, 0.5, False) == 0.0

@@ -105,9 +105,13 @@ def test_importing_a_floor_loads_nothing_above_it(module):
 
 def test_moved_modules_still_import_with_a_deprecation_warning():
     """Scripts written before the inference modules moved into pydarknet.infer keep working, warned."""
-    code = """
+    moved = {"detect": "detect", "inference": "engine", "prefetch": "prefetch", "draw": "draw", "winograd": "winograd",
+             "classify": "classify", "hierarchy": "hierarchy"}  # pydarknet.<old> is now pydarknet.infer.<new>
+    table = {f"pydarknet.{old}": f"pydarknet.infer.{new}" for old, new in moved.items()}
+    code = f"MOVED = {table!r}" + """
 import importlib, warnings
 from pydarknet import MOVED_MODULES
+assert MOVED_MODULES == MOVED, MOVED_MODULES
 for old, new in MOVED_MODULES.items():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from helpers import darknet_do_nms_sort
@@ -22,3 +23,14 @@ def test_nms_equals_darknets_loops():
         expected_order, expected = darknet_do_nms_sort(boxes, objectness, probs, 0.3)
         assert order.tolist() == expected_order.tolist()
         assert torch.equal(after, expected)
+
+
+def test_an_overlap_exactly_at_nms_is_kept():
+    """box.c: `if (box_iou(a, b) > thresh) b.prob = 0`: strictly above; IoU exactly .5 at nms .5 keeps both."""
+    boxes = torch.tensor([[0.5, 0.5, 1.0, 1.0], [0.5, 1.0, 1.0, 2.0]])  # IoU 1 / (1 + 2 - 1) = .5 exactly
+    objectness = torch.ones(2)
+    probs = torch.tensor([[0.9], [0.8]])
+    order, after = do_nms_sort(boxes, objectness, probs, 0.5)
+    expected_order, expected = darknet_do_nms_sort(boxes, objectness, probs, 0.5)
+    assert order.tolist() == expected_order.tolist() and torch.equal(after, expected)
+    assert after.flatten().tolist() == [pytest.approx(0.9), pytest.approx(0.8)]

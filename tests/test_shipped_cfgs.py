@@ -24,6 +24,7 @@ random init, a 200-250 MB weights file, and the verb's own build, load and infer
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import re
@@ -229,3 +230,34 @@ def test_darknet_verb(small: Small, tmp_path: Path, capsys: pytest.CaptureFixtur
             check_classifier(small, weights, capsys)
     finally:
         weights.unlink()  # up to 250 MB, not to be kept with pytest's last temporary folders
+
+
+# Darknet's own cfgs, shipped unchanged: the sha256 of `git show <commit>:cfg/NAME` in pjreddie/darknet f6afaab
+# (the commit of tests/golden) and AlexeyAB/darknet 59596d7 (tests/golden-alexeyab).  An edit (an anchor, a
+# filters=) that still builds is caught here; the cfgs written for pydarknet are checked by the tests above.
+DARKNET_CFGS = {
+    "darknet19.cfg": ("pjreddie", "7ac495cfb9f37c780ae5ea451dda4754ec147ae9820fa14b2fdd52f8e6426971"),
+    "darknet19_448.cfg": ("pjreddie", "95cbcec678b08f087493bd4dd0257109020a732d554479cf4cb439b5932a7e56"),
+    "tiny.cfg": ("pjreddie", "54732dd230c45c22b5a6fe392274d1cbd9e6147bf6640fe76559d5f4bc3c41bf"),
+    "yolo9000.cfg": ("pjreddie", "cfcdfc59907887f22bafb738b4c05bffdd0ff5861918eb280a2d0dce88666096"),
+    "yolov1-tiny.cfg": ("pjreddie", "2e057d9f1ab316b810c618159b1d2280aaa063f56902239a600fe54d13974018"),
+    "yolov1.cfg": ("pjreddie", "8b4b951dd646478ea4214cb389d152793ca98e5c6e67266884908ba084b6211e"),
+    "yolov2-tiny-voc.cfg": ("pjreddie", "1e012b455b845579096378b0ab4a82f1d9cb53b3b1282724a6de5d45537cb7e6"),
+    "yolov2-tiny.cfg": ("pjreddie", "58e8f4390c8080a90a40f3b7ec5868ee9ae32519f3c08f57d104e494de04b34d"),
+    "yolov2-voc.cfg": ("pjreddie", "ecf8b24ca01bdedc5c569300a6e99120ca5e251108eaa973b9cb19e28ed93352"),
+    "yolov2.cfg": ("pjreddie", "9bb5bd2620624613483c8447bc713fe99e0a4af5f8e8d923b81520a162993574"),
+    "yolov3-openimages.cfg": ("pjreddie", "ec8bb5ccff5ad0ca9972bfbb0b6cc289844ce0fa24a079cb52dc5c24f683cb1e"),
+    "yolov3-spp.cfg": ("pjreddie", "7a4ec2d7427340fb12059f2b0ef76d6fcfcac132cc287cbbf0be5e3abaa856fd"),
+    "yolov3-tiny.cfg": ("pjreddie", "84eb7a675ef87c906019ff5a6e0effe275d175adb75100dcb47f0727917dc2c7"),
+    "yolov3-voc.cfg": ("pjreddie", "5bdcad796d031b8a00bb9aa6b65953717ba2fffdf3cb4d392a81bc17adda586f"),
+    "yolov3.cfg": ("pjreddie", "22489ea38575dfa36c67a90048e8759576416a79d32dc11e15d2217777b9a953"),
+    "yolov4-tiny.cfg": ("AlexeyAB", "f858e3724962eedf3ac44e3b6cb3f0c3d9ed067c306bb831f539c578b924c90e"),
+    "yolov4.cfg": ("AlexeyAB", "a6d0f8e5c62cc8378384f75a8159b95fa2964d4162e33351b00ac82e0fc46a34"),
+    "yolov7-tiny.cfg": ("AlexeyAB", "9fbd49151721a52d23112717c0d66552363c899befb8920a7c6857f4d9d8ba46"),
+}
+
+
+@pytest.mark.parametrize("name", DARKNET_CFGS)
+def test_darknet_cfg_is_darknets_own(name: str) -> None:
+    darknet, digest = DARKNET_CFGS[name]
+    assert hashlib.sha256((CFG / name).read_bytes()).hexdigest() == digest, f"cfg/{name} differs from {darknet}'s"
