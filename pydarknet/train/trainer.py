@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -262,7 +263,9 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
         chart = TrainingChart(log.path, run.chart, f"{base} on {run.data.name}", plan.max_batches) \
             if log is not None and run.chart is not None else None
         drawn, stale = start, False  # the iteration of the chart's last drawing; rows logged since
-        progress = tqdm(total=plan.max_batches, initial=start, unit="batch", disable=quiet, dynamic_ncols=True)
+        # the bar only on a terminal: in a log, Darknet's own line per iteration (below) is the progress
+        progress = tqdm(total=plan.max_batches, initial=start, unit="batch", disable=quiet or not sys.stderr.isatty(),
+                        dynamic_ncols=True)
         net.train()
         try:
             with deferred_stop() as stop:
