@@ -1,9 +1,10 @@
 """Two Darknet train_network calls against the C Darknet (tests/golden/train/):
 the whole weights file after each step (batch-norm rolling statistics and
-the `seen` header included) and the returned loss."""
+the `seen` header included), every tensor of it, and the returned loss."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -18,34 +19,64 @@ from pydarknet.train.step import train_network
 from pydarknet.weights import read_weights_file
 
 CASES = MANIFEST["train"]
-STEP_TOLERANCE = {1: 1e-3, 2: 5e-2}  # the golden README's, relative to Darknet's own update
+# Limits on ||ours - darknet|| / ||darknet's update||, per case and step: (whole weights file, each
+# tensor alone), about 10x what this float32 implementation measures (in comments: file / worst tensor;
+# tests/golden/README.md, "Train steps"). Step 2 of yolov2-slim compounds float32 rounding through
+# batch-norm layers of 50 values per channel, hence its loose limits.
+TOLERANCE = {
+    "yolov2-slim_2steps_seen0": {1: (1e-3, 3e-3), 2: (5e-2, 2e-1)},  # 9.0e-5 / 2.6e-4, 1.8e-2 / 3.5e-2
+    "yolov2-slim_2steps_seen20000": {1: (2e-4, 2e-3), 2: (1e-2, 5e-2)},  # 1.3e-5 / 1.7e-4, 1.2e-3 / 5.7e-3
+    "yolov2-tiny-slim_2steps_seen20000": {1: (3e-5, 2e-3), 2: (1e-4, 2e-3)},  # 2.3e-6 / 1.8e-4, 4.0e-6 / 2.1e-4
+    "yolov2-tiny-slim_2steps_seen20000_lowcontrast": {1: (2e-5, 5e-3), 2: (1e-4, 5e-3)},  # 1.6e-6 / 5.8e-4, 3.1e-6 / 6.9e-4
+}
 
 
-def _floats(path: Path) -> tuple[int, np.ndarray]:
-    header, body = read_weights_file(path)
-    return header.seen, body.astype(np.float64)
+def _net(cfg: Path, weights: Path) -> Darknet:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = Darknet(cfg)
+    net.load_weights(weights)
+    return net
+
+
+def _tensors(net: Darknet) -> dict[str, np.ndarray]:
+    """Every tensor save_weights writes (weights, biases, scales, rolling mean and variance), in float64."""
+    rolling = {name: b for name, b in net.named_buffers() if name.endswith(("running_mean", "running_var"))}
+    return {name: t.detach().double().numpy().copy() for name, t in {**dict(net.named_parameters()), **rolling}.items()}
+
+
+def _relative(ours: np.ndarray, theirs: np.ndarray, before: np.ndarray) -> float:
+    return float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs - before))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_train_steps_match_darknet(case: dict, random_weights, tmp_path: Path) -> None:
     folder = GOLDEN / "train" / case["name"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        net = Darknet(folder / case["cfg"])
-    net.load_weights(random_weights(case["cfg"]))
+    cfg = folder / case["cfg"]
+    net = _net(cfg, random_weights(case["cfg"]))
     net.seen = case["seen"]
-    _, previous = _floats(random_weights(case["cfg"]))
+    before = _tensors(net)
+    _, previous = read_weights_file(random_weights(case["cfg"]))
     x = torch.from_numpy(np.load(folder / "input.npy"))
     truth = torch.from_numpy(np.load(folder / "truth.npy"))
     state = TrainingState(net)
     for step in range(1, case["steps"] + 1):
+        file_limit, tensor_limit = TOLERANCE[case["name"]][step]
         loss = train_network(net, state, x, truth)
         net.save_weights(tmp_path / f"step{step}.weights")
-        seen, ours = _floats(tmp_path / f"step{step}.weights")
-        darknet_seen, theirs = _floats(folder / f"step{step}.weights")
-        assert seen == darknet_seen == case["seen"] + 2 * step
-        error = np.linalg.norm(ours - theirs) / np.linalg.norm(theirs - previous)
-        assert error <= STEP_TOLERANCE[step], f"step {step}: ||ours - darknet|| / ||darknet update|| = {error:.2e}"
+        header, ours = read_weights_file(tmp_path / f"step{step}.weights")
+        darknet_header, theirs = read_weights_file(folder / f"step{step}.weights")
+        assert header.seen == darknet_header.seen == case["seen"] + 2 * step
+        error = _relative(ours.astype(np.float64), theirs.astype(np.float64), previous.astype(np.float64))
+        # each tensor's update alone (update_convolutional_layer, and the rolling statistics of
+        # forward_batchnorm_layer): a small tensor's error is not lost in the file's norm
+        darknet = _tensors(_net(cfg, folder / f"step{step}.weights"))
+        tensors = {name: _relative(t, darknet[name], before[name]) for name, t in _tensors(net).items()}
+        if os.environ.get("PYDARKNET_PRINT_ERRORS"):
+            print(f"\n{case['name']} step {step}: file {error:.2e}, worst tensor {max(tensors.values()):.2e} ({max(tensors, key=tensors.get)})")
+        assert error <= file_limit, f"step {step}: ||ours - darknet|| / ||darknet update|| = {error:.2e}"
+        bad = {name: f"{e:.2e}" for name, e in tensors.items() if not e <= tensor_limit}
+        assert not bad, f"step {step}: tensors off by more than {tensor_limit:.0e} of Darknet's update: {bad}"
         if step == 1:
             assert loss == pytest.approx(case["losses"][0], rel=1e-4)
-        previous = theirs
+        previous, before = theirs, darknet
