@@ -340,7 +340,8 @@ def darknet_name(kind: str, key: str, value: str | None = None) -> str:
     return {("alexeyab",): "AlexeyAB's Darknet", ("pjreddie",): "pjreddie's Darknet"}.get(who, "Darknet")
 
 
-def _is_neutral(value: str, neutral: str) -> bool:
+def is_neutral(value: str, neutral: str) -> bool:
+    """Whether a cfg value is `neutral` (numerically when both are numbers)."""
     try:
         return float(value) == float(neutral)
     except ValueError:
@@ -359,4 +360,4 @@ def trainer_implements(kind: str, key: str, value: str | None = None) -> bool:
     if key in pjreddie:
         return value not in ALEXEYAB_VALUES.get(kind, {}).get(key, frozenset())
     neutral = TRAINING_NEUTRAL.get(kind, {}).get(key)
-    return neutral is not None and value is not None and _is_neutral(value, neutral)
+    return neutral is not None and value is not None and is_neutral(value, neutral)

@@ -31,6 +31,9 @@ class Local(Layer):
         self.activation = read_activation(section, "logistic")
         if min(self.filters, self.size, self.stride) < 1 or self.pad < 0:
             raise section.error("filters, size and stride must be at least 1")
+        if self.pad and self.size != 2 * self.pad + 1:  # local_out_height's (h - 1)/stride + 1 is im2col's only then
+            raise section.error(f"pad={self.pad} with size={self.size}: Darknet's local layer sizes its output for "
+                                f"size={2 * self.pad + 1} and its im2col for size={self.size} (it reads past its buffer)")
         c, h, w = shapes[index - 1]
         _, out_h, out_w = self.output_shape([(c, h, w)])
         self.built_for = (c, h, w)

@@ -184,7 +184,7 @@ class Region(Layer):
         the previous layer); the cost is its squared norm.
         """
         if self.coords > 4:
-            raise DarknetError(f"[region] line {self.section_line}: training with coords={self.coords} (masks) is not supported")
+            raise DarknetError(f"{self.section.where()}: [region] training with coords={self.coords} (masks) is not supported")
         with torch.no_grad():
             out = self.activate(raw)
             n_img, _, h, w = raw.shape

@@ -21,6 +21,7 @@ from pydarknet.cfg.dialect import (
     TRAINING,
     canonical,
     darknet_name,
+    is_neutral,
     key_role,
     trainer_implements,
 )
@@ -28,15 +29,35 @@ from pydarknet.cfg.parser import read_cfg
 from pydarknet.cfg.section import Option, Section
 from pydarknet.errors import DarknetError
 
-# Inference options whose training differs in AlexeyAB's Darknet and is not reproduced: share_index's layers
-# each run update_convolutional_layer (src/convolutional_layer.c) on the one set of shared weights.
-_NOT_TRAINED = {("convolutional", "share_index")}
+# Options Darknet trains with and pydarknet's trainer does not reproduce, refused unless set to the value that
+# changes nothing (None: whatever the value); "*": in every layer section.
+_NOT_TRAINED: dict[tuple[str, str], str | None] = {
+    # AlexeyAB: share_index's layers each run update_convolutional_layer on the one set of shared weights
+    ("convolutional", "share_index"): None,
+    # onlyforward: no loss in that layer (the GPU [region]/[yolo], AlexeyAB's backward_network skips it);
+    # truth=1: the layer's output becomes the truth of the next (network.c forward_network); smooth: the GPU's
+    ("*", "onlyforward"): "0", ("*", "truth"): "0", ("*", "smooth"): "0",
+    # the GPU build's [cost] ratio, thresh and noobj, and [crop]'s augmentation
+    ("cost", "ratio"): "0", ("cost", "thresh"): "0", ("cost", "noobj"): "1",
+    ("crop", "angle"): "0", ("crop", "saturation"): "1", ("crop", "exposure"): "1", ("crop", "shift"): "0",
+    # Darknet's Adam update (update_*_layer with l.adam); pydarknet trains with its SGD only
+    ("net", "adam"): "0",
+}
+
+
+def _not_trained(kind: str, opt: Option) -> bool:
+    kind = canonical(kind)
+    for key in ((kind, opt.key), ("*", opt.key) if kind != "net" else None):
+        if key in _NOT_TRAINED:
+            off = _NOT_TRAINED[key]
+            return off is None or not is_neutral(opt.value, off)
+    return False
 
 
 def unimplemented_training_options(sections: list[Section]) -> list[tuple[Section, Option]]:
     """Every training option of the cfg that the trainer does not implement, with its section."""
     return [(section, opt) for section in sections for opt in section.options.values()
-            if (canonical(section.kind), opt.key) in _NOT_TRAINED
+            if _not_trained(section.kind, opt)
             or key_role(section.kind, opt.key) == TRAINING and not trainer_implements(section.kind, opt.key, opt.value)]
 
 
