@@ -50,6 +50,7 @@ class _MovedModule(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         moved = importlib.import_module(new)
         module = types.ModuleType(spec.name, f"Moved: see {new}.")
         module.__getattr__ = lambda attribute: getattr(moved, attribute)  # PEP 562
+        module.__dir__ = lambda: dir(moved)
         module.__all__ = getattr(moved, "__all__", [name for name in vars(moved) if not name.startswith("_")])  # import *
         return module
 

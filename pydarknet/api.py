@@ -73,5 +73,6 @@ def load(source: str | Path, weights: str | Path | None = None, width: int | Non
         net = Darknet(source, width, height)
     else:
         net = network_with_weights(source, weights, width, height)
-    net.__class__ = Darknet  # the graph the converter built, with this class's methods (it adds no state)
+    if type(net) is network.Darknet:  # the graph the converter built: given this subclass's methods (same fields)
+        net.__class__ = Darknet
     return net.eval()

@@ -82,10 +82,9 @@ def _alexeyab_options(argv: list[str]) -> list[str]:
     `-dont_show`, `-nogpu`: dropped.  `-i N` (src/darknet.c gpu_index) and `-gpus N`: `--device cuda:N`;
     `-gpus 0,1`: refused with the torchrun command that trains on those GPUs.  `detector test`'s
     `-out FILE`: `--json-out FILE` (pydarknet's `--out` is the folder of annotated images).  The options
-    of `UNSUPPORTED`: refused.  Everything after `detector demo` (or `demo`) goes to the demo verb as it is.
+    of `UNSUPPORTED`: refused.  The demo verb takes `-dont_show` itself (it says once that no window opens).
     """
-    if argv[:2] == ["detector", "demo"] or argv[:1] == ["demo"]:
-        return argv
+    demo = argv[:2] == ["detector", "demo"] or argv[:1] == ["demo"]
     out: list[str] = []
     i = 0
     while i < len(argv):
@@ -93,7 +92,7 @@ def _alexeyab_options(argv: list[str]) -> list[str]:
         if arg in UNSUPPORTED:
             raise DarknetError(f"{arg}: AlexeyAB's Darknet option for {UNSUPPORTED[arg]}; pydarknet does not support it "
                                "(docs/cli.md lists the options)")
-        if arg in IGNORED:
+        if arg in IGNORED and not (demo and arg == "-dont_show"):
             i += 1
             continue
         if arg in ("-i", "-gpus") and value is not None:
@@ -121,10 +120,6 @@ def _cuda_device(option: str, value: str, argv: list[str]) -> str:
     if not torch.cuda.is_available():
         raise DarknetError(f"{option} {value}: CUDA is not available on this machine (leave {option} out to run on the CPU)")
     return f"cuda:{int(gpus[0])}"
-
-
-def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
-    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
 
 def detector_usage() -> str:
@@ -186,9 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pydarknet: {err}", file=sys.stderr)
         return 2
     args = build_parser(given[1] if given[:1] == ["detector"] else None).parse_args(spelled)
-    warnings.showwarning = _show_warning
     try:
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():  # our one-line warnings, for this command only
+            warnings.showwarning = _show_warning
+            return int(args.run(args) or 0)
     except DarknetError as err:
         print(f"pydarknet: {err}", file=sys.stderr)
         return 1

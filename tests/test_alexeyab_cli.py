@@ -176,9 +176,10 @@ def test_unsupported_alexeyab_option_is_one_line_naming_it() -> None:
     assert "does not support" in out.stderr
 
 
+@pytest.mark.parametrize("verb", ["test", "demo"])
 @pytest.mark.parametrize("flag", sorted(UNSUPPORTED))
-def test_every_unsupported_option_is_refused_before_any_work(flag, capsys) -> None:
-    assert main(["detector", "test", "a.data", "b.cfg", "c.weights", "d.jpg", flag, "1"]) == 2
+def test_every_unsupported_option_is_refused_before_any_work(flag, verb, capsys) -> None:
+    assert main(["detector", verb, "a.data", "b.cfg", "c.weights", "d.jpg", flag, "1"]) == 2
     one_line(capsys, f"pydarknet: {flag}: AlexeyAB's Darknet option", "does not support")
 
 

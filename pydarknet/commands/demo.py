@@ -342,11 +342,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"pydarknet: {message}", file=sys.stderr)
 
     target = _output_name(args)
-    source = open_source(args.input, args.camera, report)
-    print(source.title)
     if args.hier_thresh is None:
         args.hier_thresh = args.thresh
-    net, names = load_detector(args)
+    net, names = load_detector(args)  # before the source: a bad cfg never leaves a camera open
+    source = open_source(args.input, args.camera, report)
+    print(source.title)
     length = 0 if source.live else int(source.capture.get(cv2.CAP_PROP_FRAME_COUNT))
     model = InferenceModel(net, compile=args.compile if args.compile is not None else compile_pays_back(length))
     if not args.dont_show and not args.prefix:
@@ -364,8 +364,8 @@ def run(args: argparse.Namespace) -> int:
         if output is not None:
             output.discard()
         raise
-    # Released only now that the prefetch thread is done with it (on Ctrl-C it may be inside read(): exit closes it).
-    source.capture.release()
+    finally:
+        source.capture.release()  # the prefetch thread has stopped reading it (infer.prefetch joins it)
     print("Stream closed.")
     _finish(output, fps)
     if not count:

@@ -1,7 +1,8 @@
 """Inference: what Darknet does with a trained network to get answers from images.
 
 `detect` (examples/detector.c test_detector: letterbox, forward, decode, NMS) built on
-`decode` (the heads' get_*_detections and correct_*_boxes) and `nms` (box.c do_nms_sort);
+`decode` (the heads' get_*_detections and correct_*_boxes) and `nms` (box.c do_nms_sort and
+do_nms_obj); `formats` (AlexeyAB's `detector test` lines, `-out` JSON, `-save_labels` files);
 `hierarchy` (WordTree predictions), `classify` (examples/classifier.c predict/validate),
 `draw` (image.c draw_detections); the fast CPU path: `engine` (`InferenceModel`: batch
 norm folded, channels-last), `winograd` (3x3 convolutions) and `prefetch` (images decoded

@@ -16,6 +16,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _DONE = object()
+JOIN_SECONDS = 10.0  # the longest wait for the thread to finish its item when the consumer stops
 
 
 class _Failure:
@@ -27,7 +28,8 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     """The items of `items` in order, computed by a background thread up to `depth` ahead.
 
     An exception raised while producing an item is raised here, at that item.
-    Stopping early (break, close) stops the thread after its current item.
+    Stopping early (break, close, an exception) stops the thread after its current item and waits for
+    it (up to `JOIN_SECONDS`), so that what it reads from (a video capture) can be released safely.
     """
     slots: queue.Queue = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
@@ -63,6 +65,7 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             yield value
     finally:
         stop.set()
+        thread.join(JOIN_SECONDS)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

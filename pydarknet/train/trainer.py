@@ -350,9 +350,8 @@ def _finite(net: Darknet, training: TrainingState) -> bool:
 
 def _resume_state(net: Darknet, training: TrainingState, avg_loss: float, seed: int) -> dict:
     """What a .backup carries besides the weights to continue the very same run."""
-    entries = training.resume_entries()  # the order of the keys as before: the same .backup bytes
-    return {"seen": net.seen, "avg_loss": float(avg_loss), "optimizer": entries["optimizer"], "seed": seed,
-            "loss_scale": entries["loss_scale"]}
+    entries = training.resume_entries()  # all of them; the keys in the order of earlier versions' .backup
+    return {"seen": net.seen, "avg_loss": float(avg_loss), "optimizer": entries.pop("optimizer"), "seed": seed, **entries}
 
 
 @contextlib.contextmanager
