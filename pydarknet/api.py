@@ -20,7 +20,8 @@ from torch import Tensor
 from pydarknet import network
 from pydarknet.convert import input_format, load_checkpoint, network_with_weights
 from pydarknet.errors import DarknetError
-from pydarknet.infer.detect import Detection, detect_image
+from pydarknet.data import read_names
+from pydarknet.infer.detect import Detection, detect_image, find_names
 from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
 from pydarknet.weights import load_weights, save_weights
@@ -30,6 +31,7 @@ class Darknet(network.Darknet):
     """A `pydarknet.network.Darknet` with `load_weights`, `save_weights`, `detect` and `train_step`."""
 
     training_state: TrainingState | None = None  # train_step's momentum buffers, made at its first call
+    names: list[str] | None = None  # the class names `detect` gives its detections (`load` finds them)
 
     def load_weights(self, path: str | Path, cutoff: int | None = None, partial: bool = False) -> int:
         """Load Darknet weights (`pydarknet.weights.load_weights`)."""
@@ -42,8 +44,9 @@ class Darknet(network.Darknet):
     def detect(self, image: str | Path | np.ndarray, thresh: float = 0.5, hier_thresh: float = 0.5,
                nms: float = 0.45, *, names: Sequence[str] | None = None) -> list[Detection]:
         """Darknet's `detector test` on one image (a path or a load_image array): `pydarknet.infer.detect.detect_image`;
-        with the class `names` (e.g. `pydarknet.data.read_names("data/coco.names")`) each detection's `name` is set."""
-        return detect_image(self, image, thresh, hier_thresh, nms, names=names)
+        with the class `names` (e.g. `pydarknet.data.read_names("data/coco.names")`, default `self.names`) each
+        detection's `name` is set."""
+        return detect_image(self, image, thresh, hier_thresh, nms, names=self.names if names is None else names)
 
     def train_step(self, x: Tensor, truth: Tensor) -> float:
         """One Darknet train_network call (`pydarknet.train.step.train_network`): forward, loss, backward,
@@ -57,13 +60,15 @@ class Darknet(network.Darknet):
 
 
 def load(source: str | Path, weights: str | Path | None = None, width: int | None = None,
-         height: int | None = None) -> Darknet:
+         height: int | None = None, names: str | Path | None = None) -> Darknet:
     """A network ready to use, in eval mode, as `pydarknet.Darknet`.
 
     `load("cfg/yolov2.cfg", "yolov2.weights")`: the cfg with Darknet weights (or with a `.pt`/`.h5`
     made from them); `load("yolov2.pt")`: a checkpoint of `pydarknet convert`, its cfg embedded;
     `load("cfg/yolov2.cfg")`: the cfg, randomly initialised.  `width`/`height` resize it as
-    Darknet's resize_network does.
+    Darknet's resize_network does.  The class names (`net.names`, which `net.detect` puts on its
+    detections) come from `names` (a `.names` file), else from the `.names` beside the cfg as
+    `pydarknet detect` finds them (`pydarknet.infer.detect.find_names`), else none.
     """
     if input_format(source) != "weights":  # a .pt/.h5 (an .onnx is refused there)
         if weights is not None:
@@ -75,4 +80,7 @@ def load(source: str | Path, weights: str | Path | None = None, width: int | Non
         net = network_with_weights(source, weights, width, height)
     if type(net) is network.Darknet:  # the graph the converter built: given this subclass's methods (same fields)
         net.__class__ = Darknet
+    classes = int(getattr(net.layers[net.output_indices[-1]], "classes", 0)) if net.output_indices else 0
+    found = names or (find_names(net.cfg_path, classes) if classes and Path(net.cfg_path).is_file() else None)
+    net.names = read_names(found) if found else None
     return net.eval()

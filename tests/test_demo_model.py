@@ -121,9 +121,12 @@ def test_load_gives_the_user_facing_network_from_weights_or_a_checkpoint(tmp_pat
 
     checkpoint = tmp_path / "shapes.pt"
     convert(SHAPES_CFG, WEIGHTS, checkpoint)
-    for net in (pydarknet.load(SHAPES_CFG, WEIGHTS), pydarknet.load(checkpoint)):
-        assert isinstance(net, pydarknet.Darknet) and not net.training
-        assert [(d.box, d.best_class) for d in net.detect(DEMO, thresh=THRESH)] == [(d.box, d.best_class) for d in demo_detections]
+    shapes = read_names(DATA / "shapes.names")
+    for net in (pydarknet.load(SHAPES_CFG, WEIGHTS), pydarknet.load(checkpoint, names=DATA / "shapes.names")):
+        assert isinstance(net, pydarknet.Darknet) and not net.training and net.names == shapes  # found beside the cfg
+        found = net.detect(DEMO, thresh=THRESH)
+        assert [(d.box, d.best_class) for d in found] == [(d.box, d.best_class) for d in demo_detections]
+        assert [d.name for d in found] == [shapes[d.best_class] for d in demo_detections]
     fresh = pydarknet.load(SHAPES_CFG, width=96, height=96)
     assert (fresh.width, fresh.height, fresh.seen) == (96, 96, 0)
     with pytest.raises(pydarknet.DarknetError, match="a checkpoint holds its cfg"):
