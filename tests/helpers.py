@@ -104,11 +104,9 @@ def training_log(path: Path) -> list[dict[str, float]]:
 # --- reference loops and data sets -----------------------------------------------------------------------------------
 
 
-def darknet_do_nms_sort(boxes: torch.Tensor, objectness: torch.Tensor, probs: torch.Tensor, thresh: float):
-    """src/box.c:do_nms_sort with Python lists; qsort is glibc's stable merge sort, as Python's sort."""
-    dets = list(range(len(objectness)))
-    probs = probs.clone()
-    iou = pairwise_iou(boxes, boxes).tolist()  # Darknet's box_iou of every pair, looked up in the loop
+def _swap_zero_objectness_to_the_end(dets: list[int], objectness: list[float]) -> int:
+    """box.c's do_nms_sort/do_nms_obj first loop: swap each objectness-0 detection with the last kept, in place;
+    returns how many are kept (its `total`)."""
     k, i = len(dets) - 1, 0
     while i <= k:
         if objectness[dets[i]] == 0:
@@ -116,7 +114,15 @@ def darknet_do_nms_sort(boxes: torch.Tensor, objectness: torch.Tensor, probs: to
             k -= 1
         else:
             i += 1
-    total = k + 1
+    return k + 1
+
+
+def darknet_do_nms_sort(boxes: torch.Tensor, objectness: torch.Tensor, probs: torch.Tensor, thresh: float):
+    """src/box.c:do_nms_sort with Python lists; qsort is glibc's stable merge sort, as Python's sort."""
+    dets = list(range(len(objectness)))
+    probs = probs.clone()
+    iou = pairwise_iou(boxes, boxes).tolist()  # Darknet's box_iou of every pair, looked up in the loop
+    total = _swap_zero_objectness_to_the_end(dets, objectness.tolist())
     dets = dets[:total]
     for c in range(probs.shape[1]):
         p = probs[:, c].tolist()
@@ -139,14 +145,7 @@ def darknet_do_nms_obj(boxes: torch.Tensor, objectness: torch.Tensor, probs: tor
     obj = objectness.tolist()
     probs = probs.clone()
     iou = pairwise_iou(boxes, boxes).tolist()  # Darknet's box_iou of every pair, looked up in the loop
-    k, i = len(dets) - 1, 0
-    while i <= k:
-        if obj[dets[i]] == 0:
-            dets[i], dets[k] = dets[k], dets[i]
-            k -= 1
-        else:
-            i += 1
-    total = k + 1
+    total = _swap_zero_objectness_to_the_end(dets, obj)
     dets[:total] = sorted(dets[:total], key=lambda d: -obj[d])
     for i in range(total):
         if obj[dets[i]] == 0:
