@@ -56,12 +56,13 @@ import cv2
 import numpy as np
 
 from pydarknet.commands.arguments import add_dialect, device, non_negative_int, positive_int, probability
-from pydarknet.commands.detect import VIDEO_EXTENSIONS, VideoOutput, _file_key, _frame_batches, load_detector
+from pydarknet.commands.detect import VIDEO_EXTENSIONS, VideoOutput, file_key, frame_batches, load_detector
 from pydarknet.errors import DarknetError
 from pydarknet.image import IMAGE_EXTENSIONS, load_frame
 from pydarknet.infer.detect import Detection, detect_batch
 from pydarknet.infer.draw import class_name, draw_detections
 from pydarknet.infer.engine import InferenceModel, compile_pays_back
+from pydarknet.infer.formats import percent, shown_class
 from pydarknet.infer.prefetch import prefetch
 from pydarknet.network import Darknet
 
@@ -205,10 +206,10 @@ def object_lines(dets: list[Detection], width: int, height: int, names: list[str
     """
     lines = []
     for det in dets:
-        shown = [(c, p) for c, p in det.labels if not class_name(c, names).startswith("dont_show")]
+        shown = [(c, p) for c, p in det.labels if shown_class(c, names)]
         if not shown:
             continue
-        line = ", ".join(f"{class_name(c, names)}: {np.float32(p) * np.float32(100):.0f}% " for c, p in shown)
+        line = ", ".join(f"{class_name(c, names)}: {percent(p)} " for c, p in shown)
         if ext_output:
             x, y, w, h = (min(v, 1.0) if math.isfinite(v) else 0.5 for v in det.box)
             left, top = max(int((x - w / 2.0) * width), 0), max(int((y - h / 2.0) * height), 0)
@@ -284,7 +285,7 @@ def _stream(net: Darknet, model: InferenceModel, source: Source, args: argparse.
     rate, count = FrameRate(), 0
     batch = args.batch or (1 if source.live else 4)
     before = time.perf_counter()
-    frames = prefetch(_frame_batches(net, source.capture, batch), depth=1 if source.live else 2)
+    frames = prefetch(frame_batches(net, source.capture, batch), depth=1 if source.live else 2)
     with WholeFrames() as interrupts, closing(frames) as batches:
         for chunk, inputs in batches:
             found = detect_batch(net, chunk, args.thresh, args.hier_thresh, args.nms, model=model, batch=inputs)
@@ -327,8 +328,8 @@ def _output_name(args: argparse.Namespace) -> Path | None:
         raise DarknetError(f"{target}: -out_filename takes a {', '.join(VIDEO_EXTENSIONS)} video")
     if not target.parent.is_dir():
         raise DarknetError(f"{target}: no such folder {target.parent}")
-    key = _file_key(target)
-    if key is not None and key in {_file_key(Path(p)) for p in (args.input, args.cfg, args.weights) if p}:
+    key = file_key(target)
+    if key is not None and key in {file_key(Path(p)) for p in (args.input, args.cfg, args.weights) if p}:
         raise DarknetError(f"{target}: -out_filename would replace an input")
     return target
 

@@ -162,10 +162,10 @@ class Outputs:
     def add_inputs(self, inputs: list[Path]) -> None:
         """Files no output may replace (sources read later, from stdin, are added as they come)."""
         for path in inputs:
-            if key := _file_key(path):
+            if key := file_key(path):
                 self.inputs.setdefault(key, path)
         if self.json_out is not None:
-            replaced = self.inputs.get(_file_key(self.json_out))
+            replaced = self.inputs.get(file_key(self.json_out))
             if replaced is not None:
                 raise DarknetError(f"{replaced}: the JSON result file {self.json_out} would replace this input")
 
@@ -175,7 +175,7 @@ class Outputs:
             self.json_objects.append(json_object(len(self.json_objects) + 1, str(path), dets, names))
         if self.label_file is not None:
             target = self.label_file(path)
-            if target.suffix != ".txt" or _file_key(target) in self.inputs:  # AlexeyAB writes over the image
+            if target.suffix != ".txt" or file_key(target) in self.inputs:  # AlexeyAB writes over the image
                 raise DarknetError(f"{path}: --save-labels: its label file would be {target} (Darknet replaces only "
                                    "some image extensions by .txt); not written")
             if not target.parent.is_dir():
@@ -205,7 +205,7 @@ class Outputs:
         return Path("predictions" + _output_suffix(source)) if self.folder is None else self.folder / name
 
     def _refuse_input(self, target: Path) -> None:
-        replaced = self.inputs.get(_file_key(target))
+        replaced = self.inputs.get(file_key(target))
         if replaced is not None:
             advice = "choose another --out" if self.folder is not None else "pass --out FOLDER (one input's default output is predictions.jpg)"
             raise DarknetError(f"{replaced}: the output {target} would replace this input; {advice}")
@@ -215,7 +215,7 @@ def _output_suffix(source: Path) -> str:
     return source.suffix.lower() if source.suffix.lower() in VIDEO_EXTENSIONS else ".jpg"
 
 
-def _file_key(path: Path) -> tuple[int, int] | None:
+def file_key(path: Path) -> tuple[int, int] | None:
     """(device, inode) of an existing file, or None: equal for every path and hard link of one file."""
     try:
         st = os.stat(path)
@@ -329,7 +329,7 @@ def _detect_video(net: Darknet, model: InferenceModel, path: Path, args: argpars
     boxes = 0
     try:
         with progress(frames, path.name, "frame") as bar:
-            for chunk, batch in prefetch(_frame_batches(net, capture, args.batch)):
+            for chunk, batch in prefetch(frame_batches(net, capture, args.batch)):
                 found = detect_batch(net, chunk, args.thresh, args.hier_thresh, args.nms, model=model, batch=batch, names=names)
                 for frame, dets in zip(chunk, found):
                     boxes += len(dets)
@@ -390,7 +390,7 @@ class VideoOutput:
         Path(self.tmp).unlink(missing_ok=True)
 
 
-def _frame_batches(net: Darknet, capture: cv2.VideoCapture, size: int) -> Iterator[tuple[list[np.ndarray], torch.Tensor]]:
+def frame_batches(net: Darknet, capture: cv2.VideoCapture, size: int) -> Iterator[tuple[list[np.ndarray], torch.Tensor]]:
     """Batches of `size` video frames: (BGR frames, their network inputs)."""
     for chunk in batched(_frames(capture), size):
         yield chunk, network_batch(net, chunk)

@@ -179,15 +179,15 @@ def run_map(args: argparse.Namespace) -> int:
     labels = read_truth(vs.paths, vs.classes, vs.net.dialect)
     boxes, sizes = detection_table(vs.detections())
     ev = score(boxes, sizes, labels, vs.classes, vs.net.dialect, iou=args.iou, thresh=args.thresh)
-    dets = pixel_table(boxes, sizes)
     coco = None
-    if args.coco_gt:
-        ids = [coco_image_id(p) for p in vs.paths]
-        coco = coco_stats(ground_truth_from_json(args.coco_gt), coco_results(dets, vs.classes, ids), ids)
-    elif args.coco:
-        ids = list(range(1, len(vs.paths) + 1))
-        truth = truth_table(labels, sizes)
-        coco = coco_stats(ground_truth_from_labels(truth, sizes, vs.classes, ids), coco_results(dets, vs.classes, ids), ids)
+    if args.coco_gt or args.coco:  # the pixel boxes again: score() keeps its own
+        if args.coco_gt:
+            ids = [coco_image_id(p) for p in vs.paths]
+            truth = ground_truth_from_json(args.coco_gt)
+        else:
+            ids = list(range(1, len(vs.paths) + 1))
+            truth = ground_truth_from_labels(truth_table(labels, sizes), sizes, vs.classes, ids)
+        coco = coco_stats(truth, coco_results(pixel_table(boxes, sizes), vs.classes, ids), ids)
     names = vs.names[:vs.classes]
     points = args.points if args.points is not None else MAP_POINTS[vs.net.dialect]
     print(json.dumps(report(ev, names, points, coco), indent=1) if args.json else format_table(ev, names, points, coco))

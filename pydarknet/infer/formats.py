@@ -49,7 +49,7 @@ def percent(prob: float) -> str:
     return f"{float(np.float32(prob) * np.float32(100)):.0f}%"
 
 
-def _shown(cls: int, names: Sequence[str] | None) -> bool:
+def shown_class(cls: int, names: Sequence[str] | None) -> bool:
     """Whether a class may be a best class or a JSON object: AlexeyAB's `strncmp(names[j], "dont_show", 9)`."""
     return not class_name(cls, names).startswith("dont_show")
 
@@ -58,7 +58,7 @@ def best_shown_class(det: Detection, names: Sequence[str] | None, thresh: float)
     """get_actual_detections' best class: the first class of the highest prob above thresh that is shown, else -1."""
     best, best_prob = -1, np.float32(thresh)
     for cls, prob in det.labels:
-        if np.float32(prob) > best_prob and _shown(cls, names):
+        if np.float32(prob) > best_prob and shown_class(cls, names):
             best, best_prob = cls, np.float32(prob)
     return best
 
@@ -96,7 +96,7 @@ def json_object(frame_id: int, filename: str | None, dets: Sequence[Detection], 
     for det in dets:
         x, y, w, h = det.box
         for cls, prob in det.labels:
-            if np.float32(prob) > JSON_THRESH and _shown(cls, names):
+            if np.float32(prob) > JSON_THRESH and shown_class(cls, names):
                 objects.append(f'  {{"class_id":{cls}, "name":{json.dumps(class_name(cls, names), ensure_ascii=False)}, '
                                f'"relative_coordinates":{{"center_x":{x:f}, "center_y":{y:f}, "width":{w:f}, "height":{h:f}}}, '
                                f'"confidence":{prob:f}}}')
