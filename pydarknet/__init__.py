@@ -1,7 +1,8 @@
 """pydarknet: Darknet's YOLOv2 in PyTorch, with Darknet's numbers.
 
-`pydarknet.Darknet` and `pydarknet.load` (pydarknet/api.py, the top floor) are imported on first use, so that
-importing a lower floor such as `pydarknet.network` loads no detection or training code.
+The names of `__all__` are imported on first use: `pydarknet.Darknet` and `pydarknet.load` come from
+pydarknet/api.py, the top floor, so importing a lower floor such as `pydarknet.network` loads no detection or
+training code; and `import pydarknet` alone (the CLI's `--help` and `--version`) loads neither PyTorch nor OpenCV.
 The inference modules moved into `pydarknet.infer` (docs/architecture.md); their old names
 (`pydarknet.detect`, `pydarknet.inference`, ...) still import, with a DeprecationWarning.
 """
@@ -15,10 +16,10 @@ import warnings
 from typing import TYPE_CHECKING
 
 from pydarknet.errors import CfgError, DarknetError, WeightsError
-from pydarknet.image import letterbox_image, load_image, resize_image
 
 if TYPE_CHECKING:
     from pydarknet.api import Darknet, load
+    from pydarknet.image import letterbox_image, load_image, resize_image
 
 __all__ = ["CfgError", "Darknet", "DarknetError", "WeightsError", "letterbox_image", "load", "load_image", "resize_image"]
 __version__ = "0.1.0"
@@ -26,9 +27,9 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):  # noqa: ANN202 (PEP 562)
     if name in ("Darknet", "load"):
-        from pydarknet import api
-
-        return getattr(api, name)
+        return getattr(importlib.import_module("pydarknet.api"), name)
+    if name in ("letterbox_image", "load_image", "resize_image"):
+        return getattr(importlib.import_module("pydarknet.image"), name)
     raise AttributeError(f"module 'pydarknet' has no attribute {name!r}")
 
 

@@ -16,13 +16,11 @@ import shlex
 import signal
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import NoReturn
 
-import torch
-
 from pydarknet import __version__
-from pydarknet.commands import COMMANDS
+from pydarknet.commands import VERBS, verb_module, verb_parser
 from pydarknet.errors import DarknetError, StopRequested, first_line
 
 # `darknet detector <verb> ...` -> `pydarknet <verb> ...`; test takes the .data first.
@@ -117,6 +115,8 @@ def _cuda_device(option: str, value: str, argv: list[str]) -> str:
                               "--device", "cuda"])
         raise DarknetError(f"{option} {value}: pydarknet trains on several GPUs under torchrun, one process per GPU "
                            f"(the cfg's batch stays the global batch, see README): CUDA_VISIBLE_DEVICES={value} {command}")
+    import torch  # here, not at the top: `pydarknet --help` and `--version` load no PyTorch
+
     if not torch.cuda.is_available():
         raise DarknetError(f"{option} {value}: CUDA is not available on this machine (leave {option} out to run on the CPU)")
     return f"cuda:{int(gpus[0])}"
@@ -139,9 +139,10 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"pydarknet: {command + ': ' if command else ''}{message} (see --help)\n")
 
 
-def build_parser(detector_verb: str | None = None) -> argparse.ArgumentParser:
-    """The parser of every verb; with `detector_verb` (e.g. "test") that verb's parser is named and used as
-    `pydarknet detector <verb>` in its usage and errors."""
+def build_parser(verbs: Collection[str] | None = None, detector_verb: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the `verbs` (default: every verb) with their arguments; the other verbs are listed with
+    their help only, so that their modules are not imported.  With `detector_verb` (e.g. "test") that verb's
+    parser is named and used as `pydarknet detector <verb>` in its usage and errors."""
     parser = OneLineParser(
         prog="pydarknet",
         description="Darknet's YOLOv2 in PyTorch: Darknet cfgs, .weights and datasets, Darknet's numbers.",
@@ -150,8 +151,12 @@ def build_parser(detector_verb: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pydarknet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
-        module.add_parser(sub)
+    modules = {VERBS[verb].module for verb in (VERBS if verbs is None else verbs)}
+    for verb in VERBS:
+        if VERBS[verb].module not in modules:
+            verb_parser(sub, verb)
+        elif verb not in sub.choices:  # a module adds all its verbs at once (evaluate: valid, map, recall)
+            verb_module(verb).add_parser(sub)
     if detector_verb is not None:
         verb = sub.choices[DETECTOR_VERBS[detector_verb]]
         verb.prog = f"pydarknet detector {detector_verb}"
@@ -180,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DarknetError as err:
         print(f"pydarknet: {err}", file=sys.stderr)
         return 2
-    args = build_parser(given[1] if given[:1] == ["detector"] else None).parse_args(spelled)
+    verb = spelled[:1] if spelled[:1] and spelled[0] in VERBS else []
+    args = build_parser(verb, given[1] if given[:1] == ["detector"] else None).parse_args(spelled)
     try:
         with warnings.catch_warnings():  # our one-line warnings, for this command only
             warnings.showwarning = _show_warning

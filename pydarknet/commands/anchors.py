@@ -25,6 +25,7 @@ import numpy as np
 
 from pydarknet.anchors import average_iou, kmeans_anchors
 from pydarknet.cfg import read_cfg, read_data_file
+from pydarknet.commands import verb_parser
 from pydarknet.commands.arguments import positive_int
 from pydarknet.data.datafile import read_lines
 from pydarknet.data.labels import label_path, read_labels
@@ -36,7 +37,7 @@ GRID_STRIDE = 32  # YOLOv2's output stride: anchors in cells of a /32 grid
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("anchors", help="k-means (d = 1 - IoU) anchors from a data set's training boxes")
+    p = verb_parser(sub, "anchors")
     p.add_argument("data", help="Darknet .data file (train=)")
     p.add_argument("--num", "--num_of_clusters", type=positive_int, default=5, help="number of anchors (default 5)")
     p.add_argument("--width", type=positive_int, help="network input width (default: the cfg's, else 416)")

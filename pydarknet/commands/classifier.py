@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from pydarknet.infer.classify import CROPS, class_probabilities, classifier_input, top_k, validate_classifier
+from pydarknet.commands import verb_parser
 from pydarknet.commands.arguments import device, positive_int
 from pydarknet.commands.train import add_training_arguments, training_run
 from pydarknet.convert import network_with_weights
@@ -24,7 +25,7 @@ from pydarknet.train.classifier import train_classifier
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("classifier", help="train, validate or run a classifier, as `darknet classifier ...`")
+    p = verb_parser(sub, "classifier")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     t = verbs.add_parser(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from pydarknet.commands import verb_parser
 from pydarknet.commands.arguments import add_dialect
 from pydarknet.commands.summary import parse_size
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "convert", help="convert a checkpoint: .weights, .pt, .h5 (lossless) or .onnx (export), by extension",
+    p = verb_parser(
+        sub, "convert",
         description="Formats by extension: .weights (Darknet), .pt/.pth (PyTorch), .h5/.hdf5 (HDF5), .onnx (export). "
                     "A .pt/.h5 input embeds its cfg: pass '-' as CFG to use it.",
     )

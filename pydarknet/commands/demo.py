@@ -55,6 +55,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pydarknet.commands import verb_parser
 from pydarknet.commands.arguments import add_dialect, device, non_negative_int, positive_int, probability
 from pydarknet.commands.detect import VIDEO_EXTENSIONS, VideoOutput, file_key, frame_batches, load_detector
 from pydarknet.errors import DarknetError
@@ -71,8 +72,7 @@ GLOB_CHARACTERS = "*?["
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="detect objects in a camera, video, stream URL or images, frame by frame "
-                                    "(AlexeyAB's detector demo)")
+    p = verb_parser(sub, "demo")
     p.add_argument("cfg", help="Darknet .cfg file")
     p.add_argument("weights", help="Darknet .weights file (or a .pt/.h5 made by pydarknet convert)")
     p.add_argument("input", nargs="?", metavar="INPUT",

@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 import torch
 
+from pydarknet.commands import verb_parser
 from pydarknet.commands.arguments import add_dialect, apply_dialect, device, positive_int, probability
 from pydarknet.progress import progress
 from pydarknet.commands.summary import parse_size
@@ -59,8 +60,8 @@ VIDEO_CODECS = {".avi": "MJPG"}  # everything else: mp4v
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("detect", help="detect objects in images, folders, image lists or videos",
-                       usage="pydarknet detect CFG WEIGHTS [INPUT ...] [options]\n"
+    p = verb_parser(sub, "detect",
+                    usage="pydarknet detect CFG WEIGHTS [INPUT ...] [options]\n"
                              "       pydarknet detector test DATA CFG WEIGHTS [IMAGE ...] [options]")
     p.add_argument("cfg", help="Darknet .cfg file")
     p.add_argument("weights", help="Darknet .weights file (or a .pt/.h5 made by pydarknet convert)")

@@ -31,6 +31,7 @@ import torch
 
 from pydarknet.cfg import read_data_file
 from pydarknet.cfg.section import Section
+from pydarknet.commands import verb_parser
 from pydarknet.commands.arguments import add_dialect, apply_dialect, device, positive_int, probability
 from pydarknet.convert import network_with_weights
 from pydarknet.data.datafile import read_names
@@ -61,11 +62,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("valid", help="write Darknet's detector-valid result files (VOC comp4 / COCO json)")
+    p = verb_parser(sub, "valid")
     _common(p)
     p.add_argument("--out", help="result file name prefix (Darknet's -out; default comp4_det_test_ / coco_results)")
     p.set_defaults(run=run_valid)
-    p = sub.add_parser("map", help="mAP of a network on the valid list (VOC AP, P/R/F1, COCO via pycocotools)")
+    p = verb_parser(sub, "map")
     _common(p)
     p.add_argument("--iou", "--iou_thresh", "--iou-thresh", dest="iou", type=probability, default=0.5,
                    help="IoU for a true positive (default .5; AlexeyAB's -iou_thresh)")
@@ -78,8 +79,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--plot", metavar="DIR", help="write a precision-recall curve PNG per class into DIR")
     p.set_defaults(run=run_map)
-    p = sub.add_parser("recall", help="Darknet's detector recall: proposals per image, mean best IoU and recall of the "
-                       "valid list's label boxes", description=RECALL_DESCRIPTION)
+    p = verb_parser(sub, "recall", description=RECALL_DESCRIPTION)
     p.add_argument("data", help="Darknet .data file (valid=)")
     p.add_argument("cfg", help="Darknet .cfg file")
     p.add_argument("weights", help=".weights file (or a .pt/.h5 made by pydarknet convert)")

@@ -14,6 +14,7 @@ import argparse
 import warnings
 from pathlib import Path
 
+from pydarknet.commands import verb_parser
 from pydarknet.commands.arguments import add_dialect, non_negative_int
 from pydarknet.convert import OUTPUT_FORMATS
 from pydarknet.errors import DarknetError
@@ -44,7 +45,7 @@ def partial(cfg: str | Path, weights: str | Path, out: str | Path, layers: int, 
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("partial", help="keep the first N layers of a weights file (Darknet's partial)")
+    p = verb_parser(sub, "partial")
     p.add_argument("cfg", help="Darknet .cfg file")
     p.add_argument("weights", help=".weights file to cut")
     p.add_argument("output", help="weights file to write, e.g. darknet19_448.conv.23")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from pydarknet.commands import verb_parser
 from pydarknet.commands.arguments import add_dialect, apply_dialect
 from pydarknet.network import Darknet
 from pydarknet.weights import load_weights
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("summary", help="print a cfg's layer table (and a weights file's header)")
+    p = verb_parser(sub, "summary")
     p.add_argument("cfg", help="Darknet .cfg file")
     p.add_argument("weights", nargs="?", help="optional .weights (or converted .pt/.h5) file: loaded, and its header printed")
     p.add_argument("--size", metavar="WxH", help="input size, e.g. 608x608 (default: the cfg's)")

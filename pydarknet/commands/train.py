@@ -6,15 +6,15 @@ import argparse
 import os
 from pathlib import Path
 
+from pydarknet.commands import verb_parser
 from pydarknet.commands.arguments import device, non_negative_int, positive_float, positive_int
 from pydarknet.train.calc_map import MAP_EPOCHS
 from pydarknet.train.trainer import TrainRun, train_detector
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train a detector from a .data file and a cfg, as `darknet detector train`",
+    p = verb_parser(
+        sub, "train",
         description="Train as Darknet does: batch/subdivisions, the cfg's policy and burn_in, random=1 "
         "multi-scale, checkpoints into the .data's backup folder: pjreddie's NAME.backup every 100 iterations, "
         "NAME_N.weights, NAME_final.weights; for a cfg in AlexeyAB's dialect AlexeyAB's NAME_last.weights every 100 "
