@@ -22,6 +22,7 @@ from pydarknet.convert import input_format, load_checkpoint, network_with_weight
 from pydarknet.errors import DarknetError
 from pydarknet.data import read_names
 from pydarknet.infer.detect import Detection, detect_image, find_names
+from pydarknet.infer.engine import eager_model
 from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
 from pydarknet.weights import load_weights, save_weights
@@ -42,11 +43,16 @@ class Darknet(network.Darknet):
         save_weights(self, path, cutoff)
 
     def detect(self, image: str | Path | np.ndarray, thresh: float = 0.5, hier_thresh: float = 0.5,
-               nms: float = 0.45, *, names: Sequence[str] | None = None) -> list[Detection]:
+               nms: float = 0.45, *, names: Sequence[str] | None = None, eager: bool = False) -> list[Detection]:
         """Darknet's `detector test` on one image (a path or a load_image array): `pydarknet.infer.detect.detect_image`;
         with the class `names` (e.g. `pydarknet.data.read_names("data/coco.names")`, default `self.names`) each
-        detection's `name` is set."""
-        return detect_image(self, image, thresh, hier_thresh, nms, names=self.names if names is None else names)
+        detection's `name` is set.
+
+        The forward runs in the fast inference model (`pydarknet.infer.engine.inference_model`: made at the
+        first call, kept, and made anew after the weights, size, device or dialect change); `eager=True`
+        runs this network's own forward instead (for debugging)."""
+        return detect_image(self, image, thresh, hier_thresh, nms, names=self.names if names is None else names,
+                            model=eager_model(self) if eager else None)
 
     def train_step(self, x: Tensor, truth: Tensor) -> float:
         """One Darknet train_network call (`pydarknet.train.step.train_network`): forward, loss, backward,

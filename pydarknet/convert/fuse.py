@@ -30,13 +30,14 @@ def fold_convolutional(layer: Convolutional) -> None:
         return
     old = layer.conv
     scale, shift = layer.bn.folded()
-    conv = nn.utils.skip_init(  # no random init of a weight overwritten below
-        nn.Conv2d, old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, old.dilation,
-        groups=old.groups, bias=True, device=old.weight.device, dtype=old.weight.dtype,
+    conv = nn.Conv2d(  # on the meta device: no random init of the weights set below
+        old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, old.dilation,
+        groups=old.groups, bias=True, device="meta",
     )
     with torch.no_grad():
-        conv.weight.copy_(old.weight * scale.view(-1, 1, 1, 1))  # float64 scale (AlexeyAB): the product in double
-        conv.bias.copy_(shift)
+        # float64 scale (AlexeyAB): the product in double, rounded to the weights' type
+        conv.weight = nn.Parameter((old.weight * scale.view(-1, 1, 1, 1)).to(old.weight.dtype))
+        conv.bias = nn.Parameter(shift.to(old.weight.dtype))
     layer.conv = conv
     layer.bn = None
     layer.batch_normalize = 0

@@ -75,8 +75,8 @@ def detections(net: Darknet, paths: list[str], verb: str, batch: int,
 
     `net` runs at its input size, in eval mode for the forward, with the
     thresholds of `verb` ("valid" or "map") in its dialect, `batch` images
-    per forward; `model` runs the forward instead (an InferenceModel of
-    `net`); `bar` names the progress bar (None: no bar).
+    per forward; `model` runs the forward (default: `predict`'s, the
+    network's cached InferenceModel); `bar` names the progress bar (None: no bar).
     """
     thresh, hier_thresh, nms = THRESHOLDS[net.dialect, verb]
     # get_network_boxes' `relative`: 0 in validate_detector (NMS on pixel boxes), 1 in AlexeyAB's validate_detector_map

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pydarknet.infer.engine import inference_model
 from pydarknet.infer.decode import (Candidates, correct_region_boxes, decode_detection, decode_gaussian_yolo, decode_region,
                                     decode_region_alexeyab, decode_yolo)
 from pydarknet.infer.nms import Measure, nms_measure, nms_swapped, swap_positions
@@ -218,8 +219,8 @@ def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hi
 
     Per image, the detections after NMS in Darknet's final order, without
     those whose probabilities are all 0.  `nms=0` skips NMS, as Darknet does.
-    `model` runs the forward instead of `net` (e.g. a pydarknet.infer.engine
-    InferenceModel of it); `batch` is `network_batch(net, images)` when it
+    `model` runs the forward (`predict`: by default the network's cached
+    InferenceModel); `batch` is `network_batch(net, images)` when it
     was already made (e.g. by a prefetching thread).  `relative=False`: the
     NMS of `detector valid` (see detections_from_heads).  With `names` (the
     class names) each detection's `name` is its best class's (`name_detections`).
@@ -244,27 +245,21 @@ def name_detections(dets: list[Detection], names: Sequence[str]) -> list[Detecti
 def predict(net: Darknet, batch: torch.Tensor, model: Callable[[torch.Tensor], list[torch.Tensor]] | None = None) -> list[torch.Tensor]:
     """Darknet's network_predict on a batch of network inputs (N, 3, h, w): the heads' outputs (`net(batch)`).
 
-    The batch goes to the network's device; the network runs in eval mode
-    without autograd (its mode restored after), or `model` runs instead.
+    The batch goes to the network's device.  `model` runs the forward: by
+    default the network's fast InferenceModel, kept from call to call
+    (`pydarknet.infer.engine.inference_model`); `eager_model(net)` runs the
+    network itself.
     """
     device = next(itertools.chain(net.parameters(), net.buffers()), torch.empty(0)).device
-    batch = batch.to(device)
-    if model is not None:
-        return model(batch)
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.inference_mode():
-            return net(batch)
-    finally:
-        net.train(was_training)
+    return (inference_model(net) if model is None else model)(batch.to(device))
 
 
 def detect_image(net: Darknet, image: str | Path | np.ndarray, thresh: float = 0.5, hier_thresh: float = 0.5,
-                 nms: float = 0.45, *, names: Sequence[str] | None = None) -> list[Detection]:
+                 nms: float = 0.45, *, names: Sequence[str] | None = None,
+                 model: Callable[[torch.Tensor], list[torch.Tensor]] | None = None) -> list[Detection]:
     """Darknet's `detector test` on one image (a path or a load_image array): `detect_batch` of it."""
     array = load_image(image) if isinstance(image, (str, Path)) else image
-    return detect_batch(net, [array], thresh, hier_thresh, nms, names=names)[0]
+    return detect_batch(net, [array], thresh, hier_thresh, nms, names=names, model=model)[0]
 
 
 def detections_from_heads(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[int, int]],

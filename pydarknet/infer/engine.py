@@ -14,7 +14,11 @@ batch (N, C, H, W) to the heads' outputs, as `Darknet.forward` does, in the
 usual contiguous layout; every head (the `[region]` tree CPU quirk included)
 runs unchanged on that layout, so the outputs stay within the golden
 tolerances.  The network's weights are copied: load new weights, then make
-a new InferenceModel.
+a new InferenceModel -- or call `inference_model(net)`, which keeps one per
+network and makes a new one when the weights, the input size, the device or
+the dialect changed (the default model of `pydarknet.infer.detect.predict`,
+hence of `Darknet.detect`, `detect_batch` and the `pydarknet.darknet` calls).
+`eager_model(net)` is the network's own forward, for debugging.
 
 Compiling takes a while (tens of seconds for yolov2) and pays back over a
 long run (video, `valid`, `map`).  A compiled model is specialised to one
@@ -25,8 +29,11 @@ one line and stays eager.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
+import weakref
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -116,8 +123,8 @@ class InferenceModel:
     """
 
     def __init__(self, net: Darknet, compile: bool = False, channels_last: bool = True, winograd: bool | None = None) -> None:
-        self.net = net
         fused = fuse_batchnorm(net)
+        self.check_input = fused._check_input  # the size the model was made for
         for p in fused.parameters():
             p.requires_grad_(False)
         if channels_last:
@@ -135,7 +142,7 @@ class InferenceModel:
         self._run = torch.compile(self.module, dynamic=False, options={"freezing": True}) if compile else self.module
 
     def __call__(self, x: Tensor) -> list[Tensor]:
-        self.net._check_input(x)
+        self.check_input(x)
         n = x.shape[0]
         if self.compiled:
             if self._batch is None or n > self._batch:
@@ -165,3 +172,43 @@ COMPILE_MIN_IMAGES = 2000
 def compile_pays_back(images: int) -> bool:
     """Whether a run over `images` images is long enough for torch.compile to pay for itself."""
     return images >= COMPILE_MIN_IMAGES
+
+
+def model_key(net: Darknet) -> tuple:
+    """What an InferenceModel copies from `net`, to tell whether one made earlier still computes `net`: each
+    parameter's and buffer's storage and in-place version (torch counts every in-place write: load_weights,
+    an optimizer step, load_state_dict), the input size, the dialect (batch norm's formula) and the [region]
+    CPU-tree quirk (`Darknet.set_cpu_tree_quirk`)."""
+    tensors = tuple((t.data_ptr(), t._version, t.device) for t in itertools.chain(net.parameters(), net.buffers()))
+    quirks = tuple(getattr(layer, "cpu_tree_quirk", False) for layer in net.layers)
+    return net.width, net.height, net.dialect, quirks, tensors
+
+
+_MODELS: weakref.WeakKeyDictionary[Darknet, tuple[tuple, InferenceModel]] = weakref.WeakKeyDictionary()
+
+
+def inference_model(net: Darknet) -> InferenceModel:
+    """`net`'s InferenceModel (not compiled), made at the first call and kept while `net` lives; made anew when
+    `model_key(net)` changed.  It holds a folded copy of the weights: memory for a second set of them."""
+    key = model_key(net)
+    cached = _MODELS.get(net)
+    if cached is None or cached[0] != key:
+        _MODELS.pop(net, None)  # the old copy goes before the new one is made
+        cached = _MODELS[net] = (key, InferenceModel(net))
+    return cached[1]
+
+
+def eager_model(net: Darknet) -> Callable[[Tensor], list[Tensor]]:
+    """`net`'s own forward in eval mode without autograd (its mode restored after): the unfolded, unoptimised
+    computation, to pass as `model=` for debugging."""
+
+    def forward(x: Tensor) -> list[Tensor]:
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.inference_mode():
+                return net(x)
+        finally:
+            net.train(was_training)
+
+    return forward

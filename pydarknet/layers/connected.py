@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from pydarknet.cfg.section import Section
 from pydarknet.layers.activations import read_activation
-from pydarknet.layers.base import Layer, Shape
+from pydarknet.layers.base import Layer, Shape, uninitialised
 from pydarknet.layers.batchnorm import BatchNorm
 
 
@@ -31,9 +31,7 @@ class Connected(Layer):
             raise section.error(f"output={self.outputs} must be at least 1", "output")
         self.activation = read_activation(section, "logistic")
         self.batch_normalize = section.get_int("batch_normalize", 0)
-        self.linear = nn.Linear(self.inputs, self.outputs, bias=not self.batch_normalize, device="meta").to_empty(
-            device=torch.get_default_device()
-        )
+        self.linear = uninitialised(nn.Linear(self.inputs, self.outputs, bias=not self.batch_normalize, device="meta"))
         self.bn = BatchNorm(self.outputs) if self.batch_normalize else None
         with torch.no_grad():  # Darknet: uniform(-1, 1) * sqrt(2/inputs), biases 0
             self.linear.weight.uniform_(-1, 1).mul_(math.sqrt(2.0 / self.inputs))

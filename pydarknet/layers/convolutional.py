@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from pydarknet.cfg.section import Section
 from pydarknet.layers.activations import read_activation
-from pydarknet.layers.base import Layer, Shape
+from pydarknet.layers.base import Layer, Shape, uninitialised
 from pydarknet.layers.batchnorm import BatchNorm
 from pydarknet.layers.route import resolve_index
 
@@ -79,10 +79,10 @@ class Convolutional(Layer):
         # With antialiasing the convolution runs at stride 1 and a fixed depthwise blur
         # (make_convolutional_layer's l.input_layer) takes the stride.
         conv_stride = (1, 1) if self.antialiasing else (self.stride_y, self.stride_x)
-        self.conv = nn.Conv2d(
+        self.conv = uninitialised(nn.Conv2d(
             c, self.filters, self.size, conv_stride, self.padding * self.dilation, dilation=self.dilation,
             groups=self.groups, bias=not self.batch_normalize, device="meta",
-        ).to_empty(device=torch.get_default_device())
+        ))
         self.bn = BatchNorm(self.filters) if self.batch_normalize else None
         self.blur = AntialiasingBlur(self.filters, self.antialiasing, self.stride_x, self.stride_y) if self.antialiasing else None
         self.reset_parameters()

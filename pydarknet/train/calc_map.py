@@ -45,6 +45,7 @@ from pydarknet.cfg import read_data_file
 from pydarknet.data import DataFile
 from pydarknet.eval.truth import read_truth
 from pydarknet.eval.validation import MAP_POINTS, detection_table, detections, read_valid_list, refuse_difficult, score
+from pydarknet.infer.engine import InferenceModel
 from pydarknet.network import Darknet
 
 MAP_EPOCHS = 4  # AlexeyAB: find_int_arg(argc, argv, "-mAP_epochs", 4)
@@ -107,7 +108,8 @@ class TrainingMap:
         if size != self.size:
             net.resize(*self.size)
         try:
-            found = detections(net, self.paths, "map", MAP_BATCH, bar=None if self.quiet else "mAP")
+            # a model of its own, freed after (the cached one would keep a copy of the weights through the run)
+            found = detections(net, self.paths, "map", MAP_BATCH, InferenceModel(net), bar=None if self.quiet else "mAP")
             dets, sizes = detection_table(found)
         finally:
             if size != self.size:
