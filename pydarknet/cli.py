@@ -114,7 +114,7 @@ def _cuda_device(option: str, value: str, argv: list[str]) -> str:
         command = shlex.join(["torchrun", "--standalone", "--nproc_per_node", str(len(gpus)), "-m", "pydarknet", *rest,
                               "--device", "cuda"])
         raise DarknetError(f"{option} {value}: pydarknet trains on several GPUs under torchrun, one process per GPU "
-                           f"(the cfg's batch stays the global batch, see README): CUDA_VISIBLE_DEVICES={value} {command}")
+                           f"(the cfg's batch stays the global batch, see docs/training.md): CUDA_VISIBLE_DEVICES={value} {command}")
     import torch  # here, not at the top: `pydarknet --help` and `--version` load no PyTorch
 
     if not torch.cuda.is_available():

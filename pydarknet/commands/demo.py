@@ -92,7 +92,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="YOLO9000 tree threshold (default: --thresh, as demo.c)")
     p.add_argument("--nms", type=probability, default=0.45, help="NMS IoU threshold, 0 for none (default .45)")
     p.add_argument("--avgframes", type=positive_int, default=3, help="accepted for AlexeyAB's command lines; no effect")
-    p.add_argument("--names", help="class names file, one per line (default: the cfg's .names, see README)")
+    p.add_argument("--names", help="class names file, one per line (default: the cfg's .names, see docs/detection.md)")
     p.add_argument("--data", help="Darknet .data file whose names= gives the class names")
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--size", metavar="WxH", help="network input size, e.g. 608x608 (default: the cfg's)")

@@ -73,7 +73,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="YOLO9000 tree threshold (default .5; AlexeyAB's -hier)")
     p.add_argument("--nms", type=probability, default=None,
                    help="NMS IoU threshold, 0 for none (default .45; .4 for a YOLOv1 [detection] head, as `yolo test`)")
-    p.add_argument("--names", help="class names file, one per line (default: the cfg's .names, see README)")
+    p.add_argument("--names", help="class names file, one per line (default: the cfg's .names, see docs/detection.md)")
     p.add_argument("--data", help="Darknet .data file whose names= gives the class names")
     p.add_argument("--out", help="folder for the annotated outputs (default: predictions.jpg, or predictions/); "
                    "an output never replaces an input: such a run is refused")
