@@ -84,7 +84,7 @@ def test_compiled_heads_match_darknet(golden_net, monkeypatch):
     torch._dynamo.reset()  # another test's compiled model would make this model's first compile a "recompile"
     c = case("yolov2-tiny-slim_scream_160")
     net = golden_net(c["cfg"], c["width"], c["height"])
-    model = InferenceModel(net, compile=True)
+    model = InferenceModel(net, compile=True, winograd=True)
     assert model.module.prefix == len(net.layers)
     assert any(type(layer.conv).__name__ == "WinogradConv2d" for layer in model.module.layers if hasattr(layer, "conv"))
     x = torch.from_numpy(case_input(c)).reshape(1, *net.input_shape)

@@ -51,19 +51,19 @@ def test_every_3x3_layer_by_winograd_matches_darknet(name, golden_net, monkeypat
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
     c = case(name)
     net = golden_net(c["cfg"], c["width"], c["height"])
-    model = InferenceModel(net)
+    model = InferenceModel(net, winograd=True)
     assert winograd_layers(model) == sum(1 for layer in net.layers if hasattr(layer, "conv") and layer.size == 3 and layer.stride == 1)
     x = torch.from_numpy(case_input(c)).reshape(1, *net.input_shape)
     assert_heads_golden(name, net, model(x))
 
 
 def test_yolov2_tiny_heavy_layers_match_darknet(golden_net):
-    """yolov2-tiny at 416 with the default rule: 128->256 at 26x26 and the 13x13 layers by Winograd."""
+    """yolov2-tiny at 416 with `suits`' rule: 128->256 at 26x26 and the 13x13 layers by Winograd (off by default)."""
     c = case("yolov2-tiny_dog_416")
     net = golden_net(c["cfg"], c["width"], c["height"])
-    model = InferenceModel(net)
+    model = InferenceModel(net, winograd=True)
     assert winograd_layers(model) == 4
-    assert winograd_layers(InferenceModel(net, winograd=False)) == 0
+    assert winograd_layers(InferenceModel(net)) == 0
     x = torch.from_numpy(case_input(c)).reshape(1, *net.input_shape)
     assert_heads_golden(c["name"], net, model(x))
 
@@ -73,6 +73,6 @@ def test_off_the_cpu_neither_winograd_nor_image_by_image():
     with torch.device("meta"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net = Darknet(Path(__file__).parent.parent / "cfg" / "yolov2-tiny.cfg", 416, 416)
-    model = InferenceModel(net)
+    model = InferenceModel(net, winograd=True)
     assert winograd_layers(model) == 0
     assert model.module.prefix == 0

@@ -21,7 +21,9 @@ table of ratios to eager PyTorch, with C Darknet's `detector test` time when `--
 from __future__ import annotations
 
 import argparse
+import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -334,7 +336,7 @@ def _inference_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]
 
     torch.set_num_threads(args.threads)
     net = random_network(cfg)
-    direct, fused, compiled = InferenceModel(net, winograd=False), InferenceModel(net), InferenceModel(net, compile=True)
+    direct, fused, compiled = InferenceModel(net), InferenceModel(net, winograd=True), InferenceModel(net, compile=True)
     x = torch.rand(batch, 3, 416, 416)
     start = time.perf_counter()
     compiled(x)
@@ -392,6 +394,57 @@ def _ddp_rank(rank: int, port: int, repeat: int, out: str) -> None:
         Path(out).write_text(f"{t} {sum(p.numel() for p in params)}")
 
 
+# Runs argv[1:] (output discarded) and prints its wall seconds, peak RSS (kB) and exit status.  A small process
+# starts it: a child's peak RSS counts the pages of the process that spawned it until its exec.
+_LAUNCH = ("import os, sys, time\nstart = time.perf_counter()\nquiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0) "
+           "for fd in (1, 2)]\npid = os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ, file_actions=quiet)\n"
+           "_, status, usage = os.wait4(pid, 0)\nprint(time.perf_counter() - start, usage.ru_maxrss, status)")
+
+
+def _process(command: list[str], cwd: str) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one run of `command`."""
+    seconds, kilobytes, status = subprocess.run([sys.executable, "-c", _LAUNCH, *command], cwd=cwd, check=True,
+                                                capture_output=True, text=True).stdout.split()
+    if int(status):
+        raise SystemExit(f"{shlex.join(command)} failed (status {status})")
+    return float(seconds), int(kilobytes) * 1024  # Linux: ru_maxrss in kilobytes
+
+
+def bench_startup(args: argparse.Namespace) -> list[str]:
+    """Whole processes, run in turns: a bare Python, `import torch`, `pydarknet --version`, `pydarknet detect` of the
+    demo model and of yolov2 (random weights, 416x416) on the demo image.  Median wall time and peak RSS, each also
+    as the excess over `import torch` (#23's targets: --version <= 0.5 s over a bare Python; the demo detect
+    <= 0.6 s over `import torch`; yolov2's RSS <= 2x its weights over torch's)."""
+    script = Path(sys.executable).parent / "pydarknet"
+    cli = [str(script)] if script.exists() else [sys.executable, "-m", "pydarknet"]
+    image = str(ROOT / "data" / "shapes-demo.jpg")
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "yolov2.weights"
+        save_weights(random_network("yolov2.cfg"), weights)
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "python -c 'import torch'": [sys.executable, "-c", "import torch"],
+            "pydarknet --version": [*cli, "--version"],
+            "pydarknet detect (demo model)": [*cli, "detect", str(ROOT / "cfg" / "yolov2-tiny-shapes.cfg"),
+                                              str(ROOT / "weights" / "yolov2-tiny-shapes.weights"), image],
+            "pydarknet detect (yolov2 416)": [*cli, "detect", str(ROOT / "cfg" / "yolov2.cfg"), str(weights), image],
+        }
+        runs: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
+        for _ in range(args.repeat):
+            for name, command in commands.items():
+                runs[name].append(_process(command, tmp))
+        size = weights.stat().st_size
+    seconds = {name: statistics.median(s for s, _ in r) for name, r in runs.items()}
+    rss = {name: max(m for _, m in r) for name, r in runs.items()}
+    base = "python -c 'import torch'"
+    mib = 2**20
+    rows = [f"yolov2.weights: {size / mib:.0f} MiB", "",
+            "| process | wall s | over `import torch` | peak RSS MiB | RSS over torch's MiB |", "|---|---|---|---|---|"]
+    rows += [f"| `{name}` | {seconds[name]:.2f} | {seconds[name] - seconds[base]:+.2f} | {rss[name] / mib:.0f} | "
+             f"{(rss[name] - rss[base]) / mib:+.0f} |" for name in commands]
+    return rows
+
+
 def bench_ddp(args: argparse.Namespace) -> list[str]:
     """Distributed training's per-iteration communication: yolov2-voc's gradients summed over 2 CPU ranks (gloo)."""
     import socket
@@ -445,6 +498,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "inference": bench_inference,
     "ddp": bench_ddp,
     "classifier": bench_classifier,
+    "startup": bench_startup,
 }
 
 

@@ -4,11 +4,11 @@
 (`pydarknet.convert.fuse.fuse_batchnorm`: Darknet's CPU inference formula
 `(x - mean) / (sqrt(var) + 1e-6)` folded into the convolution weights),
 runs its convolutional trunk in channels_last memory format under
-`torch.inference_mode`, computes the 3x3 layers with many channels (both
-counts >= 128: yolov2's layers from 52x52 down) with Winograd's F(4x4, 3x3)
-(`pydarknet.infer.winograd`, on the CPU, where oneDNN's direct convolution is
-slow on them), runs the high-resolution first layers of a batch one image
-at a time (cache-sized), and with `compile=True` compiles it with
+`torch.inference_mode`, runs the high-resolution first layers of a batch
+one image at a time on the CPU (cache-sized), with `winograd=True` computes
+the 3x3 layers with many channels (both counts >= 128: yolov2's layers from
+52x52 down) on the CPU with Winograd's F(4x4, 3x3) (`pydarknet.infer.winograd`),
+and with `compile=True` compiles it with
 `torch.compile` (inductor, weights frozen as constants).  Calling it maps a
 batch (N, C, H, W) to the heads' outputs, as `Darknet.forward` does, in the
 usual contiguous layout; every head (the `[region]` tree CPU quirk included)
@@ -117,12 +117,14 @@ class InferenceModel:
     """`net`'s forward, batch-norm folded, channels_last, in inference mode; optionally compiled.
 
     `model(batch)` returns the head outputs of `net(batch)` (within float32
-    rounding).  `net` itself is left untouched.  `winograd` (default: when
-    the network is on the CPU; cuDNN picks its own algorithms on CUDA) runs
-    the layers `pydarknet.infer.winograd.suits` with Winograd's algorithm.
+    rounding).  `net` itself is left untouched.  `winograd=True` runs the
+    layers `pydarknet.infer.winograd.suits` picks with Winograd's algorithm;
+    off by default: on the 2-core AVX-512 machine of tools/BENCHMARKS.md it is
+    slower than oneDNN's direct convolution in 7 of 8 cases, and its
+    transformed weights take 4x the memory of those layers' (yolov2: +650 MB).
     """
 
-    def __init__(self, net: Darknet, compile: bool = False, channels_last: bool = True, winograd: bool | None = None) -> None:
+    def __init__(self, net: Darknet, compile: bool = False, channels_last: bool = True, winograd: bool = False) -> None:
         fused = fuse_batchnorm(net)
         self.check_input = fused._check_input  # the size the model was made for
         for p in fused.parameters():
@@ -130,9 +132,7 @@ class InferenceModel:
         if channels_last:
             fused = fused.to(memory_format=torch.channels_last)
         cpu = all(p.device.type == "cpu" for p in fused.parameters())
-        if winograd is None:
-            winograd = cpu
-        if winograd:
+        if winograd and cpu:  # on CUDA cuDNN picks its own algorithms
             for layer in fused.layers:
                 if isinstance(layer, Convolutional) and suits(layer.conv):
                     layer.conv = WinogradConv2d(layer.conv)
