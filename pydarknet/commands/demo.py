@@ -349,7 +349,7 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args.input, args.camera, report)
     print(source.title)
     length = 0 if source.live else int(source.capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    model = InferenceModel(net, compile=args.compile if args.compile is not None else compile_pays_back(length))
+    model = InferenceModel(net, compile=args.compile if args.compile is not None else compile_pays_back(length), in_place=True)
     if not args.dont_show and not args.prefix:
         print("pydarknet: warning: no window: pydarknet demo never opens one (-dont_show silences this; "
               "-out_filename writes the annotated video)", file=sys.stderr)

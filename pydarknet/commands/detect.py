@@ -446,7 +446,7 @@ def run(args: argparse.Namespace) -> int:
     given = [Path(args.cfg), Path(args.weights)]
     if not args.inputs:  # Darknet's "Enter Image Path:" loop: each path as it comes, predictions.jpg for each
         outputs = Outputs(args.out, [], given, single=True, json_out=args.json_out, label_file=labels)
-        model = InferenceModel(net, compile=args.compile or False)
+        model = InferenceModel(net, compile=args.compile or False, in_place=True)
         try:
             for line in _stdin_paths(prompt=sys.stdin.isatty() and not args.json):
                 sources = list(_expand([line], report))
@@ -459,7 +459,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = Outputs(args.out, sources, [*sources, *given], json_out=args.json_out, label_file=labels)
     compile = args.compile if args.compile is not None else compile_pays_back(_image_count(sources))
     try:
-        _detect_sources(net, InferenceModel(net, compile=compile), sources, args, names, outputs, report)
+        _detect_sources(net, InferenceModel(net, compile=compile, in_place=True), sources, args, names, outputs, report)
     finally:
         outputs.close()
     return 1 if failures else 0

@@ -115,7 +115,7 @@ class ValidSet:
         self.batch = args.batch
         self.verb = verb
         compile = args.compile if args.compile is not None else compile_pays_back(len(self.paths))
-        self.model = InferenceModel(self.net, compile=compile)
+        self.model = InferenceModel(self.net, compile=compile, in_place=True)
 
     def detections(self) -> Iterator[Found]:
         """(path, width, height, boxes (N, 4) relative x y w h, probs (N, classes)) per image, in list order
@@ -152,9 +152,9 @@ def run_recall(args: argparse.Namespace) -> int:
     def load(chunk: list[str]) -> torch.Tensor:  # C: resize_image(load_image(path), net.w, net.h), never a letterbox
         return torch.from_numpy(np.stack([resize_frame(load_frame(p), net.width, net.height) for p in chunk]))
 
-    count = RecallCount()
+    count, model = RecallCount(), InferenceModel(net, in_place=True)
     for batch in prefetch(map(load, batched(paths, args.batch))):
-        for proposals in batch_proposals(net, predict(net, batch)):
+        for proposals in batch_proposals(net, predict(net, batch, model)):
             count.add(proposals, labels[count.images][:, 1:5].astype(np.float32))
             print(count.line(), flush=True)
     return 0

@@ -43,15 +43,15 @@ def fold_convolutional(layer: Convolutional) -> None:
     layer.batch_normalize = 0
 
 
-def fuse_batchnorm(net: Darknet) -> Darknet:
-    """A deep copy of `net` in eval mode with every convolutional batch norm folded in.
+def fuse_batchnorm(net: Darknet, in_place: bool = False) -> Darknet:
+    """A deep copy of `net` (`net` itself if `in_place`) in eval mode with every convolutional batch norm folded in.
 
-    The copy gives the same outputs at inference (within float32 rounding);
+    The result gives the same outputs at inference (within float32 rounding);
     it is for inference only (there are no batch statistics left to train).
     AlexeyAB's fuse_conv_batchnorm also normalises the weights of a
     `[shortcut]` once (`Shortcut.fuse_normalization`).
     """
-    fused = copy.deepcopy(net).eval()
+    fused = (net if in_place else copy.deepcopy(net)).eval()
     for layer in fused.layers:
         if isinstance(layer, Convolutional):
             fold_convolutional(layer)

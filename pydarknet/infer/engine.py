@@ -122,10 +122,14 @@ class InferenceModel:
     off by default: on the 2-core AVX-512 machine of tools/BENCHMARKS.md it is
     slower than oneDNN's direct convolution in 7 of 8 cases, and its
     transformed weights take 4x the memory of those layers' (yolov2: +650 MB).
+    `in_place=True` folds and converts `net` itself instead of a copy: no
+    second set of weights in memory, and `net` is then for inference only
+    (the CLI's detection verbs, which run nothing else on it).
     """
 
-    def __init__(self, net: Darknet, compile: bool = False, channels_last: bool = True, winograd: bool = False) -> None:
-        fused = fuse_batchnorm(net)
+    def __init__(self, net: Darknet, compile: bool = False, channels_last: bool = True, winograd: bool = False,
+                 in_place: bool = False) -> None:
+        fused = fuse_batchnorm(net, in_place)
         self.check_input = fused._check_input  # the size the model was made for
         for p in fused.parameters():
             p.requires_grad_(False)
