@@ -32,6 +32,19 @@ def test_fused_channels_last_heads_match_darknet(name, golden_net):
     assert net.layers[0].bn is None or net.layers[0].bn.weight.requires_grad  # the network is untouched
 
 
+def test_in_place_folds_the_network_itself(golden_net):
+    """The CLI's model: no copy of the weights; the folded network still computes Darknet's heads."""
+    c = case("yolov2-tiny-slim_scream_160")
+    net = golden_net(c["cfg"], c["width"], c["height"])
+    model = InferenceModel(net, in_place=True)
+    assert model.module.layers is net.layers
+    assert all(layer.bn is None for layer in net.layers if hasattr(layer, "bn"))
+    x = torch.from_numpy(case_input(c)).reshape(1, *net.input_shape)
+    assert_heads_golden(c["name"], net, model(x))
+    with torch.no_grad():
+        assert_heads_golden(c["name"], net, net(x))
+
+
 def test_contiguous_layout_also_matches(golden_net):
     c = case("yolov2-slim_dog_160")
     net = golden_net(c["cfg"], c["width"], c["height"])
