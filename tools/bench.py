@@ -355,6 +355,46 @@ def _inference_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]
             f"{net.bflops() * batch / t:.1f} |" for mode, t in times.items()]
 
 
+def bench_compare(args: argparse.Namespace) -> list[str]:
+    """pydarknet's inference modes against ONNX Runtime (and OpenVINO when installed) on the same network, in one
+    process, timed in turns: batch 1, yolov2 and yolov2-tiny at 416 and 608; ratios to ONNX Runtime's time.
+    ONNX Runtime runs pydarknet's own `convert --fuse` export (batch norm folded) with `--threads` threads."""
+    import onnxruntime
+
+    from pydarknet.convert.fuse import fuse_batchnorm
+    from pydarknet.convert.onnx_export import onnx_bytes
+    from pydarknet.infer.engine import InferenceModel
+
+    try:
+        import openvino
+    except ImportError:
+        openvino = None
+    rows = ["| network | size | mode | ms/image | time / ONNX Runtime |", "|---|---|---|---|---|"]
+    for cfg in ("yolov2.cfg", "yolov2-tiny.cfg"):
+        for size in (416, 608):
+            net = random_network(cfg, size)
+            exported = onnx_bytes(fuse_batchnorm(net))
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = args.threads
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads would steal torch's cores
+            session = onnxruntime.InferenceSession(exported, options, providers=["CPUExecutionProvider"])
+            x = torch.rand(1, 3, size, size)
+            feed = {session.get_inputs()[0].name: x.numpy()}
+            fast, compiled = InferenceModel(net), InferenceModel(net, compile=True)
+            compiled(x)
+            modes = {"ONNX Runtime": lambda: session.run(None, feed), "InferenceModel": lambda: fast(x),
+                     "InferenceModel, compiled": lambda: compiled(x)}
+            if openvino is not None:
+                core = openvino.Core()
+                core.set_property("CPU", {"INFERENCE_NUM_THREADS": args.threads})
+                request = core.compile_model(core.read_model(exported), "CPU").create_infer_request()
+                modes["OpenVINO fp32"] = lambda: request.infer([x.numpy()])
+            times = interleaved_medians(modes, args.repeat)
+            rows += [f"| {cfg} | {size} | {mode} | {t * 1000:.1f} | {t / times['ONNX Runtime']:.2f} |"
+                     for mode, t in times.items()]
+    return rows
+
+
 def darknet_seconds(binary: str, cfg: str, net: Darknet) -> float:
     """C Darknet's own "Predicted in" time for `detector test` on dog.png with this network's weights (median)."""
     import re
@@ -499,6 +539,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "ddp": bench_ddp,
     "classifier": bench_classifier,
     "startup": bench_startup,
+    "compare": bench_compare,
 }
 
 
