@@ -7,8 +7,10 @@ transposed.  Then every layer's floats (`Layer.darknet_tensors`), in cfg
 order, little-endian float32, no framing: so the size is checked here
 against what the cfg needs (Darknet does not check, and silently misreads).
 
-The file is read with one read and viewed as floats; saving writes to a
-temporary file in the same folder, syncs it and renames it over the target.
+Loading reads the header and the file's last bytes, checks the sizes, then
+reads the floats tensor by tensor straight into the network's tensors (no
+copy of the file in memory); saving writes to a temporary file in the same folder,
+syncs it and renames it over the target.
 
 A training `.backup` may carry an appendix after the floats: the trainer's
 resume state (`with_appendix`), framed by magic strings and closed by the
@@ -25,10 +27,11 @@ import hashlib
 import os
 import stat
 import struct
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import torch
@@ -75,40 +78,136 @@ class WeightsHeader:
         return np.array([self.major, self.minor, self.revision], dtype="<i4").tobytes() + seen.tobytes()
 
 
-def _read_bytes(path: str | Path) -> np.ndarray:
-    """A regular file's bytes in one read (a FIFO would block, /dev/zero never end: refused)."""
+def _open_regular(path: str | Path) -> BinaryIO:
+    """`path` opened for reading, if it is a regular file (a FIFO would block, /dev/zero never end: refused)."""
     try:
         mode = os.stat(path).st_mode
         if not stat.S_ISREG(mode):
             raise WeightsError(f"{path}: weights file is not a regular file ({file_kind(mode)})")
-        return np.fromfile(path, dtype=np.uint8)
+        return open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it; unbuffered: no read-ahead
     except OSError as err:
         raise WeightsError(f"{path}: cannot read weights: {err.strerror or err}") from None
 
 
-def read_weights_file(path: str | Path) -> tuple[WeightsHeader, np.ndarray]:
-    """The header and the float32 body of a .weights file (one read, then views); an appendix is checked and left out."""
-    raw = _read_bytes(path)
+def _read_at(f: BinaryIO, offset: int, size: int, path: str | Path) -> bytes:
+    """`size` bytes of `f` from `offset` (a file that shrank since its size was read: one line, not a short read)."""
+    f.seek(offset)
+    data = f.read(size)
+    if len(data) != size:
+        raise WeightsError(f"{path}: changed while it was read (shorter than {offset + size} bytes)")
+    return data
+
+
+@dataclass
+class WeightsLayout:
+    """Where a weights file's parts are: its header, the floats from byte `start` to `stop`, and the appendix
+    payload from `appendix` to `appendix_stop` (`appendix` None: there is none)."""
+
+    header: WeightsHeader
+    start: int
+    stop: int
+    appendix: int | None = None
+    appendix_stop: int = 0
+
+    @property
+    def floats(self) -> int:
+        return (self.stop - self.start) // 4
+
+
+def weights_layout(f: BinaryIO, path: str | Path) -> WeightsLayout:
+    """The layout of the weights file `f`, every part checked, reading only its first and last bytes (and, when it
+    has an appendix, every byte once, in chunks, for the checksum)."""
+    size = os.fstat(f.fileno()).st_size
+    first = _read_at(f, 0, min(size, 8), path)
     for signature, kind in ((b"PK\x03\x04", "a PyTorch (zip)"), (b"\x89HDF\r\n\x1a\n", "an HDF5")):
-        if raw[: len(signature)].tobytes() == signature:
+        if first.startswith(signature):
             raise WeightsError(f"{path}: {kind} file, not Darknet weights; `pydarknet convert - {path} NAME.weights` makes one")
-    raw, _ = split_appendix(raw, path)
-    if len(raw) < 16:
-        raise WeightsError(f"{path}: {len(raw)} bytes is too short for a Darknet weights header")
-    major, minor, revision = (int(v) for v in raw[:12].view("<i4"))
+    stop, appendix, appendix_stop = size, None, 0
+    if size >= _TRAILER.size and _read_at(f, size - len(APPENDIX_END), len(APPENDIX_END), path) == APPENDIX_END:
+        length, digest, _ = _TRAILER.unpack(_read_at(f, size - _TRAILER.size, _TRAILER.size, path))
+        stop = size - _TRAILER.size - length - len(APPENDIX_START)
+        if stop < 0 or _read_at(f, stop, len(APPENDIX_START), path) != APPENDIX_START \
+                or _sha256(f, size - len(digest) - len(APPENDIX_END), path) != digest:  # every byte before the digest
+            raise WeightsError(f"{path}: damaged: its checksum does not match its contents (a changed byte or an incomplete copy)")
+        appendix, appendix_stop = stop + len(APPENDIX_START), stop + len(APPENDIX_START) + length
+    if stop < 16:
+        raise WeightsError(f"{path}: {stop} bytes is too short for a Darknet weights header")
+    major, minor, revision = struct.unpack("<3i", _read_at(f, 0, 12, path))
     header = WeightsHeader(major, minor, revision)
-    body = len(raw) - header.size
+    body = stop - header.size
     if body < 0:
-        raise WeightsError(f"{path}: {len(raw)} bytes is too short for a version {major}.{minor} Darknet weights header ({header.size} bytes)")
+        raise WeightsError(f"{path}: {stop} bytes is too short for a version {major}.{minor} Darknet weights header ({header.size} bytes)")
     if major < 0 or minor < 0 or revision < 0 or body % 4:
-        if raw.tobytes().find(APPENDIX_START) >= 0:
+        if _contains(f, APPENDIX_START, stop):
             raise WeightsError(f"{path}: {CUT_SHORT}")
         raise WeightsError(
             f"{path}: not a Darknet weights file (header {major}.{minor}.{revision}, "
             f"{body} bytes after it is not a whole number of floats)"
         )
-    header.seen = int(raw[12 : header.size].view("<u8" if header.seen_bytes == 8 else "<u4")[0])
-    return header, raw[header.size :].view("<f4")
+    header.seen = int.from_bytes(_read_at(f, 12, header.seen_bytes, path), "little")
+    return WeightsLayout(header, header.size, stop, appendix, appendix_stop)
+
+
+_CHUNK = 2**20
+
+
+def _sha256(f: BinaryIO, size: int, path: str | Path) -> bytes:
+    """The sha256 of the first `size` bytes of `f`, read in chunks."""
+    digest = hashlib.sha256()
+    f.seek(0)
+    left = size
+    while left:
+        chunk = f.read(min(left, _CHUNK))
+        if not chunk:
+            raise WeightsError(f"{path}: changed while it was read (shorter than {size} bytes)")
+        digest.update(chunk)
+        left -= len(chunk)
+    return digest.digest()
+
+
+def _contains(f: BinaryIO, needle: bytes, size: int) -> bool:
+    """Whether the first `size` bytes of `f` hold `needle` (read in overlapping chunks)."""
+    f.seek(0)
+    tail, read = b"", 0
+    while read < size:
+        chunk = f.read(min(size - read, _CHUNK))
+        if not chunk:
+            return False
+        if needle in tail + chunk:
+            return True
+        tail, read = chunk[-len(needle) + 1 :], read + len(chunk)
+    return False
+
+
+def _read_into(f: BinaryIO, floats: np.ndarray, path: str | Path) -> np.ndarray:
+    """`floats` (little-endian float32, contiguous) filled with the next bytes of the unbuffered file `f`."""
+    buffer, done = memoryview(floats).cast("B"), 0
+    while done < len(buffer):  # one read, but for Linux's 2 GB cap on a single read
+        got = f.readinto(buffer[done:])
+        if not got:
+            raise WeightsError(f"{path}: changed while it was read (its floats end early)")
+        done += got
+    return floats
+
+
+def _load_tensor(f: BinaryIO, tensor: torch.Tensor, path: str | Path) -> bool:
+    """Fill `tensor` with the next floats of `f`, read straight into its memory when it is a contiguous float32
+    CPU tensor on a little-endian machine (else through an array of its size); whether they are all finite."""
+    target = tensor.detach()
+    direct = target.device.type == "cpu" and target.dtype == torch.float32 and target.is_contiguous() \
+        and sys.byteorder == "little"
+    floats = _read_into(f, target.numpy().reshape(-1) if direct else np.empty(tensor.numel(), "<f4"), path)
+    if not direct:
+        tensor.copy_(torch.from_numpy(floats).view(tensor.shape))
+    return bool(np.isfinite(floats).all())
+
+
+def read_weights_file(path: str | Path) -> tuple[WeightsHeader, np.ndarray]:
+    """The header and the float32 body of a .weights file (one read of the floats); an appendix is checked and left out."""
+    with _open_regular(path) as f:
+        layout = weights_layout(f, path)
+        f.seek(layout.start)
+        return layout.header, _read_into(f, np.empty(layout.floats, "<f4"), path)
 
 
 def with_appendix(weights: bytes, payload: bytes) -> bytes:
@@ -117,21 +216,13 @@ def with_appendix(weights: bytes, payload: bytes) -> bytes:
     return body + hashlib.sha256(body).digest() + APPENDIX_END
 
 
-def split_appendix(raw: np.ndarray, path: str | Path) -> tuple[np.ndarray, bytes | None]:
-    """(the weights' bytes, the appendix payload or None) of a file's bytes; a WeightsError if its checksum fails."""
-    if len(raw) < _TRAILER.size or raw[-len(APPENDIX_END):].tobytes() != APPENDIX_END:
-        return raw, None
-    length, digest, _ = _TRAILER.unpack(raw[-_TRAILER.size:].tobytes())
-    start = len(raw) - _TRAILER.size - length - len(APPENDIX_START)
-    if start < 0 or raw[start : start + len(APPENDIX_START)].tobytes() != APPENDIX_START \
-            or hashlib.sha256(raw[: len(raw) - 48]).digest() != digest:
-        raise WeightsError(f"{path}: damaged: its checksum does not match its contents (a changed byte or an incomplete copy)")
-    return raw[:start], raw[start + len(APPENDIX_START) : start + len(APPENDIX_START) + length].tobytes()
-
-
 def read_appendix(path: str | Path) -> bytes | None:
     """The appendix payload of a weights file (a pydarknet .backup's resume state), or None."""
-    return split_appendix(_read_bytes(path), path)[1]
+    with _open_regular(path) as f:
+        layout = weights_layout(f, path)
+        if layout.appendix is None:
+            return None
+        return _read_at(f, layout.appendix, layout.appendix_stop - layout.appendix, path)
 
 
 def layer_float_counts(net: "Darknet", cutoff: int | None, transpose: bool, loading: bool) -> list[tuple[int, int]]:
@@ -154,35 +245,38 @@ def load_weights(net: "Darknet", path: str | Path, cutoff: int | None = None, pa
     layers, Darknet's `partial`; extra floats after the cutoff are allowed).
     With `partial=True` a file that ends on a layer boundary fills the layers
     it has, the way Darknet starts a detector from `darknet19_448.conv.23`.
+    The floats are read tensor by tensor into the network (as Darknet's
+    load_weights_upto reads them): no second copy of the file in memory.
     """
-    header, floats = read_weights_file(path)
-    counts = layer_float_counts(net, cutoff, header.transpose, loading=True)
-    need = sum(n for _, n in counts)
-    have = len(floats)
-    if have < need:
-        boundaries = np.cumsum([0] + [n for _, n in counts])
-        if not (partial and have in boundaries):
+    with _open_regular(path) as f:
+        layout = weights_layout(f, path)
+        header = layout.header
+        counts = layer_float_counts(net, cutoff, header.transpose, loading=True)
+        need = sum(n for _, n in counts)
+        have = layout.floats
+        if have < need:
+            boundaries = np.cumsum([0] + [n for _, n in counts])
+            if not (partial and have in boundaries):
+                raise WeightsError(
+                    f"{path}: too short for {net.cfg_path}: expected {need} floats, found {have} "
+                    f"(header {header.major}.{header.minor}.{header.revision}; is this the right cfg?)"
+                )
+            counts = counts[: int(np.searchsorted(boundaries, have))]
+        elif have > need and cutoff is None:
+            after = layout.start + 4 * need
+            if _read_at(f, after, min(len(APPENDIX_START), layout.stop - after), path) == APPENDIX_START:
+                raise WeightsError(f"{path}: {CUT_SHORT}")
             raise WeightsError(
-                f"{path}: too short for {net.cfg_path}: expected {need} floats, found {have} "
+                f"{path}: too long for {net.cfg_path}: expected {need} floats, found {have} "
                 f"(header {header.major}.{header.minor}.{header.revision}; is this the right cfg?)"
             )
-        counts = counts[: int(np.searchsorted(boundaries, have))]
-    elif have > need and cutoff is None:
-        if floats[need : need + len(APPENDIX_START) // 4].tobytes() == APPENDIX_START:
-            raise WeightsError(f"{path}: {CUT_SHORT}")
-        raise WeightsError(
-            f"{path}: too long for {net.cfg_path}: expected {need} floats, found {have} "
-            f"(header {header.major}.{header.minor}.{header.revision}; is this the right cfg?)"
-        )
-    data = torch.from_numpy(floats)
-    offset = 0
-    with torch.no_grad():
-        for index, _ in counts:
-            for tensor in net.layers[index].darknet_tensors(header.transpose, loading=True):
-                n = tensor.numel()
-                tensor.copy_(data[offset : offset + n].view(tensor.shape))
-                offset += n
-    if not np.isfinite(floats[:offset]).all():
+        f.seek(layout.start)
+        finite = True
+        with torch.no_grad():
+            for index, _ in counts:
+                for tensor in net.layers[index].darknet_tensors(header.transpose, loading=True):
+                    finite = _load_tensor(f, tensor, path) and finite
+    if not finite:
         check_finite(net, path)  # names the layer
     net.seen = header.seen
     net.header = WeightsHeader(header.major, header.minor, header.revision, header.seen)

@@ -452,9 +452,9 @@ def _process(command: list[str], cwd: str) -> tuple[float, int]:
 
 def bench_startup(args: argparse.Namespace) -> list[str]:
     """Whole processes, run in turns: a bare Python, `import torch`, `pydarknet --version`, `pydarknet detect` of the
-    demo model and of yolov2 (random weights, 416x416) on the demo image.  Median wall time and peak RSS, each also
-    as the excess over `import torch` (#23's targets: --version <= 0.5 s over a bare Python; the demo detect
-    <= 0.6 s over `import torch`; yolov2's RSS <= 2x its weights over torch's)."""
+    demo model and of yolov2 (random weights, its cfg's 608x608) on the demo image.  Median wall time and peak
+    RSS, each also as the excess over `import torch` (#23's targets: --version <= 0.5 s over a bare Python; the
+    demo detect <= 0.6 s over `import torch`; yolov2's RSS <= 2x its weights over torch's)."""
     script = Path(sys.executable).parent / "pydarknet"
     cli = [str(script)] if script.exists() else [sys.executable, "-m", "pydarknet"]
     image = str(ROOT / "data" / "shapes-demo.jpg")
@@ -467,7 +467,7 @@ def bench_startup(args: argparse.Namespace) -> list[str]:
             "pydarknet --version": [*cli, "--version"],
             "pydarknet detect (demo model)": [*cli, "detect", str(ROOT / "cfg" / "yolov2-tiny-shapes.cfg"),
                                               str(ROOT / "weights" / "yolov2-tiny-shapes.weights"), image],
-            "pydarknet detect (yolov2 416)": [*cli, "detect", str(ROOT / "cfg" / "yolov2.cfg"), str(weights), image],
+            "pydarknet detect (yolov2, 608)": [*cli, "detect", str(ROOT / "cfg" / "yolov2.cfg"), str(weights), image],
         }
         runs: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
         for _ in range(args.repeat):
