@@ -13,7 +13,7 @@ and with `compile=True` compiles it with
 batch (N, C, H, W) to the heads' outputs, as `Darknet.forward` does, in the
 usual contiguous layout; every head (the `[region]` tree CPU quirk included)
 runs unchanged on that layout, so the outputs stay within the golden
-tolerances.  The network's weights are copied: load new weights, then make
+tolerances.  The network's weights are copied (unless `in_place=True`): load new weights, then make
 a new InferenceModel -- or call `inference_model(net)`, which keeps one per
 network and makes a new one when the weights, the input size, the device or
 the dialect changed (the default model of `pydarknet.infer.detect.predict`,
@@ -117,7 +117,7 @@ class InferenceModel:
     """`net`'s forward, batch-norm folded, channels_last, in inference mode; optionally compiled.
 
     `model(batch)` returns the head outputs of `net(batch)` (within float32
-    rounding).  `net` itself is left untouched.  `winograd=True` runs the
+    rounding).  `net` itself is left untouched (but with `in_place`).  `winograd=True` runs the
     layers `pydarknet.infer.winograd.suits` picks with Winograd's algorithm;
     off by default: on the 2-core AVX-512 machine of tools/BENCHMARKS.md it is
     slower than oneDNN's direct convolution in 7 of 8 cases, and its
