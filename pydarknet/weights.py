@@ -197,7 +197,9 @@ def _load_tensor(f: BinaryIO, tensor: torch.Tensor, path: str | Path) -> bool:
     direct = target.device.type == "cpu" and target.dtype == torch.float32 and target.is_contiguous() \
         and sys.byteorder == "little"
     floats = _read_into(f, target.numpy().reshape(-1) if direct else np.empty(tensor.numel(), "<f4"), path)
-    if not direct:
+    if direct:  # written behind torch's back: count it as an in-place write (InferenceModel caches look at it)
+        torch.autograd.graph.increment_version(tensor)
+    else:
         tensor.copy_(torch.from_numpy(floats).view(tensor.shape))
     return bool(np.isfinite(floats).all())
 

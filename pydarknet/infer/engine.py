@@ -47,7 +47,10 @@ from pydarknet.layers.sam import Sam
 from pydarknet.layers.scale_channels import ScaleChannels
 from pydarknet.layers.shortcut import Shortcut
 from pydarknet.network import Darknet
-from pydarknet.infer.winograd import WinogradConv2d, suits
+from pydarknet.infer import prepack as prepacked
+from pydarknet.infer.winograd import WinogradConv2d
+from pydarknet.infer.winograd import suits as winograd_suits
+from pydarknet.layers.activations import Activation
 
 # Layers whose forward works on any memory format; every other layer (heads
 # use .view on Darknet's channel layout) gets a contiguous input.
@@ -122,13 +125,17 @@ class InferenceModel:
     off by default: on the 2-core AVX-512 machine of tools/BENCHMARKS.md it is
     slower than oneDNN's direct convolution in 7 of 8 cases, and its
     transformed weights take 4x the memory of those layers' (yolov2: +650 MB).
+    `prepack` (default: on the CPU, when not compiled) runs each other
+    convolution with a leaky, relu or linear activation as one oneDNN call
+    with its weights reordered once and the activation fused
+    (`pydarknet.infer.prepack`).
     `in_place=True` folds and converts `net` itself instead of a copy: no
     second set of weights in memory, and `net` is then for inference only
     (the CLI's detection verbs, which run nothing else on it).
     """
 
     def __init__(self, net: Darknet, compile: bool = False, channels_last: bool = True, winograd: bool = False,
-                 in_place: bool = False) -> None:
+                 in_place: bool = False, prepack: bool | None = None) -> None:
         fused = fuse_batchnorm(net, in_place)
         self.check_input = fused._check_input  # the size the model was made for
         for p in fused.parameters():
@@ -136,10 +143,16 @@ class InferenceModel:
         if channels_last:
             fused = fused.to(memory_format=torch.channels_last)
         cpu = all(p.device.type == "cpu" for p in fused.parameters())
-        if winograd and cpu:  # on CUDA cuDNN picks its own algorithms
-            for layer in fused.layers:
-                if isinstance(layer, Convolutional) and suits(layer.conv):
-                    layer.conv = WinogradConv2d(layer.conv)
+        if prepack is None:  # compiled: inductor's freezing prepacks itself
+            prepack = cpu and not compile and prepacked.available()
+        for layer in fused.layers:
+            if not isinstance(layer, Convolutional):
+                continue
+            if winograd and cpu and winograd_suits(layer.conv):  # on CUDA cuDNN picks its own algorithms
+                layer.conv = WinogradConv2d(layer.conv)
+            elif prepack and prepacked.suits(layer.conv, layer.activation.name):
+                layer.conv = prepacked.PrepackedConv(layer.conv, layer.activation.name, [1, *layer.in_shapes[0]])
+                layer.activation = Activation("linear")
         self.module = _FusedForward(fused, channels_last, image_by_image=cpu)
         self.compiled = bool(compile)
         self._batch: int | None = None
