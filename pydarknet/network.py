@@ -113,14 +113,14 @@ def _shape_layer(layer: Layer, shapes: dict[int, Shape]) -> None:
     shapes[layer.index] = layer.out_shape
 
 
-def _report_unused(section: Section, strict: bool) -> None:
+def _report_unused(section: Section, strict: bool, dialect: str = "pjreddie") -> None:
     """The options no layer read, by what they do in the Darknets (pydarknet.cfg.dialect tables).
 
     Never silently different: a key some Darknet reads for this section that changes inference
     numbers and that pydarknet does not implement is an error; a training-only key (or one with no
     effect on any number) is a warning here (`pydarknet train` refuses the training keys it does not
-    implement: pydarknet.train.options); a key no Darknet reads is Darknet's "Unused field" warning.
-    With `strict=True` every unread or repeated option is an error.
+    implement for the network's `dialect`: pydarknet.train.options); a key no Darknet reads is Darknet's
+    "Unused field" warning.  With `strict=True` every unread or repeated option is an error.
     """
     for opt in section.unused() + section.duplicates:
         head = f"{section.where(opt)}: [{section.kind}] '{opt.key}={opt.value}'"
@@ -140,7 +140,7 @@ def _report_unused(section: Section, strict: bool) -> None:
             raise CfgError(f"{head}: {readers_phrase(section.kind, opt.key)} and it changes {what}; "
                            "pydarknet does not implement it")
         elif role == TRAINING:
-            train = "pydarknet train reads it" if trainer_implements(section.kind, opt.key, opt.value) \
+            train = "pydarknet train reads it" if trainer_implements(section.kind, opt.key, opt.value, dialect) \
                 else "pydarknet train refuses it"
             message = (f"{head} is a training option of {darknet_name(section.kind, opt.key)}: "
                        f"ignored here at inference; {train}")
@@ -165,8 +165,9 @@ class Darknet(nn.Module):
     AlexeyAB's differ on one cfg ("pjreddie", "alexeyab", or "auto":
     AlexeyAB's when the cfg uses anything only its parser reads,
     pydarknet.cfg.dialect); `dialect_reason` says why.  It sets the batch
-    norm at inference (BatchNorm.alexeyab), and pydarknet.infer.detect reads it
-    for the preprocessing, the box correction and the NMS.
+    norm at inference (BatchNorm.alexeyab), the [yolo] loss and its `max`
+    default (Yolo.alexeyab), and pydarknet.infer.detect reads it for the
+    preprocessing, the box correction and the NMS.
     """
 
     def __init__(self, cfg_path: str | Path, width: int | None = None, height: int | None = None, strict: bool = False,
@@ -178,12 +179,12 @@ class Darknet(nn.Module):
         self._auto_dialect = choose_dialect(sections, "auto")
         self.dialect, self.dialect_reason = self._auto_dialect if dialect == "auto" else choose_dialect(sections, dialect)
         self.options = NetOptions.from_section(sections[0])
-        _report_unused(sections[0], strict)
+        _report_unused(sections[0], strict, self.dialect)
         shapes: dict[int, Shape] = {-1: self.input_shape}
         layers = []
         for index, section in enumerate(sections[1:]):
             layer = _build_layer(section, index, shapes)
-            _report_unused(section, strict)
+            _report_unused(section, strict, self.dialect)
             layers.append(layer)
         if not layers:
             raise CfgError(f"{cfg_path}: no layers after [net]")
@@ -218,7 +219,7 @@ class Darknet(nn.Module):
             raise CfgError(f"dialect '{dialect}': expected one of auto, {', '.join(DIALECTS)}")
         self.dialect, self.dialect_reason = dialect, reason
         for module in self.modules():
-            if isinstance(module, BatchNorm):
+            if isinstance(module, (BatchNorm, Yolo)):  # the batch norm at inference; [yolo]'s loss and `max` default
                 module.alexeyab = dialect == "alexeyab"
 
     def set_cpu_tree_quirk(self, on: bool = True) -> None:

@@ -38,16 +38,18 @@ def test_known_facts(data: dict) -> None:
     assert (conv.readers, conv.role, conv.probe.load, conv.probe.train) == (
         ("pjreddie", "alexeyab"), "inference", "read", "ok")
 
-    iou_loss = _row(data, "yolo", "iou_loss")  # AlexeyAB's loss option: ignored at inference, refused by train
+    iou_loss = _row(data, "yolo", "iou_loss")  # AlexeyAB's loss option: ignored at inference, trained in its dialect
     assert (iou_loss.readers, iou_loss.role, iou_loss.probe.load, iou_loss.probe.train) == (
-        ("alexeyab",), "training", "warned", "refused")
+        ("alexeyab",), "training", "warned", "ok")
+
+    resize = _row(data, "yolo", "resize")  # AlexeyAB's data loading (an extra random crop): refused by train
+    assert (resize.role, resize.probe.train) == ("training", "refused")
 
     mosaic = _row(data, "net", "mosaic")  # refused by train, but mosaic=0 trains as pjreddie's
     assert (mosaic.role, mosaic.probe.train, mosaic.zero.train) == ("training", "refused", "ok")
 
-    scale_x_y = _row(data, "yolo", "scale_x_y")  # implemented at inference, its training refused at the first step
-    assert (scale_x_y.role, scale_x_y.probe.load, scale_x_y.probe.train) == ("inference", "read", "refused")
-    assert "is not implemented" in scale_x_y.probe.train_message
+    scale_x_y = _row(data, "yolo", "scale_x_y")  # implemented at inference and in AlexeyAB's loss
+    assert (scale_x_y.role, scale_x_y.probe.load, scale_x_y.probe.train) == ("inference", "read", "ok")
 
     xnor = _row(data, "convolutional", "xnor")
     assert (xnor.probe.load, xnor.zero.load) == ("refused", "read")

@@ -113,7 +113,7 @@ def test_tracking_embeddings_have_no_effect_on_boxes(tmp_path: Path) -> None:
 
 
 def test_training_key_warns_at_inference(tmp_path: Path) -> None:
-    cfg = write_cfg(tmp_path, net="mosaic=1", yolo="iou_loss=ciou\niou_normalizer=0.07")
+    cfg = write_cfg(tmp_path, net="mosaic=1", yolo="iou_loss=ciou\nresize=1.5")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         Darknet(cfg)
@@ -122,6 +122,8 @@ def test_training_key_warns_at_inference(tmp_path: Path) -> None:
         (f"{line_col(cfg, 'mosaic')}: [net] 'mosaic=1' is a training option of AlexeyAB's Darknet: "
          "ignored here at inference; pydarknet train refuses it"),
         (f"{line_col(cfg, 'iou_loss')}: [yolo] 'iou_loss=ciou' is a training option of AlexeyAB's Darknet: "
+         "ignored here at inference; pydarknet train reads it"),  # AlexeyAB's loss, in its dialect
+        (f"{line_col(cfg, 'resize')}: [yolo] 'resize=1.5' is a training option of AlexeyAB's Darknet: "
          "ignored here at inference; pydarknet train refuses it"),
     }
     assert expect <= set(messages), messages
@@ -136,13 +138,16 @@ def test_unknown_key_is_darknets_unused_field(tmp_path: Path) -> None:
 
 
 def test_trainer_refuses_unimplemented_training_keys(tmp_path: Path) -> None:
-    cfg = write_cfg(tmp_path, net="mosaic=1", yolo="iou_loss=ciou")
+    cfg = write_cfg(tmp_path, net="mosaic=1\nletter_box=1", yolo="iou_loss=ciou\nresize=1.5\ndelta_normalizer=2")
     with pytest.raises(DarknetError) as err:
         check_training_cfg(cfg)
     message = str(err.value)
     assert message.startswith(f"{line_col(cfg, 'mosaic')}: [net] mosaic=1: pydarknet train does not implement "
                               "training with this option of AlexeyAB's Darknet")
-    assert "(and 1 more: iou_loss=ciou)" in message
+    assert "(and 3 more: letter_box=1, resize=1.5, delta_normalizer=2)" in message  # AlexeyAB's loss keys train
+    # AlexeyAB's [yolo] loss keys are implemented in its dialect only (pjreddie's loss has none of them)
+    assert trainer_implements("yolo", "iou_loss", "ciou", "alexeyab") and not trainer_implements("yolo", "iou_loss", "ciou")
+    check_training_cfg(write_cfg(tmp_path, yolo="iou_loss=giou\niou_thresh=.2\nmax_delta=5\nresize=1\ndelta_normalizer=1"))
     # the pjreddie keys it trains with, neutral AlexeyAB values and no-effect keys are accepted
     assert trainer_implements("yolo", "jitter") and trainer_implements("net", "burn_in")
     assert trainer_implements("net", "mosaic", "0") and not trainer_implements("net", "mosaic", "1")

@@ -134,6 +134,9 @@ PROBES: dict[tuple[str, str], Spec] = {
     ("local", "pad"): Spec({"pad": "1", "size": "3"}),
     ("local", "size"): Spec({"size": "3", "pad": "1"}),
     ("yolo", "embedding_layer"): Spec({"embedding_layer": "0"}),
+    ("yolo", "resize"): Spec({"resize": "1.5"}),
+    ("yolo", "delta_normalizer"): Spec({"delta_normalizer": "2"}),
+    ("yolo", "show_details"): Spec({"show_details": "0"}),
     # coords > 4: masks after the box (4 + coords - 4 + 1 + classes entries per anchor)
     ("region", "coords"): Spec({"coords": "5"}, Context(pre=_conv(7), base={"classes": "1", "num": "1"}, post="")),
     # reverse=1 at stride 2 needs 16 channels (C/s^4 planes)

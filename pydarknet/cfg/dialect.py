@@ -265,7 +265,7 @@ TRAINING_ONLY: dict[str, frozenset[str]] = {
     "region": frozenset({"max", "log", "sqrt", "focal_loss", "jitter", "resize", "rescore", "thresh", "classfix",
                          "absolute", "random", "coord_scale", "object_scale", "noobject_scale", "mask_scale",
                          "class_scale", "bias_match"}),
-    "yolo": _LOSS_YOLO - {"uc_normalizer"},
+    "yolo": (_LOSS_YOLO - {"uc_normalizer"}) | {"show_details"},  # show_details: the cost forward_yolo_layer reports
     # map: parse_gaussian_yolo reads it into l.map, used only by the loss (get_gaussian_yolo_detections ignores it)
     "gaussian_yolo": (_LOSS_YOLO - {"focal_loss"}) | {"map"},
 }
@@ -278,8 +278,8 @@ NO_EFFECT: dict[str, frozenset[str]] = {
     "convolutional": frozenset({"stream", "wait_stream"}),
     "route": frozenset({"stream", "wait_stream"}),
     # embedding_layer: the embeddings get_yolo_detections copies out for `detector demo`'s tracking
-    "yolo": frozenset({"show_details", "track_history_size", "sim_thresh", "dets_for_track", "dets_for_show",
-                       "track_ciou_norm", "embedding_layer"}),
+    "yolo": frozenset({"track_history_size", "sim_thresh", "dets_for_track", "dets_for_show", "track_ciou_norm",
+                       "embedding_layer"}),
 }
 
 # [net] values with which AlexeyAB's training does what pjreddie's (and pydarknet's trainer) does.
@@ -288,6 +288,17 @@ TRAINING_NEUTRAL: dict[str, dict[str, str]] = {
                                  "ema_alpha", "track", "contrastive", "unsupervised", "attention", "adversarial_lr",
                                  "dynamic_minibatch", "try_fix_nan", "equidistant_point",
                                  "badlabels_rejection_percentage", "num_sigmas_reject_badlabels")},
+    # resize: load_data_detection's extra random crop scale; delta_normalizer: only the GPU's backward_yolo_layer_gpu
+    # scales l.delta by it (the CPU build adds l.delta as it is)
+    "yolo": {"resize": "1", "delta_normalizer": "1"},
+}
+
+# AlexeyAB's [yolo] loss keys pydarknet's trainer implements in AlexeyAB's dialect (pydarknet.layers.yolo_alexeyab);
+# pjreddie's loss has none of them (Yolo.delta refuses them in pjreddie's dialect).
+ALEXEYAB_TRAINED: dict[str, frozenset[str]] = {
+    "yolo": frozenset({"iou_loss", "iou_normalizer", "obj_normalizer", "cls_normalizer", "iou_thresh", "iou_thresh_kind",
+                       "max_delta", "counters_per_class", "label_smooth_eps", "objectness_smooth", "focal_loss",
+                       "show_details"}),
 }
 
 # Every alias a cfg may spell a section with -> the name the tables use.
@@ -348,14 +359,18 @@ def is_neutral(value: str, neutral: str) -> bool:
         return value == neutral
 
 
-def trainer_implements(kind: str, key: str, value: str | None = None) -> bool:
-    """Whether `pydarknet train` implements the training key `key` of a `[kind]` section (with this value).
+def trainer_implements(kind: str, key: str, value: str | None = None, dialect: str = "pjreddie") -> bool:
+    """Whether `pydarknet train` implements the training key `key` of a `[kind]` section (with this value) for a
+    network of `dialect`.
 
     It implements the training keys pjreddie's Darknet reads, with the values pjreddie's knows (not
-    `ALEXEYAB_VALUES`, e.g. `policy=sgdr`), and AlexeyAB's set to the value with which AlexeyAB trains as
-    pjreddie does (`TRAINING_NEUTRAL`, e.g. `mosaic=0`).
+    `ALEXEYAB_VALUES`, e.g. `policy=sgdr`), AlexeyAB's set to the value with which AlexeyAB trains as
+    pjreddie does (`TRAINING_NEUTRAL`, e.g. `mosaic=0`), and in AlexeyAB's dialect its [yolo] loss keys
+    (`ALEXEYAB_TRAINED`).
     """
     kind = canonical(kind)
+    if dialect == "alexeyab" and key in ALEXEYAB_TRAINED.get(kind, frozenset()):
+        return True
     pjreddie = READS_PJREDDIE.get(kind, frozenset()) | (READS_PJREDDIE["*"] if kind != "net" else frozenset())
     if key in pjreddie:
         return value not in ALEXEYAB_VALUES.get(kind, {}).get(key, frozenset())

@@ -12,10 +12,13 @@ all (the conv before it has activation=logistic) and decodes w =
 tw*tw*4*anchor (`get_yolo_box`); `nms_kind` (greedynms, diounms; any other
 word, cornersnms included, is the default do_nms_sort in parse_yolo) and
 `beta_nms` (default .6) choose the NMS when this is the network's last
-[yolo], [Gaussian_yolo] or [region] layer (`test_detector`).  Training with
-scale_x_y != 1 or new_coords=1 is refused (their delta rules are not
-implemented).  `YoloHead` is what [yolo] shares with AlexeyAB's
-[Gaussian_yolo] (pydarknet.layers.gaussian_yolo).
+[yolo], [Gaussian_yolo] or [region] layer (`test_detector`).
+
+Training: pjreddie's loss (`Yolo.delta`) in pjreddie's dialect, which
+refuses AlexeyAB's options (scale_x_y != 1, new_coords=1, iou_loss, ...);
+AlexeyAB's loss, with all of them, in AlexeyAB's
+(pydarknet.layers.yolo_alexeyab).  `YoloHead` is what [yolo] shares with
+AlexeyAB's [Gaussian_yolo] (pydarknet.layers.gaussian_yolo).
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pydarknet.cfg.dialect import ALEXEYAB_TRAINED
 from pydarknet.cfg.section import Section
 from pydarknet.errors import DarknetError
 from pydarknet.layers.base import Layer, Shape
 from pydarknet.layers.boxes import box_iou
 from pydarknet.layers.region import class_delta, read_map
+from pydarknet.layers.yolo_alexeyab import alexeyab_yolo_delta
 
 
 # AlexeyAB src/parser.c parse_yolo: the nms_kind words it knows; any other is DEFAULT_NMS.
@@ -105,17 +110,27 @@ class YoloHead(Layer):
 
 
 class Yolo(YoloHead):
+    """[yolo]; `alexeyab` (set by Darknet for that dialect) chooses AlexeyAB's loss and `max` default."""
+
     kind = "yolo"
 
     def __init__(self, section: Section, index: int, shapes: dict[int, Shape]) -> None:
         super().__init__(section, index, shapes)
-        self.max_boxes = section.get_int("max", 90)
+        self.alexeyab = False
+        self.max_option: int | None = section.get_int("max", None)
         self.jitter = section.get_float("jitter", 0.2)
         self.ignore_thresh = section.get_float("ignore_thresh", 0.5)
         self.truth_thresh = section.get_float("truth_thresh", 1.0)
         self.random = section.get_int("random", 0)
         self.map = read_map(section)
         self.new_coords = section.get_int("new_coords", 0)
+
+    @property
+    def max_boxes(self) -> int:
+        """`max`, the truths per image the loss reads: parse_yolo's default is 90 in pjreddie's Darknet, 200 in AlexeyAB's."""
+        if self.max_option is not None:
+            return self.max_option
+        return 200 if self.alexeyab else 90
 
     def forward(self, x: Tensor) -> Tensor:
         b, _, h, w = x.shape
@@ -130,28 +145,26 @@ class Yolo(YoloHead):
         """Darknet's forward_yolo_layer in training: (l.output, l.delta, *l.cost).
 
         `raw` (N, C, H, W) is the layer's input, `truth` (N, boxes, 5) as for
-        [region] (at most `max` boxes read), `net_size` the network's input
-        (width, height), in which the anchors are given.  Objectness: 0 - obj
+        [region] (at most `max` boxes read; AlexeyAB's 6th float, track_id, is
+        accepted), `net_size` the network's input (width, height), in which the
+        anchors are given.  In AlexeyAB's dialect, AlexeyAB's loss
+        (pydarknet.layers.yolo_alexeyab).  pjreddie's: objectness 0 - obj
         unless the best IoU with a truth exceeds `ignore_thresh` (and 1 - obj
         with the box and class deltas of that truth above `truth_thresh`);
         each truth's best anchor over all `num` anchors, if it is in `mask`,
         gets box deltas scaled by 2 - w*h, 1 - obj and the class delta.
         """
-        for key, value, plain in (("scale_x_y", self.scale_x_y, 1.0), ("new_coords", self.new_coords, 0)):
-            if value != plain:
-                raise DarknetError(
-                    f"{self.section.where(self.section.options.get(key))}: [yolo] {key}={value}: training with it "
-                    "(AlexeyAB's delta rules) is not implemented; it is supported at inference only"
-                )
+        if self.alexeyab:
+            return alexeyab_yolo_delta(self, raw, truth, net_size)
+        self._refuse_alexeyab_options()
         with torch.no_grad():
             out = self.forward(raw)
             n_img, _, h, w = raw.shape
             o = out.view(n_img, self.num, self.classes + 5, h, w)
-            truth = truth[:, : self.max_boxes].to(o)
+            truth = truth[:, : self.max_boxes, :5].to(o)
             valid = (truth[..., 0] != 0).cumprod(dim=1).bool()  # Darknet: `if(!truth.x) break;`
             size = torch.tensor(net_size, device=o.device, dtype=o.dtype)
-            anchors = self.anchors[self.mask]
-            boxes = self._pred_boxes(o, anchors, size)
+            boxes = self.pred_boxes(o, size)
             delta = torch.zeros_like(o)
             iou = box_iou(boxes.unsqueeze(-2), truth[:, None, None, None, :, :4]).nan_to_num(0.0)
             iou = iou.masked_fill(~valid[:, None, None, None, :], 0.0)
@@ -167,34 +180,68 @@ class Yolo(YoloHead):
             delta = delta.view_as(out)
             return out, delta, delta.square().sum()
 
+    def _refuse_alexeyab_options(self) -> None:
+        """pjreddie's loss has none of AlexeyAB's options: a cfg that sets one trains in AlexeyAB's dialect only."""
+        options = self.section.options
+        found = [options[key] for key in ALEXEYAB_TRAINED["yolo"] if key in options]
+        found += [options[key] for key, value, plain in (("scale_x_y", self.scale_x_y, 1.0), ("new_coords", self.new_coords, 0))
+                  if value != plain]
+        if found:
+            opt = min(found, key=lambda o: o.line)  # the first in the cfg
+            raise DarknetError(
+                f"{self.section.where(opt)}: [yolo] {opt.key}={opt.value}: AlexeyAB's loss option; pjreddie's "
+                "forward_yolo_layer, which this network's dialect trains with, has no such option "
+                "(train it in AlexeyAB's dialect)"
+            )
+
     def input_delta(self, output: Tensor, delta: Tensor) -> Tensor:
         """Darknet's backward_yolo_layer adds l.delta to the previous layer as it is."""
         return delta
 
-    @staticmethod
-    def _pred_boxes(o: Tensor, anchors: Tensor, size: Tensor) -> Tensor:
-        """Darknet's get_yolo_box for every (image, anchor, row, column): (..., 4)."""
+    def pred_boxes(self, o: Tensor, size: Tensor) -> Tensor:
+        """Darknet's get_yolo_box for every (image, anchor, row, column) of the output view `o`: (..., 4).
+
+        x = (col + tx) / W, y = (row + ty) / H; w = exp(tw) * anchor_w / net_w, or with AlexeyAB's
+        new_coords tw*tw*4 * anchor_w / net_w; h likewise.
+        """
         h, w = o.shape[-2:]
+        anchors = self.anchors[self.mask]
         col = torch.arange(w, device=o.device, dtype=o.dtype)
         row = torch.arange(h, device=o.device, dtype=o.dtype).view(-1, 1)
         aw = anchors[:, 0].view(1, -1, 1, 1)
         ah = anchors[:, 1].view(1, -1, 1, 1)
         x = (col + o[:, :, 0]) / w
         y = (row + o[:, :, 1]) / h
+        if self.new_coords:
+            return torch.stack([x, y, o[:, :, 2] * o[:, :, 2] * 4 * aw / size[0], o[:, :, 3] * o[:, :, 3] * 4 * ah / size[1]], dim=-1)
         return torch.stack([x, y, torch.exp(o[:, :, 2]) * aw / size[0], torch.exp(o[:, :, 3]) * ah / size[1]], dim=-1)
 
-    def _class_ids(self, cls: Tensor) -> Tensor:
+    def box_target(self, tb: Tensor, anchor: Tensor, cell: tuple[Tensor, Tensor], grid: tuple[int, int], size: Tensor) -> Tensor:
+        """delta_yolo_box's targets (M, 4) of truths `tb` in cells (i, j) of a grid (w, h), anchors (M, 2) in pixels:
+        x*w - i, y*h - j, log(w*net_w / anchor_w), log(h*net_h / anchor_h) (AlexeyAB's new_coords:
+        sqrt(w*net_w / (4*anchor_w)), likewise h)."""
+        (i, j), (w, h) = cell, grid
+        if self.new_coords:
+            tw, th = torch.sqrt(tb[:, 2] * size[0] / (4 * anchor[:, 0])), torch.sqrt(tb[:, 3] * size[1] / (4 * anchor[:, 1]))
+        else:
+            tw, th = torch.log(tb[:, 2] * size[0] / anchor[:, 0]), torch.log(tb[:, 3] * size[1] / anchor[:, 1])
+        return torch.stack([tb[:, 0] * w - i, tb[:, 1] * h - j, tw, th], dim=1)
+
+    def class_ids(self, cls: Tensor) -> Tensor:
+        """Truth classes (floats) as the loss indexes them: (int) truncation, then `map` when given."""
         cls = cls.long()
         return torch.tensor(self.map, device=cls.device)[cls] if self.map is not None else cls
 
-    @staticmethod
-    def _box_delta(o: Tensor, tb: Tensor, anchor: Tensor, cell: tuple[Tensor, Tensor], grid: tuple[int, int], size: Tensor) -> Tensor:
-        """delta_yolo_box's four deltas, (2 - w*h) * (target - output), for
-        truths `tb` in cells (i, j) of a grid (w, h) and the outputs `o` (M, 4)."""
-        (i, j), (w, h) = cell, grid
-        target = torch.stack([tb[:, 0] * w - i, tb[:, 1] * h - j,
-                              torch.log(tb[:, 2] * size[0] / anchor[:, 0]), torch.log(tb[:, 3] * size[1] / anchor[:, 1])], dim=1)
-        return (2 - tb[:, 2] * tb[:, 3]).unsqueeze(1) * (target - o)
+    def mask_slots(self, device: torch.device) -> Tensor:
+        """(num_total,) the slot of each anchor in `mask`, -1 when absent (Darknet's int_index: the first slot)."""
+        slots = [-1] * self.total
+        for slot, anchor in reversed(list(enumerate(self.mask))):
+            slots[anchor] = slot
+        return torch.tensor(slots, device=device)
+
+    def _box_delta(self, o: Tensor, tb: Tensor, anchor: Tensor, cell: tuple[Tensor, Tensor], grid: tuple[int, int], size: Tensor) -> Tensor:
+        """pjreddie's delta_yolo_box: (2 - w*h) * (target - output) for the outputs `o` (M, 4)."""
+        return (2 - tb[:, 2] * tb[:, 3]).unsqueeze(1) * (self.box_target(tb, anchor, cell, grid, size) - o)
 
     def _matched_delta(self, o: Tensor, matched: Tensor, best_t: Tensor, truth: Tensor, size: Tensor, delta: Tensor) -> None:
         """Predictions above `truth_thresh`: 1 - obj, class and box deltas of their best truth."""
@@ -202,7 +249,7 @@ class Yolo(YoloHead):
         tb = truth[img, best_t[img, n, j, i]]
         delta[img, n, 4, j, i] = 1 - o[img, n, 4, j, i]
         p = o[img, n, 5:, j, i]
-        delta[img, n, 5:, j, i] = class_delta(p, torch.zeros_like(p), self._class_ids(tb[:, 4]), 1.0, tag=False)
+        delta[img, n, 5:, j, i] = class_delta(p, torch.zeros_like(p), self.class_ids(tb[:, 4]), 1.0, tag=False)
         anchor = self.anchors[torch.tensor(self.mask, device=o.device)[n]]
         delta[img, n, :4, j, i] = self._box_delta(o[img, n, :4, j, i], tb, anchor, (i, j), (o.shape[-1], o.shape[-2]), size)
 
@@ -217,12 +264,10 @@ class Yolo(YoloHead):
         origin = torch.zeros_like(shapes)
         shape_iou = box_iou(torch.cat([origin, shapes], -1), torch.cat([origin[:, :1], tb[:, None, 2:4]], -1))
         best = shape_iou.nan_to_num(0.0).argmax(dim=1)  # Darknet: the first anchor with the highest IoU
-        slot_of = torch.full((self.total,), -1, dtype=torch.long, device=o.device)
-        slot_of[torch.tensor(self.mask, device=o.device)] = torch.arange(self.num, device=o.device)
-        n = slot_of[best]
+        n = self.mask_slots(o.device)[best]
         keep = n >= 0
         images, tb, i, j, n, best = images[keep], tb[keep], i[keep], j[keep], n[keep], best[keep]
         delta[images, n, :4, j, i] = self._box_delta(o[images, n, :4, j, i], tb, self.anchors[best], (i, j), (w, h), size)
         delta[images, n, 4, j, i] = 1 - o[images, n, 4, j, i]
         p = o[images, n, 5:, j, i]
-        delta[images, n, 5:, j, i] = class_delta(p, delta[images, n, 5:, j, i], self._class_ids(tb[:, 4]), 1.0, tag=True)
+        delta[images, n, 5:, j, i] = class_delta(p, delta[images, n, 5:, j, i], self.class_ids(tb[:, 4]), 1.0, tag=True)

@@ -7,10 +7,13 @@ than what the cfg asks for, so `start_network` refuses them here, before
 anything is built: one DarknetError naming the cfg, line, column and key.
 
 The trainer implements the training keys pjreddie's Darknet reads (its
-`parse_*` functions; pydarknet's trainer reproduces them), and accepts
+`parse_*` functions; pydarknet's trainer reproduces them), in AlexeyAB's
+dialect AlexeyAB's [yolo] loss keys (`ALEXEYAB_TRAINED`: iou_loss,
+iou_normalizer, iou_thresh, ...; pydarknet.layers.yolo_alexeyab), and accepts
 AlexeyAB keys set to the value with which AlexeyAB trains as pjreddie does
 (`TRAINING_NEUTRAL`, e.g. `mosaic=0`) and keys with no effect on any number
-(`NO_EFFECT`: GPU memory, display, tracking).
+(`NO_EFFECT`: GPU memory, display, tracking).  The dialect is the cfg's own
+(`choose_dialect(.., "auto")`, as `pydarknet train` builds the network).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from pydarknet.cfg.dialect import (
     TRAINING,
     canonical,
+    choose_dialect,
     darknet_name,
     is_neutral,
     key_role,
@@ -42,6 +46,8 @@ _NOT_TRAINED: dict[tuple[str, str], str | None] = {
     ("crop", "angle"): "0", ("crop", "saturation"): "1", ("crop", "exposure"): "1", ("crop", "shift"): "0",
     # Darknet's Adam update (update_*_layer with l.adam); pydarknet trains with its SGD only
     ("net", "adam"): "0",
+    # AlexeyAB's load_data_detection letterboxes the training images with letter_box=1; pydarknet's loader stretches
+    ("net", "letter_box"): "0",
 }
 
 
@@ -54,11 +60,11 @@ def _not_trained(kind: str, opt: Option) -> bool:
     return False
 
 
-def unimplemented_training_options(sections: list[Section]) -> list[tuple[Section, Option]]:
-    """Every training option of the cfg that the trainer does not implement, with its section."""
+def unimplemented_training_options(sections: list[Section], dialect: str) -> list[tuple[Section, Option]]:
+    """Every training option of the cfg that the trainer does not implement for `dialect`, with its section."""
     return [(section, opt) for section in sections for opt in section.options.values()
-            if _not_trained(section.kind, opt)
-            or key_role(section.kind, opt.key) == TRAINING and not trainer_implements(section.kind, opt.key, opt.value)]
+            if _not_trained(section.kind, opt) or key_role(section.kind, opt.key) == TRAINING
+            and not trainer_implements(section.kind, opt.key, opt.value, dialect)]
 
 
 # AlexeyAB's layers pydarknet runs at inference only: their losses are not implemented.
@@ -73,7 +79,7 @@ def check_training_cfg(cfg: str | Path) -> None:
         if loss:
             raise DarknetError(f"{section.where()}: [{section.kind}] is AlexeyAB's and pydarknet train does not "
                                f"implement {loss}; pydarknet runs it at inference only")
-    found = unimplemented_training_options(sections)
+    found = unimplemented_training_options(sections, choose_dialect(sections, "auto")[0])
     if not found:
         return
     (section, opt), others = found[0], [f"{o.key}={o.value}" for _, o in found[1:]]

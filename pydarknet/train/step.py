@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 
 
 def train_network(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor) -> float:
-    """Darknet's train_network on `x` (N, C, H, W) with `truth` (N, boxes, 5), or (N, classes) for a classifier.
+    """Darknet's train_network on `x` (N, C, H, W) with `truth` (N, boxes, 5: x y w h class; AlexeyAB's dialect
+    also takes its 6, track_id last, which its [yolo] loss does not read), or (N, classes) for a classifier.
 
     `state` holds the SGD buffers and precision the steps of one run share (`TrainingState(net)`).
     """
@@ -68,8 +69,9 @@ def train_network(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor) 
             raise DarknetError(f"truth must be (N={x.shape[0]}, classes={outputs}), got {tuple(truth.shape)}")
         datum = _classifier_datum
     else:
-        if truth.dim() != 3 or truth.shape[0] != x.shape[0] or truth.shape[2] != 5:
-            raise DarknetError(f"truth must be (N={x.shape[0]}, boxes, 5), got {tuple(truth.shape)}")
+        columns = (5, 6) if net.dialect == "alexeyab" else (5,)  # AlexeyAB's truth_size 6: x y w h class track_id
+        if truth.dim() != 3 or truth.shape[0] != x.shape[0] or truth.shape[2] not in columns:
+            raise DarknetError(f"truth must be (N={x.shape[0]}, boxes, {' or '.join(map(str, columns))}), got {tuple(truth.shape)}")
         heads = [net.layers[i] for i in net.output_indices]
         unsupported = [h for h in heads if not isinstance(h, (Region, Yolo))]
         if unsupported:
