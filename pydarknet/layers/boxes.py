@@ -2,7 +2,10 @@
 
 Boxes are (..., 4) tensors of centre x, centre y, width, height; shapes
 broadcast.  Darknet's IoU is intersection / (area_a + area_b - intersection)
-with a zero intersection when either overlap is negative.
+with a zero intersection when either overlap is negative.  AlexeyAB's box.c,
+for its [yolo] loss (pydarknet.layers.yolo_alexeyab): its box_iou (0 when the
+intersection or the union is 0), box_giou, box_diou, box_ciou, box_iou_kind
+and the gradient dx_box_iou.
 """
 
 from __future__ import annotations
