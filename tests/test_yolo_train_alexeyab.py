@@ -1,19 +1,30 @@
-"""AlexeyAB's [yolo] in training mode against its C (tests/golden-alexeyab/yolo-train/: yolo_layer.c
-forward_yolo_layer with state.train = 1): l.output, l.delta and *l.cost, within the README's tolerances
-(output and delta |a - g| <= 1e-3 (1 + |g|), cost |a - g| <= 1e-3 max(1, |g|)).  The cases are
-yolov4-tiny's and yolov4's [yolo] options (ciou, iou_normalizer, scale_x_y, iou_thresh, max_delta) on
-6-float truths with AlexeyAB's max=200; the anchors are pixels of the manifest's `net_size`."""
+"""AlexeyAB's [yolo] in training mode against its C (yolo_layer.c forward_yolo_layer with state.train = 1):
+l.output, l.delta and *l.cost, within the README's tolerances (output and delta |a - g| <= 1e-3 (1 + |g|),
+cost |a - g| <= 1e-3 max(1, |g|)); the anchors are pixels of the manifest's `net_size`.
+
+tests/golden-alexeyab/yolo-train/: yolov4-tiny's and yolov4's [yolo] options (ciou, iou_normalizer,
+scale_x_y, iou_thresh, max_delta) on 6-float truths with AlexeyAB's max=200.
+tests/golden-alexeyab-extra/yolo-train/ (tools/goldens/alexeyab_yolo_train/): the other options: mse
+(with truth_thresh, label_smooth_eps), giou (focal_loss, max_delta clipping, iou_thresh_kind=giou), diou
+(counters_per_class, cls_normalizer, objectness_smooth, iou_thresh_kind=ciou), iou (show_details=0, max=8,
+iou_thresh_kind=diou), mse with new_coords, and yolov7-tiny's [yolo] (ciou, new_coords, objectness_smooth).
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import GOLDEN_AB, MANIFEST_AB, golden_layer
+from conftest import GOLDEN_AB, MANIFEST_AB, ROOT, golden_layer
 from pydarknet.errors import DarknetError
 
-CASES = MANIFEST_AB["yolo_train"]
+EXTRA = ROOT / "tests" / "golden-alexeyab-extra" / "yolo-train"
+CASES = [(GOLDEN_AB / "yolo-train", case) for case in MANIFEST_AB["yolo_train"]]
+CASES += [(EXTRA, case) for case in json.loads((EXTRA / "manifest.json").read_text())["cases"]]
 
 
 def assert_within(name: str, ours: torch.Tensor, theirs: np.ndarray, floor: str = "1 + |g|") -> None:
@@ -25,11 +36,11 @@ def assert_within(name: str, ours: torch.Tensor, theirs: np.ndarray, floor: str 
     assert np.all(err <= bound), f"{name}: max |a - g| {err.max():.3e}, worst ratio to the bound {(err / bound).max():.3f}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_yolo_train_matches_alexeyab(case: dict) -> None:
-    folder = GOLDEN_AB / "yolo-train" / case["name"]
+@pytest.mark.parametrize(("root", "case"), CASES, ids=[c["name"] for _, c in CASES])
+def test_yolo_train_matches_alexeyab(root: Path, case: dict) -> None:
+    folder = root / case["name"]
     layer, raw, truth = golden_layer(folder, "yolo.cfg")
-    assert layer.alexeyab and layer.max_boxes == case["max_boxes"] == 200 and truth.shape[1:] == (200, 6)
+    assert layer.alexeyab and layer.max_boxes == case["max_boxes"] and truth.shape[1:] == (case["max_boxes"], 6)
     output, delta, cost = layer.delta(raw, truth, tuple(case["net_size"]))
     assert_within(f"{case['name']} output", output, np.load(folder / "output.npy"))
     assert_within(f"{case['name']} delta", delta, np.load(folder / "delta.npy"))
@@ -41,8 +52,8 @@ def test_yolo_train_matches_alexeyab(case: dict) -> None:
 
 def test_track_id_changes_nothing() -> None:
     """The 6th float (track_id) feeds only [contrastive]'s labels: 5-float truths give the same numbers."""
-    case = CASES[0]
-    layer, raw, truth = golden_layer(GOLDEN_AB / "yolo-train" / case["name"], "yolo.cfg")
+    root, case = CASES[0]
+    layer, raw, truth = golden_layer(root / case["name"], "yolo.cfg")
     six = layer.delta(raw, truth, tuple(case["net_size"]))
     tracked = truth.clone()
     tracked[..., 5] = 7
@@ -53,11 +64,20 @@ def test_track_id_changes_nothing() -> None:
 
 def test_pjreddie_dialect_refuses_alexeyab_loss_options() -> None:
     """The same cfg in pjreddie's dialect: its loss has none of these options, so training names the first."""
-    case = CASES[0]
-    folder = GOLDEN_AB / "yolo-train" / case["name"]
+    root, case = CASES[0]
+    folder = root / case["name"]
     layer, raw, truth = golden_layer(folder, "yolo.cfg")
     layer.alexeyab = False
     assert layer.max_boxes == 90  # pjreddie's parse_yolo default
     line = next(n for n, text in enumerate((folder / "yolo.cfg").read_text().splitlines(), 1) if text.startswith("scale_x_y"))
     with pytest.raises(DarknetError, match=rf"yolo\.cfg:{line}:\d+: \[yolo\] scale_x_y=1\.05: AlexeyAB's loss option"):
         layer.delta(raw, truth, tuple(case["net_size"]))
+
+
+def test_truths_past_max_are_not_read() -> None:
+    """`max=8`: Darknet's truth buffer holds 8 rows per image (l.truths); rows after them change nothing."""
+    root, case = next((r, c) for r, c in CASES if c["max_boxes"] < 200)
+    layer, raw, truth = golden_layer(root / case["name"], "yolo.cfg")
+    longer = torch.cat([truth, torch.tensor([0.5, 0.5, 0.2, 0.2, 1.0, 0.0]).expand(truth.shape[0], 4, 6)], dim=1)
+    for a, b in zip(layer.delta(raw, truth, tuple(case["net_size"])), layer.delta(raw, longer, tuple(case["net_size"]))):
+        assert torch.equal(a, b)
