@@ -81,3 +81,92 @@ def test_truths_past_max_are_not_read() -> None:
     longer = torch.cat([truth, torch.tensor([0.5, 0.5, 0.2, 0.2, 1.0, 0.0]).expand(truth.shape[0], 4, 6)], dim=1)
     for a, b in zip(layer.delta(raw, truth, tuple(case["net_size"])), layer.delta(raw, longer, tuple(case["net_size"]))):
         assert torch.equal(a, b)
+
+
+TINY_YOLOV4 = """[net]
+batch=2
+subdivisions=1
+width=64
+height=64
+channels=3
+momentum=0.9
+decay=0.0005
+learning_rate=0.001
+burn_in=2
+max_batches=2
+policy=steps
+steps=100
+scales=.1
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[convolutional]
+filters=21
+size=1
+stride=1
+pad=1
+activation=linear
+
+[yolo]
+mask=0,1,2
+anchors=10,14, 23,27, 37,58
+classes=2
+num=3
+jitter=.1
+scale_x_y=1.05
+iou_thresh=0.213
+cls_normalizer=1.0
+iou_normalizer=0.07
+iou_loss=ciou
+ignore_thresh=.7
+truth_thresh=1
+max_delta=5
+random=0
+"""
+
+
+def test_pydarknet_train_runs_alexeyabs_loss(tmp_path: Path, one_thread: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pydarknet train` on a cfg with AlexeyAB's [yolo] loss keys: its dialect, its loss (every step through
+    alexeyab_yolo_delta), AlexeyAB's max=200 truths per image from the loader, and a final weights file."""
+    import pydarknet.layers.yolo as yolo_module
+    from pydarknet.train.trainer import TrainRun, train_detector
+    from training_data import make_dataset
+
+    calls = []
+
+    def counted(layer, raw, truth, net_size):  # type: ignore[no-untyped-def]
+        calls.append(truth.shape)
+        return real(layer, raw, truth, net_size)
+
+    real = yolo_module.alexeyab_yolo_delta
+    monkeypatch.setattr(yolo_module, "alexeyab_yolo_delta", counted)
+    cfg = tmp_path / "v4.cfg"
+    cfg.write_text(TINY_YOLOV4)
+    final = train_detector(TrainRun(data=make_dataset(tmp_path / "ds"), cfg=cfg, workers=0, quiet=True))
+    assert final.name == "v4_final.weights" and final.exists()
+    assert calls == [torch.Size([2, 200, 5])] * 2
+
+
+def test_train_network_takes_six_float_truths(one_thread: None) -> None:
+    """train_network in AlexeyAB's dialect takes its truth layout, x y w h class track_id."""
+    import warnings
+
+    from pydarknet import Darknet
+    from pydarknet.train.state import TrainingState
+    from pydarknet.train.step import train_network
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = Path(ROOT / "tests" / "golden-alexeyab" / "yolo-train" / "yolov4_13x13_mask678" / "yolo.cfg")
+        net = Darknet(path)  # a lone [yolo]: its input is the network's input
+    truth = torch.zeros(2, 200, 6)
+    truth[:, 0] = torch.tensor([0.5, 0.5, 0.3, 0.2, 3.0, 7.0])
+    x = torch.randn(2, *net.input_shape)
+    assert train_network(net, TrainingState(net), x, truth) == pytest.approx(
+        float(net.layers[0].delta(x, truth, (net.width, net.height))[2]) / 2, rel=1e-6)
