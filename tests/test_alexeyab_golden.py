@@ -114,13 +114,16 @@ def test_summary_says_which_dialect():
     assert "Dialect: pjreddie (auto: nothing in the cfg is AlexeyAB's only)" in plain.stdout
 
 
-def test_training_refuses_alexeyab_yolo_options(tmp_path):
-    """Yolo.delta has no rules for scale_x_y / new_coords yet: one clear error naming the key."""
+def test_pjreddie_training_refuses_alexeyab_yolo_options(tmp_path):
+    """scale_x_y / new_coords train in AlexeyAB's dialect (its loss, tests/test_yolo_train_alexeyab.py); pjreddie's
+    loss has no rules for them: in that dialect one clear error naming the key."""
     from pydarknet import Darknet, DarknetError
 
     for option in ("scale_x_y=1.05", "new_coords=1"):
         cfg = tmp_path / "head.cfg"
         cfg.write_text(f"[net]\nwidth=4\nheight=4\nchannels=6\n[yolo]\nmask=0\nanchors=1,1\nnum=1\nclasses=1\n{option}\n")
         head = Darknet(cfg).layers[0]
+        assert torch.isfinite(head.delta(torch.zeros(1, 6, 4, 4), torch.zeros(1, 1, 5), (4, 4))[2])
+        head = Darknet(cfg, dialect="pjreddie").layers[0]
         with pytest.raises(DarknetError, match=option.split("=")[0]):
             head.delta(torch.zeros(1, 6, 4, 4), torch.zeros(1, 1, 5), (4, 4))

@@ -170,3 +170,14 @@ def test_train_network_takes_six_float_truths(one_thread: None) -> None:
     x = torch.randn(2, *net.input_shape)
     assert train_network(net, TrainingState(net), x, truth) == pytest.approx(
         float(net.layers[0].delta(x, truth, (net.width, net.height))[2]) / 2, rel=1e-6)
+
+
+def test_images_without_truths() -> None:
+    """No truth (the list ends at the first x == 0): only objectness deltas obj_normalizer * (0 - obj)."""
+    root, case = CASES[0]
+    layer, raw, truth = golden_layer(root / case["name"], "yolo.cfg")
+    output, delta, cost = layer.delta(raw, torch.zeros_like(truth), tuple(case["net_size"]))
+    obj = output.view(raw.shape[0], layer.num, layer.entries, *raw.shape[2:])[:, :, 4]
+    planes = delta.view(raw.shape[0], layer.num, layer.entries, *raw.shape[2:])
+    assert torch.equal(planes[:, :, 4], -obj) and not planes[:, :, :4].any() and not planes[:, :, 5:].any()
+    assert float(cost) == pytest.approx(float(obj.square().sum()), rel=1e-6)

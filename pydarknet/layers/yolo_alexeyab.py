@@ -197,7 +197,8 @@ def _anchor_deltas(batch: _Batch) -> None:
         best_t = iou.argmax(dim=-1)  # the first of the highest, as `if (iou > best_iou)`
         best_iou = iou.gather(-1, best_t.unsqueeze(-1)).squeeze(-1)
     else:
-        best_t, best_iou = torch.zeros_like(iou[..., 0], dtype=torch.long), torch.zeros_like(iou[..., 0])
+        best_iou = torch.zeros_like(batch.boxes[..., 0])
+        best_t = torch.zeros_like(best_iou, dtype=torch.long)
     class_match = (o[:, :, 5:] > CLASS_MATCH).any(dim=2)
     best_match = torch.where(class_match, best_iou, torch.zeros_like(best_iou))
     obj = o[:, :, 4]
@@ -227,13 +228,13 @@ def _truth_thresh_deltas(batch: _Batch, matched: Tensor, best_t: Tensor, best_io
     obj = o[img, n, 4, j, i]
     delta[img, n, 4, j, i] = opts.obj_normalizer * ((iou_multiplier if opts.objectness_smooth else 1) - obj)
     p = o[img, n, 5:, j, i]
-    classes = class_delta(p, delta[img, n, 5:, j, i], cls, opts, mult)
+    classes = _class_delta(p, delta[img, n, 5:, j, i], cls, opts, mult)
     if opts.objectness_smooth:
         rows = torch.arange(len(cls), device=cls.device)
         classes[rows, cls] = mult * (iou_multiplier - p[rows, cls])
     delta[img, n, 5:, j, i] = classes
     anchor = layer.anchors[torch.tensor(layer.mask, device=o.device)[n]]
-    delta[img, n, :4, j, i] += box_delta(batch, o[img, n, :4, j, i], batch.boxes[img, n, j, i], tb, anchor, (i, j), mult)
+    delta[img, n, :4, j, i] += _box_delta(batch, o[img, n, :4, j, i], batch.boxes[img, n, j, i], tb, anchor, (i, j), mult)
 
 
 def _truth_deltas(batch: _Batch, images: Tensor, tb: Tensor) -> tuple[Tensor, int]:
@@ -253,13 +254,13 @@ def _truth_deltas(batch: _Batch, images: Tensor, tb: Tensor) -> tuple[Tensor, in
     mult = batch.multipliers(cls)
     pred = batch.boxes[img, slot, j, i]
     overlap = box_giou(pred, tb[:, :4]) if opts.iou_loss == "giou" else alexeyab_box_iou(pred, tb[:, :4])
-    delta[img, slot, :4, j, i] += box_delta(batch, o[img, slot, :4, j, i], pred, tb, layer.anchors[n], (i, j), mult)
+    delta[img, slot, :4, j, i] += _box_delta(batch, o[img, slot, :4, j, i], pred, tb, layer.anchors[n], (i, j), mult)
     obj_delta = mult * opts.obj_normalizer * (1 - o[img, slot, 4, j, i])
     if opts.objectness_smooth:  # only where no earlier rule set it
         current = delta[img, slot, 4, j, i]
         obj_delta = torch.where(current == 0, obj_delta, current)
     delta[img, slot, 4, j, i] = obj_delta
-    delta[img, slot, 5:, j, i] = class_delta(o[img, slot, 5:, j, i], delta[img, slot, 5:, j, i], cls, opts, mult)
+    delta[img, slot, 5:, j, i] = _class_delta(o[img, slot, 5:, j, i], delta[img, slot, 5:, j, i], cls, opts, mult)
     return (1 - overlap).sum(), len(row)
 
 
@@ -280,9 +281,9 @@ def _assignments(layer: Yolo, tb: Tensor, size: Tensor, opts: LossOptions) -> Te
     return assigned
 
 
-def box_delta(batch: _Batch, out: Tensor, pred: Tensor, tb: Tensor, anchor: Tensor, cell: tuple[Tensor, Tensor],
+def _box_delta(batch: _Batch, out: Tensor, pred: Tensor, tb: Tensor, anchor: Tensor, cell: tuple[Tensor, Tensor],
               mult: Tensor) -> Tensor:
-    """delta_yolo_box's increments (M, 4) for outputs `out` (M, 4), their boxes `pred`, truths `tb`, anchors
+    """yolo_layer.c delta_yolo_box's increments (M, 4) for outputs `out` (M, 4), their boxes `pred`, truths `tb`, anchors
     (M, 2) in pixels, cells (i, j); normalizer iou_normalizer * the class multiplier.
 
     mse: (2 - w*h) * (target - output) * normalizer (targets as pjreddie's; new_coords: sqrt(w*net_w/(4*aw))).
@@ -303,11 +304,11 @@ def box_delta(batch: _Batch, out: Tensor, pred: Tensor, tb: Tensor, anchor: Tens
     return grad if opts.max_delta is None else grad.clamp(-opts.max_delta, opts.max_delta)
 
 
-def class_delta(p: Tensor, current: Tensor, cls: Tensor, opts: LossOptions, mult: Tensor) -> Tensor:
-    """delta_yolo_class for rows of class outputs `p` (M, classes) whose delta so far is `current`.
+def _class_delta(p: Tensor, current: Tensor, cls: Tensor, opts: LossOptions, mult: Tensor) -> Tensor:
+    """yolo_layer.c delta_yolo_class for rows of class outputs `p` (M, classes) whose delta so far is `current`.
 
-    When the truth class's delta is already non-zero (an earlier truth on this anchor), only that entry:
-    y - p, times the class multiplier `mult` (not cls_normalizer).  Else every class: y - p (y:
+    When the truth class's delta is already non-zero (an earlier truth on this anchor; pjreddie's tests
+    class 0's), only that entry: y - p, times the class multiplier `mult` (the C forgets cls_normalizer here).  Else every class: y - p (y:
     class_targets), the truth class's times multiplier * cls_normalizer when counters_per_class is set
     (cls_normalizer has no effect without it); with focal_loss (onehot - p) * 0.5 * grad(pt),
     no smoothing or multiplier.  A NaN or inf y - p leaves the entry as it was.
@@ -342,16 +343,18 @@ def _focal_delta(p: Tensor, onehot: Tensor, p_true: Tensor) -> Tensor:
 
 
 def _average_box_deltas(delta: Tensor) -> None:
-    """averages_yolo_deltas on every anchor with a non-zero objectness delta: its box deltas divided by the
-    number of its class deltas > 0 (iou_thresh < 1 only)."""
+    """yolo_layer.c averages_yolo_deltas on every anchor with a non-zero objectness delta: its box deltas divided
+    by the number of its class deltas > 0 (iou_thresh < 1 only; with label_smooth_eps a class with p < eps/2
+    counts too)."""
     positives = (delta[:, :, 5:] > 0).sum(dim=2, keepdim=True)
     divide = (delta[:, :, 4:5] != 0) & (positives > 0)
     delta[:, :, :4] = torch.where(divide, delta[:, :, :4] / positives.clamp(min=1), delta[:, :, :4])
 
 
 def _cost(delta: Tensor, opts: LossOptions, lost: Tensor, count: int) -> Tensor:
-    """*l.cost: with show_details (default) and an overlap loss, obj_normalizer * sum of the squared non-box
-    deltas + iou_normalizer * lost / count (count at least 1); mse or show_details=0: the squared deltas."""
+    """forward_yolo_layer's *l.cost: with show_details (default) and an overlap loss, obj_normalizer * sum of the
+    squared non-box deltas + iou_normalizer * lost / count (count at least 1; lost is 1 - IoU even for diou
+    and ciou); mse or show_details=0: the squared deltas."""
     if not opts.show_details or opts.iou_loss == "mse":
         return delta.square().sum()
     classification = opts.obj_normalizer * delta[:, :, 4:].square().sum()
