@@ -238,8 +238,9 @@ def test_alexeyab_region_tree(tmp_path, nms):
 
 def test_alexeyab_region_golden_net(golden_net):
     """yolov2-tiny-slim's golden weights on scream.png in AlexeyAB's dialect (a plain resize): the network's own outputs."""
-    from pydarknet.infer.detect import network_batch
     from pydarknet.image import load_image
+    from pydarknet.infer.detect import network_batch
+    from pydarknet.infer.engine import eager_model
 
     net = golden_net("yolov2-tiny-slim.cfg", 160, 160, "alexeyab")
     image = load_image(GOLDEN / "images" / "scream.png")
@@ -247,7 +248,7 @@ def test_alexeyab_region_golden_net(golden_net):
         head = net(network_batch(net, [image]))[0]
     size = (image.shape[2], image.shape[1])
     assert assert_same_as_alexeyab(net, head, [size], 0.1, 0.45) > 0
-    detected = detect_image(net, image, 0.1, 0.5, 0.45)
+    detected = detect_image(net, image, 0.1, 0.5, 0.45, model=eager_model(net))  # the network's own forward, as `head`
     assert [_fields(d) for d in detected] == [_fields(d) for d in detections_from_heads(net, [head], [size], 0.1, 0.5, 0.45)[0]]
 
 
