@@ -16,7 +16,8 @@ import torch
 
 from conftest import GOLDEN, MANIFEST_AB
 from helpers import alexeyab_case_dir, alexeyab_golden_lines, assert_same_lines, finite_close, layer_outputs, our_lines
-from pydarknet.infer.detect import detect_batch, detect_image, network_input, nms_kind, uses_letterbox
+from pydarknet.infer.detect import detect_batch, detect_image, nms_kind
+from pydarknet.infer.inputs import network_input, uses_letterbox
 from pydarknet.image import load_image
 from pydarknet.infer.engine import InferenceModel
 

@@ -10,7 +10,8 @@ from conftest import GOLDEN, MANIFEST
 from helpers import assert_same_lines, golden_lines, our_lines
 from pydarknet.infer.decode import correct_region_boxes
 from pydarknet.layers.boxes import pairwise_iou
-from pydarknet.infer.detect import Detection, detect_batch, detect_image, network_input
+from pydarknet.infer.detect import Detection, detect_batch, detect_image
+from pydarknet.infer.inputs import network_input
 from pydarknet.image import load_image
 
 CASES = [c for c in MANIFEST["forward"] if (GOLDEN / "forward" / c["name"] / "detections.txt").exists()]

@@ -12,7 +12,8 @@ import torch
 import pydarknet
 from conftest import DEMO_CFG, DEMO_IMAGE, DEMO_WEIGHTS
 from pydarknet.image import load_image
-from pydarknet.infer.detect import network_batch, predict
+from pydarknet.infer.detect import predict
+from pydarknet.infer.inputs import network_batch
 from pydarknet.infer.engine import eager_model, inference_model
 
 

@@ -239,8 +239,8 @@ def test_alexeyab_region_tree(tmp_path, nms):
 def test_alexeyab_region_golden_net(golden_net):
     """yolov2-tiny-slim's golden weights on scream.png in AlexeyAB's dialect (a plain resize): the network's own outputs."""
     from pydarknet.image import load_image
-    from pydarknet.infer.detect import network_batch
     from pydarknet.infer.engine import eager_model
+    from pydarknet.infer.inputs import network_batch
 
     net = golden_net("yolov2-tiny-slim.cfg", 160, 160, "alexeyab")
     image = load_image(GOLDEN / "images" / "scream.png")

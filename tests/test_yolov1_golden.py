@@ -19,7 +19,8 @@ from conftest import GOLDEN, cfg_path, golden_close
 from golden_weights import build_random_weights
 from helpers import assert_same_lines, our_lines
 from pydarknet import Darknet
-from pydarknet.infer.detect import default_nms, detect_batch, network_input, uses_letterbox
+from pydarknet.infer.detect import default_nms, detect_batch
+from pydarknet.infer.inputs import network_input, uses_letterbox
 from pydarknet.image import load_image
 from pydarknet.infer.engine import InferenceModel
 

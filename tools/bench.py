@@ -216,7 +216,8 @@ def _detect_jpeg(tmp: str) -> Path:
 
 def _stream(net: Darknet, model: Callable, path: Path, thresh: float, count: int = 16) -> None:
     """`count` JPEGs through detect's prefetching path: the next decoded and letterboxed in a thread."""
-    from pydarknet.infer.detect import detect_batch, network_batch
+    from pydarknet.infer.detect import detect_batch
+    from pydarknet.infer.inputs import network_batch
     from pydarknet.image import load_frame
     from pydarknet.infer.prefetch import prefetch
 
@@ -230,7 +231,8 @@ def bench_detect(args: argparse.Namespace) -> list[str]:
     one image end to end (load + letterbox + forward + decode + NMS), forward alone, decode + NMS alone
     (thresh: detect's .5 and valid's .005), and a stream of 16 JPEGs through detect's prefetching path
     (the next image decoded and letterboxed in a thread while the network runs), per image."""
-    from pydarknet.infer.detect import detect_batch, detections_from_heads, image_size, network_batch
+    from pydarknet.infer.detect import detect_batch, detections_from_heads
+    from pydarknet.infer.inputs import image_size, network_batch
     from pydarknet.image import load_frame
     from pydarknet.infer.engine import InferenceModel
 
@@ -266,7 +268,8 @@ def bench_detect_stages(args: argparse.Namespace) -> list[str]:
     import cv2
     import numpy as np
 
-    from pydarknet.infer.detect import detect_batch, detections_from_heads, image_size, network_batch
+    from pydarknet.infer.detect import detect_batch, detections_from_heads
+    from pydarknet.infer.inputs import image_size, network_batch
     from pydarknet.image import letterbox_frame, load_frame
     from pydarknet.infer.engine import InferenceModel
 

@@ -44,7 +44,8 @@ from pydarknet.commands.summary import parse_size
 from pydarknet.convert import network_with_weights
 from pydarknet.data import read_names
 from pydarknet.data.labels import alexeyab_label_path, label_path
-from pydarknet.infer.detect import Detection, default_nms, detect_batch, find_names, names_from_data, network_batch, network_input
+from pydarknet.infer.detect import Detection, default_nms, detect_batch, find_names, names_from_data
+from pydarknet.infer.inputs import network_batch, network_input
 from pydarknet.infer.draw import class_name, draw_detections
 from pydarknet.infer.formats import ext_output, json_file, json_object, label_lines, percent, printed_classes
 from pydarknet.errors import DarknetError

@@ -27,7 +27,8 @@ from pydarknet.eval.ap import DetectionTable, Evaluation, evaluate
 from pydarknet.eval.results import clamped_corners
 from pydarknet.eval.truth import relative_truth, truth_table
 from pydarknet.image import load_frame
-from pydarknet.infer.detect import detect_batch, network_batch
+from pydarknet.infer.detect import detect_batch
+from pydarknet.infer.inputs import network_batch
 from pydarknet.infer.prefetch import batched, prefetch
 from pydarknet.network import Darknet
 from pydarknet.progress import progress

@@ -37,7 +37,8 @@ from pydarknet.infer.nms import Measure, nms_measure, nms_swapped, swap_position
 from pydarknet.cfg.parser import read_data_file
 from pydarknet.data.datafile import read_names
 from pydarknet.errors import DarknetError
-from pydarknet.image import letterbox_frame, letterbox_image, load_image, resize_frame, resize_image
+from pydarknet.image import load_image
+from pydarknet.infer.inputs import image_size, network_batch, uses_letterbox
 from pydarknet.layers.detection_layer import DetectionLayer
 from pydarknet.layers.gaussian_yolo import GaussianYolo
 from pydarknet.layers.region import Region
@@ -102,32 +103,6 @@ def _c_int(value: float) -> int:
     return 0 if math.isnan(value) else int(min(max(value, _INT_MIN), _INT_MAX))
 
 
-def _is_frame(image: np.ndarray) -> bool:
-    """Whether `image` is an OpenCV uint8 BGR frame (H, W, 3) rather than a load_image array (3, H, W)."""
-    return image.dtype == np.uint8
-
-
-def image_size(image: np.ndarray) -> tuple[int, int]:
-    """(width, height) of a load_image array or a BGR frame."""
-    height, width = image.shape[:2] if _is_frame(image) else image.shape[1:]
-    return width, height
-
-
-def uses_letterbox(net: Darknet) -> bool:
-    """Whether detection letterboxes the image (else a plain resize_image).
-
-    The cfg's `[net] letter_box` when it sets it; else by the dialect:
-    pjreddie's test_detector always letterboxes, AlexeyAB's only with
-    letter_box=1 or its `-letter_box` flag; a YOLOv1 `[detection]` head runs
-    examples/yolo.c test_yolo's path, a plain `resize_image`.
-    """
-    if net.options.letter_box is not None:
-        return bool(net.options.letter_box)
-    if any(isinstance(net.layers[i], DetectionLayer) for i in net.output_indices):
-        return False
-    return net.dialect == "pjreddie"
-
-
 def default_nms(net: Darknet) -> float:
     """The NMS threshold Darknet's test path uses: .4 for a YOLOv1 `[detection]` head (test_yolo), else .45."""
     return 0.4 if any(isinstance(net.layers[i], DetectionLayer) for i in net.output_indices) else 0.45
@@ -147,20 +122,6 @@ def nms_kind(net: Darknet) -> tuple[str, float]:
     if net.dialect != "alexeyab" or not hasattr(last, "nms_kind"):
         return "default", 0.6
     return last.nms_kind, last.beta_nms
-
-
-def network_input(net: Darknet, image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
-    """An image (3, H, W) sized for the network: letterboxed, or resized (`uses_letterbox`).
-
-    `image` is a load_image array or an OpenCV uint8 BGR frame (H, W, 3)
-    (`load_frame`, a video frame): the frame gives the same bits without
-    converting all its pixels to float.  Written into `out` if given.
-    """
-    if uses_letterbox(net):
-        fit = letterbox_frame if _is_frame(image) else letterbox_image
-    else:
-        fit = resize_frame if _is_frame(image) else resize_image
-    return fit(image, net.width, net.height, out=out)
 
 
 def candidates(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[int, int]], thresh: float = 0.5,
@@ -201,14 +162,6 @@ def candidates(net: Darknet, heads: list[torch.Tensor], image_sizes: list[tuple[
     if len({p.probs.shape[-1] for p in parts}) != 1:
         raise DarknetError(f"{net.cfg_path}: the heads disagree on the number of classes")
     return Candidates.cat(parts)
-
-
-def network_batch(net: Darknet, images: list[np.ndarray]) -> torch.Tensor:
-    """The network inputs (N, 3, h, w) for load_image arrays or BGR frames: `network_input` of each (CPU)."""
-    batch = np.empty((len(images), 3, net.height, net.width), dtype=np.float32)
-    for image, out in zip(images, batch):
-        network_input(net, image, out=out)
-    return torch.from_numpy(batch)
 
 
 def detect_batch(net: Darknet, images: list[np.ndarray], thresh: float = 0.5, hier_thresh: float = 0.5,

@@ -25,6 +25,12 @@ long run (video, `valid`, `map`).  A compiled model is specialised to one
 batch size: smaller batches are padded to the first batch size seen.  If
 compilation fails (no C++ compiler, an unsupported op), the model warns in
 one line and stays eager.
+
+`precision="bf16"` or `"int8"` trades Darknet's float32 numbers for speed
+(`pydarknet.infer.precision`; docs/precision.md gives what each costs): bf16
+runs the trunk in bfloat16, int8 is quantised on calibration images and
+always compiled (`pydarknet.infer.quantize`); both keep the first
+convolution and the heads in float32 and run without Winograd.
 """
 
 from __future__ import annotations
@@ -33,12 +39,14 @@ import itertools
 import math
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from pydarknet.convert.fuse import fuse_batchnorm
+from pydarknet.errors import DarknetError
 from pydarknet.layers.convolutional import Convolutional
 from pydarknet.layers.empty import Empty
 from pydarknet.layers.maxpool import Maxpool
@@ -48,6 +56,8 @@ from pydarknet.layers.scale_channels import ScaleChannels
 from pydarknet.layers.shortcut import Shortcut
 from pydarknet.network import Darknet
 from pydarknet.infer import prepack as prepacked
+from pydarknet.infer.precision import bfloat16_layers, check_precision, float_layers
+from pydarknet.infer.quantize import Calibration, Image, compile_quantized, quantize
 from pydarknet.infer.winograd import WinogradConv2d
 from pydarknet.infer.winograd import suits as winograd_suits
 from pydarknet.layers.activations import Activation
@@ -82,18 +92,20 @@ class _FusedForward(nn.Module):
     use (a GPU has no such caches to fit: there the batch runs whole).
     """
 
-    def __init__(self, fused: Darknet, channels_last: bool, image_by_image: bool) -> None:
+    def __init__(self, fused: Darknet, channels_last: bool, image_by_image: bool,
+                 dtypes: list[torch.dtype] | None = None) -> None:
         super().__init__()
         self.layers = fused.layers
         self.keep = fused._keep
         self.output_indices = fused.output_indices
         self.channels_last = channels_last
-        self.prefix = image_by_image_prefix(fused.layers) if image_by_image else 0
+        self.dtypes = dtypes  # the dtype each layer computes in (inputs cast to it), None: all float32
+        self.prefix = image_by_image_prefix(fused.layers, 4 if dtypes is None else 2) if image_by_image else 0
 
     def forward(self, x: Tensor) -> list[Tensor]:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        if x.shape[0] == 1 or not self.prefix:
+        if not self.prefix or x.shape[0] == 1:
             kept: dict[int, Tensor] = {}
             self._run(x, x, kept, 0, len(self.layers))
         else:
@@ -110,10 +122,25 @@ class _FusedForward(nn.Module):
             inputs = [out if s == i - 1 else (x if s < 0 else kept[s]) for s in layer.sources]
             if not isinstance(layer, CHANNELS_LAST_LAYERS):
                 inputs = [t.contiguous() for t in inputs]
+            if self.dtypes is not None:
+                inputs = [t.to(self.dtypes[i]) for t in inputs]
             out = layer(*inputs)
             if i in self.keep:
                 kept[i] = out
         return out
+
+
+def _choose_convolutions(fused: Darknet, winograd: bool, prepack: bool) -> None:
+    """Each convolution of `fused` by Winograd's algorithm where `winograd` and it suits, else prepacked where
+    `prepack` and it suits (its activation then inside the convolution)."""
+    for layer in fused.layers:
+        if not isinstance(layer, Convolutional):
+            continue
+        if winograd and winograd_suits(layer.conv):
+            layer.conv = WinogradConv2d(layer.conv)
+        elif prepack and prepacked.suits(layer.conv, layer.activation.name):
+            layer.conv = prepacked.PrepackedConv(layer.conv, layer.activation.name, [1, *layer.in_shapes[0]])
+            layer.activation = Activation("linear")
 
 
 class InferenceModel:
@@ -121,42 +148,56 @@ class InferenceModel:
 
     `model(batch)` returns the head outputs of `net(batch)` (within float32
     rounding).  `net` itself is left untouched (but with `in_place`).  `winograd=True` runs the
-    layers `pydarknet.infer.winograd.suits` picks with Winograd's algorithm;
+    layers `pydarknet.infer.winograd.suits` picks with Winograd's algorithm (fp32 only);
     off by default: on the 2-core AVX-512 machine of tools/BENCHMARKS.md it is
     slower than oneDNN's direct convolution in 7 of 8 cases, and its
     transformed weights take 4x the memory of those layers' (yolov2: +650 MB).
-    `prepack` (default: on the CPU, when not compiled) runs each other
+    `prepack` (default: on the CPU, in fp32, when not compiled) runs each other
     convolution with a leaky, relu or linear activation as one oneDNN call
     with its weights reordered once and the activation fused
-    (`pydarknet.infer.prepack`).
-    `in_place=True` folds and converts `net` itself instead of a copy: no
-    second set of weights in memory, and `net` is then for inference only
-    (the CLI's detection verbs, which run nothing else on it).
+    (`pydarknet.infer.prepack`).  `in_place=True` (fp32) folds and converts
+    `net` itself instead of a copy: no second set of weights in memory, and
+    `net` is then for inference only (the CLI's detection verbs, which run
+    nothing else on it).  `precision` is "fp32" (Darknet's numbers), "bf16"
+    or "int8" (`pydarknet.infer.precision`); int8 needs `calibration`: images
+    (paths or load_image arrays, a few hundred like those to be detected) or
+    a saved calibration (a `Calibration`, or the path of one saved with
+    `model.calibration.save(path)`), and is always compiled.
     """
 
     def __init__(self, net: Darknet, compile: bool = False, channels_last: bool = True, winograd: bool = False,
-                 in_place: bool = False, prepack: bool | None = None) -> None:
-        fused = fuse_batchnorm(net, in_place)
+                 in_place: bool = False, prepack: bool | None = None, precision: str = "fp32",
+                 calibration: Sequence[Image] | Calibration | str | Path | None = None) -> None:
+        device = next(itertools.chain(net.parameters(), net.buffers()), torch.empty(0)).device
+        check_precision(precision, device)
+        if precision == "int8" and calibration is None:
+            raise DarknetError("precision int8 needs calibration: images like those to detect, or a saved calibration file")
+        fp32 = precision == "fp32"
+        # in place in fp32 only: an int8 calibration names the weights as loaded (quantize's weights_digest)
+        fused = fuse_batchnorm(net, in_place and fp32)
         self.check_input = fused._check_input  # the size the model was made for
         for p in fused.parameters():
             p.requires_grad_(False)
         if channels_last:
             fused = fused.to(memory_format=torch.channels_last)
-        cpu = all(p.device.type == "cpu" for p in fused.parameters())
+        cpu = device.type == "cpu"
         if prepack is None:  # compiled: inductor's freezing prepacks itself
-            prepack = cpu and not compile and prepacked.available()
-        for layer in fused.layers:
-            if not isinstance(layer, Convolutional):
-                continue
-            if winograd and cpu and winograd_suits(layer.conv):  # on CUDA cuDNN picks its own algorithms
-                layer.conv = WinogradConv2d(layer.conv)
-            elif prepack and prepacked.suits(layer.conv, layer.activation.name):
-                layer.conv = prepacked.PrepackedConv(layer.conv, layer.activation.name, [1, *layer.in_shapes[0]])
-                layer.activation = Activation("linear")
-        self.module = _FusedForward(fused, channels_last, image_by_image=cpu)
-        self.compiled = bool(compile)
+            prepack = cpu and fp32 and not compile and prepacked.available()
+        _choose_convolutions(fused, winograd and cpu and fp32, prepack)  # on CUDA cuDNN picks its own algorithms
+        keep = float_layers(fused.layers, fused.output_indices)
+        dtypes = bfloat16_layers(fused.layers, keep) if precision == "bf16" else None
+        self.precision = precision
+        self.module: nn.Module = _FusedForward(fused, channels_last, image_by_image=cpu and precision != "int8", dtypes=dtypes)
+        self.calibration: Calibration | None = None
+        self.compiled = bool(compile) or precision == "int8"
         self._batch: int | None = None
-        self._run = torch.compile(self.module, dynamic=False, options={"freezing": True}) if compile else self.module
+        if precision == "int8":
+            what = str(calibration) if isinstance(calibration, (str, Path)) else "calibration"
+            saved = Calibration.load(calibration) if isinstance(calibration, (str, Path)) else calibration
+            self.module, self.calibration = quantize(net, self.module, keep, saved, what)
+            self._run = compile_quantized(self.module)
+        else:
+            self._run = torch.compile(self.module, dynamic=False, options={"freezing": True}) if compile else self.module
 
     def __call__(self, x: Tensor) -> list[Tensor]:
         self.check_input(x)
