@@ -8,14 +8,22 @@ checked before any work starts.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
+from pydarknet.cfg import read_data_file
 from pydarknet.cfg.dialect import CHOICES
-from pydarknet.errors import finite_float
+from pydarknet.errors import DarknetError, finite_float
+from pydarknet.eval.validation import read_valid_list
+from pydarknet.image import IMAGE_EXTENSIONS
+from pydarknet.infer.precision import PRECISIONS
+from pydarknet.infer.quantize import CALIBRATION_IMAGES, calibration_sample
 
 if TYPE_CHECKING:
+    from pydarknet.infer.engine import InferenceModel
     from pydarknet.network import Darknet
 
 
@@ -93,3 +101,69 @@ def apply_dialect(net: Darknet, args: argparse.Namespace) -> Darknet:
         net.options.letter_box = 1
     net.set_cpu_tree_quirk(getattr(args, "cpu_tree_softmax", False))
     return net
+
+
+def add_precision(p: argparse.ArgumentParser, default_calibration: str) -> None:
+    """`--precision fp32|bf16|int8`, `--calibrate LIST|DIR|FILE.json` and `--save-calibration FILE.json`
+    (docs/precision.md); `default_calibration` says where int8's calibration images come from without --calibrate."""
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32: Darknet's numbers (default); bf16: bfloat16 trunk (CPUs with AVX-512 BF16 or AMX, CUDA); "
+                        "int8: quantised on calibration images, x86 CPUs, needs torchao (pip install 'pydarknet[int8]')")
+    p.add_argument("--calibrate", metavar="LIST|DIR|FILE.json",
+                   help=f"int8: calibration images, a list file or a folder (up to {CALIBRATION_IMAGES}, spread over it), "
+                        f"or a calibration written by --save-calibration (no images needed); default: {default_calibration}")
+    p.add_argument("--save-calibration", metavar="FILE.json",
+                   help="int8: write the calibration to FILE.json, for --calibrate FILE.json next time")
+
+
+def precision_options(args: argparse.Namespace, data: str | Path | None) -> dict[str, object]:
+    """InferenceModel's `precision` and `calibration` from --precision/--calibrate: for int8, the --calibrate
+    images or saved calibration, else the images of the .data file `data` (its train= list, else valid=)."""
+    if args.precision != "int8":
+        for option in ("calibrate", "save_calibration"):
+            if getattr(args, option) is not None:
+                raise DarknetError(f"--{option.replace('_', '-')}: only with --precision int8")
+        return {"precision": args.precision}
+    if args.compile is False:
+        raise DarknetError("--no-compile: --precision int8 always compiles (its int8 kernels are inductor's)")
+    if args.calibrate is not None:
+        return {"precision": "int8", "calibration": _calibration(Path(args.calibrate))}
+    if data is None:
+        raise DarknetError("--precision int8: pass --calibrate LIST|DIR (images like those to detect) or FILE.json "
+                           "(a saved calibration), or --data DATA (its train= or valid= images)")
+    return {"precision": "int8", "calibration": _data_images(data)}
+
+
+def _data_images(data: str | Path) -> list[str]:
+    """The calibration images of a .data file: its train= list (the images the network was made for, and not
+    those `valid`/`map` score), else its valid= list."""
+    section = read_data_file(data)
+    for key in ("train", "valid"):
+        if section.has(key):
+            try:
+                path = section.get_path(key)
+            except DarknetError:  # a train= list from another machine: try valid=
+                continue
+            return calibration_sample(read_valid_list(path))
+    raise DarknetError(f"{data}: no train= or valid= list found to calibrate int8 on; pass --calibrate LIST|DIR")
+
+
+def _calibration(path: Path) -> list[str] | Path:
+    """--calibrate's images (a folder, or a list file as `valid=`), or the path of a saved calibration (.json)."""
+    if path.suffix.lower() == ".json":
+        return path
+    if path.is_dir():
+        images = sorted(str(f) for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+        if not images:
+            raise DarknetError(f"--calibrate {path}: no images in this folder")
+        return calibration_sample(images)
+    if not path.is_file():
+        raise DarknetError(f"--calibrate {path}: no such file or folder")
+    return calibration_sample(read_valid_list(path))
+
+
+def save_calibration(model: InferenceModel, args: argparse.Namespace) -> None:
+    """Write the int8 model's calibration where --save-calibration says."""
+    if getattr(args, "save_calibration", None) and model.calibration is not None:
+        model.calibration.save(args.save_calibration)
+        print(f"wrote the int8 calibration to {args.save_calibration}", file=sys.stderr)

@@ -38,7 +38,8 @@ import numpy as np
 import torch
 
 from pydarknet.commands import verb_parser
-from pydarknet.commands.arguments import add_dialect, apply_dialect, device, positive_int, probability
+from pydarknet.commands.arguments import (add_dialect, add_precision, apply_dialect, device, positive_int, precision_options,
+                                         probability, save_calibration)
 from pydarknet.progress import progress
 from pydarknet.commands.summary import parse_size
 from pydarknet.convert import network_with_weights
@@ -91,7 +92,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=4, help="images or video frames per forward (default 4)")
     add_dialect(p, inference=True)
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the network (default: only when the inputs hold enough images to pay back)")
+                   help="torch.compile the network (default: only when the inputs hold enough images to pay back; "
+                        "int8 always)")
+    add_precision(p, "the --data file's train= images (else valid=); without --data, --calibrate is needed")
     p.set_defaults(run=run)
 
 
@@ -436,6 +439,7 @@ def load_detector(args: argparse.Namespace) -> tuple[Darknet, list[str] | None]:
 
 def run(args: argparse.Namespace) -> int:
     net, names = load_detector(args)
+    precision = precision_options(args, args.data)
     failures = 0
 
     def report(message: str) -> None:
@@ -447,7 +451,8 @@ def run(args: argparse.Namespace) -> int:
     given = [Path(args.cfg), Path(args.weights)]
     if not args.inputs:  # Darknet's "Enter Image Path:" loop: each path as it comes, predictions.jpg for each
         outputs = Outputs(args.out, [], given, single=True, json_out=args.json_out, label_file=labels)
-        model = InferenceModel(net, compile=args.compile or False, in_place=True)
+        model = InferenceModel(net, compile=args.compile or False, in_place=True, **precision)
+        save_calibration(model, args)
         try:
             for line in _stdin_paths(prompt=sys.stdin.isatty() and not args.json):
                 sources = list(_expand([line], report))
@@ -459,8 +464,10 @@ def run(args: argparse.Namespace) -> int:
     sources = list(_expand(args.inputs, report))
     outputs = Outputs(args.out, sources, [*sources, *given], json_out=args.json_out, label_file=labels)
     compile = args.compile if args.compile is not None else compile_pays_back(_image_count(sources))
+    model = InferenceModel(net, compile=compile, in_place=True, **precision)
+    save_calibration(model, args)
     try:
-        _detect_sources(net, InferenceModel(net, compile=compile, in_place=True), sources, args, names, outputs, report)
+        _detect_sources(net, model, sources, args, names, outputs, report)
     finally:
         outputs.close()
     return 1 if failures else 0

@@ -32,7 +32,8 @@ import torch
 from pydarknet.cfg import read_data_file
 from pydarknet.cfg.section import Section
 from pydarknet.commands import verb_parser
-from pydarknet.commands.arguments import add_dialect, apply_dialect, device, positive_int, probability
+from pydarknet.commands.arguments import (add_dialect, add_precision, apply_dialect, device, positive_int, precision_options,
+                                         probability, save_calibration)
 from pydarknet.convert import network_with_weights
 from pydarknet.data.datafile import read_names
 from pydarknet.errors import DarknetError
@@ -57,8 +58,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=positive_int, default=8, help="images per forward pass (default 8)")
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the network (default: when the valid list is long enough to pay back)")
+                   help="torch.compile the network (default: when the valid list is long enough to pay back; int8 always)")
     add_dialect(p, inference=True)
+    add_precision(p, "the .data file's train= images (else valid=)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -115,7 +117,8 @@ class ValidSet:
         self.batch = args.batch
         self.verb = verb
         compile = args.compile if args.compile is not None else compile_pays_back(len(self.paths))
-        self.model = InferenceModel(self.net, compile=compile, in_place=True)
+        self.model = InferenceModel(self.net, compile=compile, in_place=True, **precision_options(args, args.data))
+        save_calibration(self.model, args)
 
     def detections(self) -> Iterator[Found]:
         """(path, width, height, boxes (N, 4) relative x y w h, probs (N, classes)) per image, in list order

@@ -100,7 +100,8 @@ class _FusedForward(nn.Module):
         self.output_indices = fused.output_indices
         self.channels_last = channels_last
         self.dtypes = dtypes  # the dtype each layer computes in (inputs cast to it), None: all float32
-        self.prefix = image_by_image_prefix(fused.layers, 4 if dtypes is None else 2) if image_by_image else 0
+        # bf16 too: its batched high-resolution layers measured slower than its float32-sized prefix (docs/precision.md)
+        self.prefix = image_by_image_prefix(fused.layers) if image_by_image else 0
 
     def forward(self, x: Tensor) -> list[Tensor]:
         if self.channels_last:

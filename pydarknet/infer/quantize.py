@@ -49,6 +49,7 @@ from pydarknet.weights import write_atomic
 FORMAT = "pydarknet int8 calibration"
 VERSION = 1
 CALIBRATION_BATCH = 8  # images per calibration forward
+CALIBRATION_IMAGES = 200  # the default most, spread over a longer list (`calibration_sample`)
 
 Image = str | Path | np.ndarray
 
@@ -57,16 +58,19 @@ def import_pt2e() -> SimpleNamespace:
     """torchao's PT2E quantisation API, or a one-line error naming the extra that installs it.
 
     torchao logs warnings at import on a CPU-only machine (its CUDA kernels'
-    libraries do not load); they are kept quiet.
+    libraries do not load) and uses deprecated torch.jit decorators; both
+    are kept quiet.
     """
     loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
     levels = [logger.level for logger in loggers]
     try:
         for logger in loggers:
             logger.setLevel(logging.ERROR)
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-        from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (X86InductorQuantizer,
-                                                                                get_default_x86_inductor_quantization_config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+            from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+                X86InductorQuantizer, get_default_x86_inductor_quantization_config)
     except ImportError as err:
         raise DarknetError(f"precision int8 needs torchao ({err}): pip install 'pydarknet[int8]' "
                            "(in a checkout: pip install -e '.[int8]')") from None
@@ -135,6 +139,12 @@ def _tensor(value: object) -> Tensor:
     if isinstance(value, bool) or not isinstance(value, (int, float, list)):
         raise TypeError(f"{type(value).__name__} where numbers were expected")
     return torch.tensor(value, dtype=torch.float32)
+
+
+def calibration_sample(paths: Sequence[Image], count: int = CALIBRATION_IMAGES) -> list[Image]:
+    """At most `count` of the images, spread evenly over the list (a list is often ordered by scene or source)."""
+    n = min(count, len(paths))
+    return [paths[k * len(paths) // n] for k in range(n)]
 
 
 def calibration_batches(net: Darknet, images: Sequence[Image], batch: int = CALIBRATION_BATCH) -> Iterator[Tensor]:
