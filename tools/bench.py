@@ -15,7 +15,9 @@ the gradient all-reduce of distributed training (`ddp`), classification
 augmentation (`classifier`), and the inference modes (`--only inference`: eager, batch-norm folded +
 channels_last, + Winograd, torch.compile; yolov2, yolov2-tiny and AlexeyAB's yolov4-tiny, yolov7-tiny) as a
 table of ratios to eager PyTorch, with C Darknet's `detector test` time when `--darknet PATH` names a
-(pjreddie) Darknet binary.
+(pjreddie) Darknet binary; the reduced precisions (`--only precision`: fp32, bf16, int8 against eager,
+and what bf16 and int8 change in the demo model's answers); whole-process start-up time and peak RSS
+(`startup`); and the inference modes against ONNX Runtime (`compare`).
 """
 
 from __future__ import annotations
@@ -358,6 +360,87 @@ def _inference_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]
             f"{net.bflops() * batch / t:.1f} |" for mode, t in times.items()]
 
 
+def bench_precision(args: argparse.Namespace) -> list[str]:
+    """Reduced precision (docs/precision.md) against eager PyTorch in the same run: yolov2 and yolov2-tiny at 416,
+    batch 1 and 8, as a markdown table of ms/image and ratios (each (network, batch) in a fresh process, as
+    `inference`); then the demo model's answers at 544 on held-out shapes images (`_precision_answers`)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    rows = ["| network (416x416) | batch | precision | ms/image | images/s | time / eager |", "|---|---|---|---|---|---|"]
+    for cfg in ("yolov2.cfg", "yolov2-tiny.cfg"):
+        for batch in (1, 8):
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                rows += pool.submit(_precision_rows, cfg, batch, args).result()
+    return rows + _precision_answers()
+
+
+PRECISION_CALIBRATION = 8  # random images: enough for timing (the ranges do not change the kernels)
+
+
+def _precision_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]:
+    import numpy as np
+
+    from pydarknet.infer.engine import InferenceModel
+
+    torch.set_num_threads(args.threads)
+    net = random_network(cfg)
+    rng = np.random.default_rng(0)
+    calibration = [rng.random((3, 416, 416), dtype=np.float32) for _ in range(PRECISION_CALIBRATION)]
+    x = torch.rand(batch, 3, 416, 416)
+    models = {"fp32 (InferenceModel)": InferenceModel(net), "bf16": InferenceModel(net, precision="bf16")}
+    start = time.perf_counter()
+    models["int8"] = InferenceModel(net, precision="int8", calibration=calibration)
+    models["int8"](x)
+    int8_seconds = time.perf_counter() - start
+
+    def eager() -> object:
+        with torch.inference_mode():
+            return net(x)
+
+    fns = {"eager PyTorch (fp32)": eager, **{name: (lambda m=m: m(x)) for name, m in models.items()}}
+    times = interleaved_medians(fns, args.repeat)
+    times[f"int8 (calibration + compile {int8_seconds:.0f} s)"] = times.pop("int8")
+    return [f"| {cfg} | {batch} | {mode} | {t / batch * 1000:.1f} | {batch / t:.2f} | {t / times['eager PyTorch (fp32)']:.3f} |"
+            for mode, t in times.items()]
+
+
+PRECISION_IMAGES = 100  # held-out shapes images (make_shapes seed 1, valid split)
+PRECISION_CALIBRATION_IMAGES = 200  # make_shapes seed 1, train split: as `map --precision int8` on such a .data
+
+
+def _precision_answers() -> list[str]:
+    """The shipped demo model (544x544) on PRECISION_IMAGES held-out shapes images: the objects fp32 finds at
+    detect's thresholds (.5, NMS .45) that bf16 and int8 find again (same class, IoU >= .8), and each head's
+    largest absolute difference from fp32."""
+    from make_shapes import detection_scene
+
+    from pydarknet.eval.agreement import found_again
+    from pydarknet.infer.detect import detect_batch
+    from pydarknet.infer.engine import InferenceModel
+    from pydarknet.infer.inputs import network_batch
+
+    net = Darknet(ROOT / "cfg" / "yolov2-tiny-shapes.cfg")
+    net.load_weights(ROOT / "weights" / "yolov2-tiny-shapes.weights")
+    net.eval()
+    frames = [detection_scene(1, "valid", k, (160, 480)).image for k in range(PRECISION_IMAGES)]
+    calibration = [detection_scene(1, "train", k, (160, 480)).image for k in range(PRECISION_CALIBRATION_IMAGES)]
+    models = {"fp32": InferenceModel(net), "bf16": InferenceModel(net, precision="bf16"),
+              "int8": InferenceModel(net, precision="int8", calibration=calibration)}
+    chunks = [frames[k : k + 8] for k in range(0, len(frames), 8)]
+    batches = [network_batch(net, chunk) for chunk in chunks]
+    found = {name: [detect_batch(net, chunk, model=m, batch=b) for chunk, b in zip(chunks, batches)] for name, m in models.items()}
+    heads = {name: [m(b) for b in batches] for name, m in models.items()}
+    total = sum(len(d) for part in found["fp32"] for d in part)
+    rows = []
+    for name in ("bf16", "int8"):
+        again = sum(found_again(r, o) for ref, other in zip(found["fp32"], found[name]) for r, o in zip(ref, other))
+        diffs = [max(float((o[h] - r[h]).abs().max()) for r, o in zip(heads["fp32"], heads[name])) for h in range(len(net.output_indices))]
+        rows.append(f"answers  yolov2-tiny-shapes 544, {PRECISION_IMAGES} held-out images: {name} finds {again} of fp32's {total} "
+                    f"objects again ({again / total:.1%}); heads' max |{name} - fp32|: {', '.join(f'{d:.4f}' for d in diffs)}")
+    return rows
+
+
 def bench_compare(args: argparse.Namespace) -> list[str]:
     """pydarknet's inference modes against ONNX Runtime (and OpenVINO when installed) on the same network, in one
     process, timed in turns: batch 1, yolov2 and yolov2-tiny at 416 and 608; ratios to ONNX Runtime's time.
@@ -539,6 +622,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "stages": bench_detect_stages,
     "shapes": bench_shapes,
     "inference": bench_inference,
+    "precision": bench_precision,
     "ddp": bench_ddp,
     "classifier": bench_classifier,
     "startup": bench_startup,
