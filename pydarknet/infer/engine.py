@@ -29,8 +29,9 @@ one line and stays eager.
 `precision="bf16"` or `"int8"` trades Darknet's float32 numbers for speed
 (`pydarknet.infer.precision`; docs/precision.md gives what each costs): bf16
 runs the trunk in bfloat16, int8 is quantised on calibration images and
-always compiled (`pydarknet.infer.quantize`); both keep the first
-convolution and the heads in float32 and run without Winograd.
+always compiled, for one image (a batch runs image by image:
+`pydarknet.infer.quantize`); both keep the first convolution and the
+heads in float32 and run without Winograd.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class _FusedForward(nn.Module):
         self.output_indices = fused.output_indices
         self.channels_last = channels_last
         self.dtypes = dtypes  # the dtype each layer computes in (inputs cast to it), None: all float32
-        # bf16 too: its batched high-resolution layers measured slower than its float32-sized prefix (docs/precision.md)
+        # bf16 too: batching more of its high-resolution layers measured slower (yolov2-tiny-shapes, batch 8: 73 vs 60 ms)
         self.prefix = image_by_image_prefix(fused.layers) if image_by_image else 0
 
     def forward(self, x: Tensor) -> list[Tensor]:
@@ -161,7 +162,7 @@ class InferenceModel:
     `net` is then for inference only (the CLI's detection verbs, which run
     nothing else on it).  `precision` is "fp32" (Darknet's numbers), "bf16"
     or "int8" (`pydarknet.infer.precision`); int8 needs `calibration`: images
-    (paths or load_image arrays, a few hundred like those to be detected) or
+    (paths, load_image arrays or BGR frames, a few hundred like those to be detected) or
     a saved calibration (a `Calibration`, or the path of one saved with
     `model.calibration.save(path)`), and is always compiled.
     """
@@ -187,10 +188,10 @@ class InferenceModel:
         _choose_convolutions(fused, winograd and cpu and fp32, prepack)  # on CUDA cuDNN picks its own algorithms
         keep = float_layers(fused.layers, fused.output_indices)
         dtypes = bfloat16_layers(fused.layers, keep) if precision == "bf16" else None
-        self.precision = precision
         self.module: nn.Module = _FusedForward(fused, channels_last, image_by_image=cpu and precision != "int8", dtypes=dtypes)
         self.calibration: Calibration | None = None
         self.compiled = bool(compile) or precision == "int8"
+        self._pads = bool(compile) and precision != "int8"  # a graph for the batch: pad smaller ones (int8: per image)
         self._batch: int | None = None
         if precision == "int8":
             what = str(calibration) if isinstance(calibration, (str, Path)) else "calibration"
@@ -203,7 +204,7 @@ class InferenceModel:
     def __call__(self, x: Tensor) -> list[Tensor]:
         self.check_input(x)
         n = x.shape[0]
-        if self.compiled:
+        if self.compiled and self._pads:
             if self._batch is None or n > self._batch:
                 self._batch = n
             if n < self._batch:  # one compiled graph: pad to the batch size it was made for
