@@ -119,6 +119,22 @@ def test_a_calibration_refuses_other_weights_and_other_files(demo, int8, tmp_pat
         InferenceModel(net, precision="int8", calibration=bad)
 
 
+def test_save_calibration_replaces_only_a_calibration(demo, int8, tmp_path):
+    from argparse import Namespace
+
+    from pydarknet.commands.arguments import save_calibration
+
+    weights = tmp_path / "demo.weights"
+    weights.write_bytes(b"not a calibration")
+    with pytest.raises(DarknetError, match="exists and is not an int8 calibration; not replaced"):
+        save_calibration(int8, Namespace(save_calibration=str(weights)))
+    assert weights.read_bytes() == b"not a calibration"
+    target = tmp_path / "demo-int8.json"
+    for _ in range(2):  # written, then replaced
+        save_calibration(int8, Namespace(save_calibration=str(target)))
+        assert Calibration.load(target).digest == int8.calibration.digest
+
+
 def test_int8_without_torchao_is_one_line_naming_the_extra(demo, monkeypatch):
     for name in [n for n in sys.modules if n == "torchao" or n.startswith("torchao.")] + ["torchao"]:
         monkeypatch.setitem(sys.modules, name, None)  # import torchao... raises ImportError

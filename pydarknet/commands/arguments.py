@@ -20,7 +20,7 @@ from pydarknet.errors import DarknetError, finite_float
 from pydarknet.eval.validation import read_valid_list
 from pydarknet.image import IMAGE_EXTENSIONS
 from pydarknet.infer.precision import PRECISIONS
-from pydarknet.infer.quantize import CALIBRATION_IMAGES, calibration_sample
+from pydarknet.infer.quantize import CALIBRATION_IMAGES, Calibration, calibration_sample
 
 if TYPE_CHECKING:
     from pydarknet.infer.engine import InferenceModel
@@ -163,7 +163,15 @@ def _calibration(path: Path) -> list[str] | Path:
 
 
 def save_calibration(model: InferenceModel, args: argparse.Namespace) -> None:
-    """Write the int8 model's calibration where --save-calibration says."""
-    if getattr(args, "save_calibration", None) and model.calibration is not None:
-        model.calibration.save(args.save_calibration)
-        print(f"wrote the int8 calibration to {args.save_calibration}", file=sys.stderr)
+    """Write the int8 model's calibration where --save-calibration says; an existing file is replaced only when
+    it is a calibration too (never a cfg, weights or image given by mistake)."""
+    target = getattr(args, "save_calibration", None)
+    if target and model.calibration is not None:
+        if Path(target).exists():
+            try:
+                Calibration.load(target)
+            except DarknetError:
+                raise DarknetError(f"--save-calibration {target}: this file exists and is not an int8 calibration; "
+                                   "not replaced") from None
+        model.calibration.save(target)
+        print(f"wrote the int8 calibration to {target}", file=sys.stderr)
