@@ -41,7 +41,7 @@ def check_precision(precision: str, device: torch.device) -> None:
     if precision not in PRECISIONS:
         raise DarknetError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     if precision == "bf16":
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        if device.type == "cuda" and torch.cuda.get_device_capability(device) < (8, 0):
             raise DarknetError(f"precision bf16: {torch.cuda.get_device_name(device)} has no bfloat16 arithmetic "
                                "(Ampere or later has); use fp32")
         if device.type == "cpu" and not cpu_has_bf16():
