@@ -13,7 +13,7 @@ checkpoint conversion times, end-to-end detection per image (load + letterbox +
 forward + decode + NMS) and, for yolov2-tiny, stage by stage (`stages`), the shapes generator's images/s,
 the gradient all-reduce of distributed training (`ddp`), classification
 augmentation (`classifier`), and the inference modes (`--only inference`: eager, batch-norm folded +
-channels_last, + Winograd, torch.compile; yolov2, yolov2-tiny and AlexeyAB's yolov4-tiny, yolov7-tiny) as a
+channels_last, + prepacked convolutions, + Winograd, torch.compile; yolov2, yolov2-tiny and AlexeyAB's yolov4-tiny, yolov7-tiny) as a
 table of ratios to eager PyTorch, with C Darknet's `detector test` time when `--darknet PATH` names a
 (pjreddie) Darknet binary; the reduced precisions (`--only precision`: fp32, bf16, int8 against eager,
 and what bf16 and int8 change in the demo model's answers); whole-process start-up time and peak RSS
@@ -341,7 +341,10 @@ def _inference_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]
 
     torch.set_num_threads(args.threads)
     net = random_network(cfg)
-    direct, fused, compiled = InferenceModel(net), InferenceModel(net, winograd=True), InferenceModel(net, compile=True)
+    models = {"folded + channels_last": InferenceModel(net, prepack=False),
+              "folded + channels_last + prepacked (InferenceModel's default)": InferenceModel(net),
+              "folded + channels_last + Winograd": InferenceModel(net, prepack=False, winograd=True)}
+    compiled = InferenceModel(net, compile=True)
     x = torch.rand(batch, 3, 416, 416)
     start = time.perf_counter()
     compiled(x)
@@ -351,8 +354,7 @@ def _inference_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]
         with torch.inference_mode():
             return net(x)
 
-    times = interleaved_medians({"eager PyTorch": eager, "folded + channels_last": lambda: direct(x),
-                                 "folded + channels_last + Winograd": lambda: fused(x),
+    times = interleaved_medians({"eager PyTorch": eager, **{name: (lambda m=m: m(x)) for name, m in models.items()},
                                  f"torch.compile (first call {compile_seconds:.0f} s)": lambda: compiled(x)}, args.repeat)
     if args.darknet and batch == 1 and net.dialect == "pjreddie":  # AlexeyAB's cfgs need AlexeyAB's binary
         times["C Darknet (detector test)"] = darknet_seconds(args.darknet, cfg, net)

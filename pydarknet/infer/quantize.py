@@ -16,8 +16,8 @@ oneDNN's int8 convolutions.  torchao is the optional extra `int8`
 A calibration (`Calibration`: every observer's statistics) is saved as
 JSON and applied again to the same network without images: quantising
 the same weights with the same statistics gives the same model.  Not
-torch.export's `.pt2`: `torch.export.load` unpickles (`torch.load` with
-weights_only=False, `pickle.loads`) every payload the archive marks as
+torch.export's `.pt2`: `torch.export.load` unpickles (an unrestricted
+`torch.load`, and pickle's own loads) every payload the archive marks as
 pickled, so a `.pt2` from someone else can run code when loaded.  A JSON
 calibration holds numbers only and is checked before use.
 """
