@@ -143,6 +143,7 @@ def _choose_convolutions(fused: Darknet, winograd: bool, prepack: bool) -> None:
         elif prepack and prepacked.suits(layer.conv, layer.activation.name):
             layer.conv = prepacked.PrepackedConv(layer.conv, layer.activation.name, [1, *layer.in_shapes[0]])
             layer.activation = Activation("linear")
+            prepacked.release_freed_memory()  # the unpacked weights just freed
 
 
 class InferenceModel:
@@ -180,12 +181,13 @@ class InferenceModel:
         self.check_input = fused._check_input  # the size the model was made for
         for p in fused.parameters():
             p.requires_grad_(False)
-        if channels_last:
-            fused = fused.to(memory_format=torch.channels_last)
         cpu = device.type == "cpu"
         if prepack is None:  # compiled: inductor's freezing prepacks itself
             prepack = cpu and fp32 and not compile and prepacked.available()
+        # before channels_last: prepacking reorders the weights as they are (a channels_last copy would be one more)
         _choose_convolutions(fused, winograd and cpu and fp32, prepack)  # on CUDA cuDNN picks its own algorithms
+        if channels_last:
+            fused = fused.to(memory_format=torch.channels_last)
         keep = float_layers(fused.layers, fused.output_indices)
         dtypes = bfloat16_layers(fused.layers, keep) if precision == "bf16" else None
         self.module: nn.Module = _FusedForward(fused, channels_last, image_by_image=cpu and precision != "int8", dtypes=dtypes)
