@@ -224,10 +224,11 @@ class InferenceModel:
             return [h[:n] for h in heads]
 
 
-# torch.compile saves 6-20% of the eager inference mode on 2 cores
-# (tools/BENCHMARKS.md: ~11 ms per yolov2 image, ~8 ms per yolov2-tiny image
-# at batch 1) and its first call takes 12-40 s: it pays back over about two
-# thousand images.
+# torch.compile's first call takes 10-60 s.  Against the prepacked eager model
+# it gains at batch 8 on yolov2-tiny (0.19 vs 0.24 of eager PyTorch's time)
+# and yolov7-tiny (0.48 vs 0.56), ties on yolov2 and loses on yolov4-tiny
+# (0.51 vs 0.33; tools/BENCHMARKS.md, session 9): it is used only on runs
+# long enough for a gain to pay back that first call.
 COMPILE_MIN_IMAGES = 2000
 
 
