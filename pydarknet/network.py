@@ -10,6 +10,7 @@ Layer indices are Darknet's: 0 is the first section after `[net]`.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 
@@ -228,6 +229,11 @@ class Darknet(nn.Module):
         for layer in self.layers:
             if isinstance(layer, Region):
                 layer.cpu_tree_quirk = on
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network's tensors are (the CPU for a network that has none)."""
+        return next(itertools.chain(self.parameters(), self.buffers()), torch.empty(0)).device
 
     @property
     def input_shape(self) -> Shape:

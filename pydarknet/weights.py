@@ -31,6 +31,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
@@ -151,31 +152,36 @@ def weights_layout(f: BinaryIO, path: str | Path) -> WeightsLayout:
 _CHUNK = 2**20
 
 
-def _sha256(f: BinaryIO, size: int, path: str | Path) -> bytes:
-    """The sha256 of the first `size` bytes of `f`, read in chunks."""
-    digest = hashlib.sha256()
+def _chunks(f: BinaryIO, size: int) -> Iterator[bytes]:
+    """The first `size` bytes of `f` in chunks, ending early if the file does."""
     f.seek(0)
-    left = size
-    while left:
-        chunk = f.read(min(left, _CHUNK))
+    read = 0
+    while read < size:
+        chunk = f.read(min(size - read, _CHUNK))
         if not chunk:
-            raise WeightsError(f"{path}: changed while it was read (shorter than {size} bytes)")
+            return
+        yield chunk
+        read += len(chunk)
+
+
+def _sha256(f: BinaryIO, size: int, path: str | Path) -> bytes:
+    """The sha256 of the first `size` bytes of `f`."""
+    digest, read = hashlib.sha256(), 0
+    for chunk in _chunks(f, size):
         digest.update(chunk)
-        left -= len(chunk)
+        read += len(chunk)
+    if read < size:
+        raise WeightsError(f"{path}: changed while it was read (shorter than {size} bytes)")
     return digest.digest()
 
 
 def _contains(f: BinaryIO, needle: bytes, size: int) -> bool:
-    """Whether the first `size` bytes of `f` hold `needle` (read in overlapping chunks)."""
-    f.seek(0)
-    tail, read = b"", 0
-    while read < size:
-        chunk = f.read(min(size - read, _CHUNK))
-        if not chunk:
-            return False
+    """Whether the first `size` bytes of `f` hold `needle` (chunks overlapped by its length - 1)."""
+    tail = b""
+    for chunk in _chunks(f, size):
         if needle in tail + chunk:
             return True
-        tail, read = chunk[-len(needle) + 1 :], read + len(chunk)
+        tail = chunk[-len(needle) + 1 :]
     return False
 
 

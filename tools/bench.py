@@ -320,20 +320,27 @@ def bench_shapes(args: argparse.Namespace) -> list[str]:
     return [f"shapes   make_detection_set 200 images, {args.threads} workers: {200 / t:6.1f} images/s"]
 
 
-def bench_inference(args: argparse.Namespace) -> list[str]:
-    """The inference modes against eager PyTorch in the same run: a markdown table of ms/image and ratios.
-
-    Each (network, batch) runs in a fresh process: after large batches, glibc's allocator and the page
-    faults of a process that ran another network distort the next one's timings badly."""
+def _in_fresh_processes(rows: Callable[[str, int, argparse.Namespace], list[str]], cfgs: tuple[str, ...],
+                        args: argparse.Namespace) -> list[str]:
+    """`rows(cfg, batch, args)` of each cfg at batch 1 and 8, each in a fresh process: after large batches,
+    glibc's allocator and the page faults of a process that ran another network distort the next one's
+    timings badly."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    rows = ["| network (416x416) | batch | mode | ms/image | images/s | time / eager | GFLOP/s |", "|---|---|---|---|---|---|---|"]
-    for cfg in ("yolov2.cfg", "yolov2-tiny.cfg", "yolov4-tiny.cfg", "yolov7-tiny.cfg"):
+    found = []
+    for cfg in cfgs:
         for batch in (1, 8):
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                rows += pool.submit(_inference_rows, cfg, batch, args).result()
-    return rows
+                found += pool.submit(rows, cfg, batch, args).result()
+    return found
+
+
+def bench_inference(args: argparse.Namespace) -> list[str]:
+    """The inference modes against eager PyTorch in the same run: a markdown table of ms/image and ratios,
+    each (network, batch) in a fresh process (`_in_fresh_processes`)."""
+    return ["| network (416x416) | batch | mode | ms/image | images/s | time / eager | GFLOP/s |", "|---|---|---|---|---|---|---|",
+            *_in_fresh_processes(_inference_rows, ("yolov2.cfg", "yolov2-tiny.cfg", "yolov4-tiny.cfg", "yolov7-tiny.cfg"), args)]
 
 
 def _inference_rows(cfg: str, batch: int, args: argparse.Namespace) -> list[str]:
@@ -366,15 +373,8 @@ def bench_precision(args: argparse.Namespace) -> list[str]:
     """Reduced precision (docs/precision.md) against eager PyTorch in the same run: yolov2 and yolov2-tiny at 416,
     batch 1 and 8, as a markdown table of ms/image and ratios (each (network, batch) in a fresh process, as
     `inference`); then the demo model's answers at 544 on held-out shapes images (`_precision_answers`)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    rows = ["| network (416x416) | batch | precision | ms/image | images/s | time / eager |", "|---|---|---|---|---|---|"]
-    for cfg in ("yolov2.cfg", "yolov2-tiny.cfg"):
-        for batch in (1, 8):
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                rows += pool.submit(_precision_rows, cfg, batch, args).result()
-    return rows + _precision_answers()
+    return ["| network (416x416) | batch | precision | ms/image | images/s | time / eager |", "|---|---|---|---|---|---|",
+            *_in_fresh_processes(_precision_rows, ("yolov2.cfg", "yolov2-tiny.cfg"), args), *_precision_answers()]
 
 
 PRECISION_CALIBRATION = 8  # random images: enough for timing (the ranges do not change the kernels)

@@ -449,25 +449,23 @@ def run(args: argparse.Namespace) -> int:
 
     labels = (alexeyab_label_path if net.dialect == "alexeyab" else label_path) if args.save_labels else None
     given = [Path(args.cfg), Path(args.weights)]
-    if not args.inputs:  # Darknet's "Enter Image Path:" loop: each path as it comes, predictions.jpg for each
+    if args.inputs:
+        sources = list(_expand(args.inputs, report))
+        outputs = Outputs(args.out, sources, [*sources, *given], json_out=args.json_out, label_file=labels)
+        compile = args.compile if args.compile is not None else compile_pays_back(_image_count(sources))
+    else:  # Darknet's "Enter Image Path:" loop: each path as it comes, predictions.jpg for each
         outputs = Outputs(args.out, [], given, single=True, json_out=args.json_out, label_file=labels)
-        model = InferenceModel(net, compile=args.compile or False, in_place=True, **precision)
-        save_calibration(model, args)
-        try:
+        compile = args.compile or False
+    model = InferenceModel(net, compile=compile, in_place=True, **precision)
+    save_calibration(model, args)
+    try:
+        if args.inputs:
+            _detect_sources(net, model, sources, args, names, outputs, report)
+        else:
             for line in _stdin_paths(prompt=sys.stdin.isatty() and not args.json):
                 sources = list(_expand([line], report))
                 outputs.add_inputs(sources)
                 _detect_sources(net, model, sources, args, names, outputs, report)
-        finally:
-            outputs.close()
-        return 1 if failures else 0
-    sources = list(_expand(args.inputs, report))
-    outputs = Outputs(args.out, sources, [*sources, *given], json_out=args.json_out, label_file=labels)
-    compile = args.compile if args.compile is not None else compile_pays_back(_image_count(sources))
-    model = InferenceModel(net, compile=compile, in_place=True, **precision)
-    save_calibration(model, args)
-    try:
-        _detect_sources(net, model, sources, args, names, outputs, report)
     finally:
         outputs.close()
     return 1 if failures else 0

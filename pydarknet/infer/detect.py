@@ -21,7 +21,6 @@ files).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -203,8 +202,7 @@ def predict(net: Darknet, batch: torch.Tensor, model: Callable[[torch.Tensor], l
     (`pydarknet.infer.engine.inference_model`); `eager_model(net)` runs the
     network itself.
     """
-    device = next(itertools.chain(net.parameters(), net.buffers()), torch.empty(0)).device
-    return (inference_model(net) if model is None else model)(batch.to(device))
+    return (inference_model(net) if model is None else model)(batch.to(net.device))
 
 
 def detect_image(net: Darknet, image: str | Path | np.ndarray, thresh: float = 0.5, hier_thresh: float = 0.5,

@@ -171,7 +171,7 @@ class InferenceModel:
     def __init__(self, net: Darknet, compile: bool = False, channels_last: bool = True, winograd: bool = False,
                  in_place: bool = False, prepack: bool | None = None, precision: str = "fp32",
                  calibration: Sequence[Image] | Calibration | str | Path | None = None) -> None:
-        device = next(itertools.chain(net.parameters(), net.buffers()), torch.empty(0)).device
+        device = net.device
         check_precision(precision, device)
         if precision == "int8" and calibration is None:
             raise DarknetError("precision int8 needs calibration: images like those to detect, or a saved calibration file")

@@ -22,12 +22,18 @@ def _overlap(c1: Tensor, s1: Tensor, c2: Tensor, s2: Tensor) -> Tensor:
     return right - left
 
 
-def box_iou(a: Tensor, b: Tensor) -> Tensor:
-    """Darknet's box_iou of boxes `a` and `b` (x, y, w, h), broadcast over leading dims."""
+def _intersection_union(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """box.c box_intersection (0 when an overlap is negative) and box_union."""
     w = _overlap(a[..., 0], a[..., 2], b[..., 0], b[..., 2])
     h = _overlap(a[..., 1], a[..., 3], b[..., 1], b[..., 3])
     inter = (w * h).masked_fill((w < 0) | (h < 0), 0.0)
-    return inter / (a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter)
+    return inter, a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
+
+
+def box_iou(a: Tensor, b: Tensor) -> Tensor:
+    """Darknet's box_iou of boxes `a` and `b` (x, y, w, h), broadcast over leading dims."""
+    inter, union = _intersection_union(a, b)
+    return inter / union
 
 
 def pairwise_iou(a: Tensor, b: Tensor) -> Tensor:
@@ -65,26 +71,23 @@ def _centre_distance(a: Tensor, b: Tensor) -> Tensor:
     return (a[..., 0] - b[..., 0]) * (a[..., 0] - b[..., 0]) + (a[..., 1] - b[..., 1]) * (a[..., 1] - b[..., 1])
 
 
-def _intersection_union(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """box.c box_intersection (0 when an overlap is negative) and box_union."""
-    w = _overlap(a[..., 0], a[..., 2], b[..., 0], b[..., 2])
-    h = _overlap(a[..., 1], a[..., 3], b[..., 1], b[..., 3])
-    inter = (w * h).masked_fill((w < 0) | (h < 0), 0.0)
-    return inter, a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
+def _alexeyab_ratio(inter: Tensor, union: Tensor) -> Tensor:
+    """AlexeyAB's box_iou from I and U: I / U, but 0 when I or U is 0 (pjreddie's `box_iou` divides whatever they are)."""
+    return torch.where((inter == 0) | (union == 0), torch.zeros_like(inter), inter / union)
 
 
 def alexeyab_box_iou(a: Tensor, b: Tensor) -> Tensor:
-    """AlexeyAB's box_iou: I / U, but 0 when I or U is 0 (pjreddie's `box_iou` divides whatever they are)."""
-    inter, union = _intersection_union(a, b)
-    return torch.where((inter == 0) | (union == 0), torch.zeros_like(inter), inter / union)
+    """AlexeyAB's box_iou (`_alexeyab_ratio`)."""
+    return _alexeyab_ratio(*_intersection_union(a, b))
 
 
 def box_giou(a: Tensor, b: Tensor) -> Tensor:
     """AlexeyAB's box_giou: IoU - (C - U) / C, C the area of box_c; the IoU when C == 0."""
     cw, ch = _enclosing_size(a, b)
     c = cw * ch
-    iou = alexeyab_box_iou(a, b)
-    return torch.where(c == 0, iou, iou - (c - _intersection_union(a, b)[1]) / c)
+    inter, union = _intersection_union(a, b)
+    iou = _alexeyab_ratio(inter, union)
+    return torch.where(c == 0, iou, iou - (c - union) / c)
 
 
 def box_diou(a: Tensor, b: Tensor) -> Tensor:
