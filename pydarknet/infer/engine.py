@@ -5,7 +5,10 @@
 `(x - mean) / (sqrt(var) + 1e-6)` folded into the convolution weights),
 runs its convolutional trunk in channels_last memory format under
 `torch.inference_mode`, runs the high-resolution first layers of a batch
-one image at a time on the CPU (cache-sized), with `winograd=True` computes
+one image at a time on the CPU (cache-sized), there prepacks its
+convolutions (`pydarknet.infer.prepack`), pools 2x2 by two maxima
+(`pydarknet.infer.maxpool`) and keeps freed activations in the C heap for
+the next forward (`pydarknet.infer.heap`, process-wide), with `winograd=True` computes
 the 3x3 layers with many channels (both counts >= 128: yolov2's layers from
 52x52 down) on the CPU with Winograd's F(4x4, 3x3) (`pydarknet.infer.winograd`),
 and with `compile=True` compiles it with
@@ -56,6 +59,7 @@ from pydarknet.layers.sam import Sam
 from pydarknet.layers.scale_channels import ScaleChannels
 from pydarknet.layers.shortcut import Shortcut
 from pydarknet.network import Darknet
+from pydarknet.infer import heap, maxpool
 from pydarknet.infer import prepack as prepacked
 from pydarknet.infer.precision import bfloat16_layers, check_precision, float_layers
 from pydarknet.infer.quantize import Calibration, Image, compile_quantized, quantize
@@ -132,10 +136,13 @@ class _FusedForward(nn.Module):
         return out
 
 
-def _choose_convolutions(fused: Darknet, winograd: bool, prepack: bool) -> None:
+def _choose_kernels(fused: Darknet, winograd: bool, prepack: bool, pool_2x2: bool) -> None:
     """Each convolution of `fused` by Winograd's algorithm where `winograd` and it suits, else prepacked where
-    `prepack` and it suits (its activation then inside the convolution)."""
+    `prepack` and it suits (its activation then inside the convolution); each 2x2 max pool by two maxima where
+    `pool_2x2` and it suits (`pydarknet.infer.maxpool`)."""
     for layer in fused.layers:
+        if isinstance(layer, Maxpool) and pool_2x2 and maxpool.suits(layer):
+            layer._pool = maxpool.max_pool_2x2
         if not isinstance(layer, Convolutional):
             continue
         if winograd and winograd_suits(layer.conv):
@@ -143,7 +150,7 @@ def _choose_convolutions(fused: Darknet, winograd: bool, prepack: bool) -> None:
         elif prepack and prepacked.suits(layer.conv, layer.activation.name):
             layer.conv = prepacked.PrepackedConv(layer.conv, layer.activation.name, [1, *layer.in_shapes[0]])
             layer.activation = Activation("linear")
-            prepacked.release_freed_memory()  # the unpacked weights just freed
+            heap.release_freed_memory()  # the unpacked weights just freed
 
 
 class InferenceModel:
@@ -185,7 +192,8 @@ class InferenceModel:
         if prepack is None:  # compiled: inductor's freezing prepacks itself
             prepack = cpu and fp32 and not compile and prepacked.available()
         # before channels_last: prepacking reorders the weights as they are (a channels_last copy would be one more)
-        _choose_convolutions(fused, winograd and cpu and fp32, prepack)  # on CUDA cuDNN picks its own algorithms
+        # on CUDA cuDNN picks its own algorithms; compiled, inductor writes its own pooling; int8's quantizer knows max_pool2d
+        _choose_kernels(fused, winograd and cpu and fp32, prepack, cpu and not compile and precision != "int8")
         if channels_last:
             fused = fused.to(memory_format=torch.channels_last)
         keep = float_layers(fused.layers, fused.output_indices)
@@ -195,6 +203,7 @@ class InferenceModel:
         self.compiled = bool(compile) or precision == "int8"
         self._pads = bool(compile) and precision != "int8"  # a graph for the batch: pad smaller ones (int8: per image)
         self._batch: int | None = None
+        self._forwards = 0
         if precision == "int8":
             what = str(calibration) if isinstance(calibration, (str, Path)) else "calibration"
             saved = Calibration.load(calibration) if isinstance(calibration, (str, Path)) else calibration
@@ -202,6 +211,7 @@ class InferenceModel:
             self._run = compile_quantized(self.module)
         else:
             self._run = torch.compile(self.module, dynamic=False, options={"freezing": True}) if compile else self.module
+        self._cpu = cpu
 
     def __call__(self, x: Tensor) -> list[Tensor]:
         self.check_input(x)
@@ -211,6 +221,9 @@ class InferenceModel:
                 self._batch = n
             if n < self._batch:  # one compiled graph: pad to the batch size it was made for
                 x = torch.cat([x, x.new_zeros(self._batch - n, *x.shape[1:])])
+        if self._cpu and self._forwards == 1:  # from the second forward on, in memory already mapped (one image: no
+            heap.keep_freed_blocks()          # gain, and the heap's fragments would raise a one-off run's peak RSS)
+        self._forwards += 1
         with torch.inference_mode():
             if not self.compiled:
                 return self._run(x)

@@ -12,10 +12,6 @@ their PyTorch convolution.
 
 from __future__ import annotations
 
-import ctypes
-import functools
-from collections.abc import Callable
-
 import torch
 from torch import Tensor, nn
 
@@ -53,24 +49,3 @@ class PrepackedConv(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return torch.ops.mkldnn._convolution_pointwise(x, self.weight, self.bias, self.padding, self.stride, self.dilation,
                                                       self.groups, self.attr, self.scalars, "")
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None).malloc_trim  # glibc
-    except (OSError, AttributeError):  # another C library, or no dlopen(NULL)
-        return None
-
-
-def release_freed_memory() -> None:
-    """Give the heap's free pages back to the OS (glibc's malloc_trim; elsewhere nothing).
-
-    Prepacking a layer frees its unpacked weights, and glibc, having raised its
-    mmap threshold as large blocks came and went, keeps such blocks in its heap:
-    yolov2's `detect` peaked 95 MiB higher without this.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
