@@ -32,7 +32,7 @@ class Connected(Layer):
         self.activation = read_activation(section, "logistic")
         self.batch_normalize = section.get_int("batch_normalize", 0)
         self.linear = uninitialised(nn.Linear(self.inputs, self.outputs, bias=not self.batch_normalize, device="meta"))
-        self.bn = BatchNorm(self.outputs) if self.batch_normalize else None
+        self.bn = BatchNorm(self.outputs, connected=True) if self.batch_normalize else None
         with torch.no_grad():  # Darknet: uniform(-1, 1) * sqrt(2/inputs), biases 0
             self.linear.weight.uniform_(-1, 1).mul_(math.sqrt(2.0 / self.inputs))
             if self.linear.bias is not None:
