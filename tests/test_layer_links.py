@@ -5,7 +5,8 @@
   unfused numbers differ, and refused by `pydarknet train` (its update runs once per sharing layer);
   the numbers against AlexeyAB's C: tests/test_alexeyab_layers.py (the `share` and `share_nofuse` extra goldens).
 - `[contrastive]` (AlexeyAB): a training loss; its output at inference is zeros; `yolo_layer=` must be a [yolo].
-- `[net] policy=sgdr`: builds (inference does not use the schedule), auto picks AlexeyAB's dialect, train refuses.
+- `[net] policy=sgdr`: builds (inference does not use the schedule), auto picks AlexeyAB's dialect, train takes it
+  (tests/test_policy_alexeyab.py).
 """
 
 from __future__ import annotations
@@ -137,12 +138,10 @@ def test_contrastive_refusals(tmp_path: Path, text: str, expect: str) -> None:
         build(tmp_path, text)
 
 
-def test_sgdr_policy_builds_and_is_refused_by_train(tmp_path: Path) -> None:
+def test_sgdr_policy_builds_and_is_trained(tmp_path: Path) -> None:
     net = build(tmp_path, NET.format(net="policy=sgdr\nsgdr_cycle=1000") + conv())
-    assert net.dialect == "alexeyab" and net.options.policy == "sgdr"
+    assert net.dialect == "alexeyab" and net.options.policy == "sgdr" and net.options.sgdr_cycle == 1000
     assert "policy=sgdr" in net.dialect_reason
-    with pytest.raises(DarknetError, match=r"\[net\] policy=sgdr: pydarknet train does not implement training with "
-                                           r"this option of AlexeyAB's Darknet"):
-        check_training_cfg(tmp_path / "net.cfg")
+    check_training_cfg(tmp_path / "net.cfg")
     with pytest.raises(CfgError, match=r"unknown policy 'cosine' \(known: constant, .*, random, sgdr\)"):
         build(tmp_path, NET.format(net="policy=cosine") + conv())

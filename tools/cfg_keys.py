@@ -330,7 +330,8 @@ def collect(folder: Path) -> dict:
     for kind, table in ALEXEYAB_VALUES.items():
         for key, values in table.items():
             for value in sorted(values):
-                data["values"].append((kind, key, value, prober.run(kind, Spec({key: value}))))
+                alongside = PROBES[(kind, key)].options if (kind, key) in PROBES else {}  # e.g. policy's max_batches
+                data["values"].append((kind, key, value, prober.run(kind, Spec({**alongside, key: value}))))
     for name in sorted(ALEXEYAB_ACTIVATIONS):
         data["values"].append(("convolutional", "activation", name,
                                prober.run("convolutional", Spec({"activation": name}))))

@@ -293,9 +293,11 @@ TRAINING_NEUTRAL: dict[str, dict[str, str]] = {
     "yolo": {"resize": "1", "delta_normalizer": "1"},
 }
 
-# AlexeyAB's [yolo] loss keys pydarknet's trainer implements in AlexeyAB's dialect (pydarknet.layers.yolo_alexeyab);
-# pjreddie's loss has none of them (Yolo.delta refuses them in pjreddie's dialect).
+# AlexeyAB's training keys pydarknet's trainer implements in AlexeyAB's dialect: its [yolo] loss keys
+# (pydarknet.layers.yolo_alexeyab; pjreddie's loss has none of them: Yolo.delta refuses them in pjreddie's dialect),
+# its learning-rate policies with policy=sgdr (pydarknet.train.policy).
 ALEXEYAB_TRAINED: dict[str, frozenset[str]] = {
+    "net": frozenset({"policy", "learning_rate_min", "sgdr_cycle", "sgdr_mult"}),
     "yolo": frozenset({"iou_loss", "iou_normalizer", "obj_normalizer", "cls_normalizer", "iou_thresh", "iou_thresh_kind",
                        "max_delta", "counters_per_class", "label_smooth_eps", "objectness_smooth", "focal_loss",
                        "show_details"}),
@@ -365,8 +367,8 @@ def trainer_implements(kind: str, key: str, value: str | None = None, dialect: s
 
     It implements the training keys pjreddie's Darknet reads, with the values pjreddie's knows (not
     `ALEXEYAB_VALUES`, e.g. `policy=sgdr`), AlexeyAB's set to the value with which AlexeyAB trains as
-    pjreddie does (`TRAINING_NEUTRAL`, e.g. `mosaic=0`), and in AlexeyAB's dialect its [yolo] loss keys
-    (`ALEXEYAB_TRAINED`).
+    pjreddie does (`TRAINING_NEUTRAL`, e.g. `mosaic=0`), and in AlexeyAB's dialect its [yolo] loss keys and
+    learning-rate policies (`ALEXEYAB_TRAINED`).
     """
     kind = canonical(kind)
     if dialect == "alexeyab" and key in ALEXEYAB_TRAINED.get(kind, frozenset()):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pydarknet.cfg.dialect import ALEXEYAB_VALUES
 from pydarknet.cfg.section import Section
 
-# pjreddie's get_policy; AlexeyAB's adds sgdr (dialect.ALEXEYAB_VALUES): read here, refused by `pydarknet train`.
+# pjreddie's get_policy; AlexeyAB's adds sgdr (dialect.ALEXEYAB_VALUES; pydarknet.train.policy).
 POLICIES = ("constant", "step", "steps", "exp", "poly", "sigmoid", "random")
 # Darknet counts the values of an input or a layer output in a C int (net->inputs = h*w*c,
 # l.outputs = out_h*out_w*out_c): beyond it Darknet overflows; here it is refused.
@@ -65,6 +65,9 @@ class NetOptions:
     scales: list[float] = field(default_factory=list)
     gamma: float = 1.0
     max_batches: int = 0
+    learning_rate_min: float = 0.00001  # AlexeyAB's policy=sgdr: learning_rate_min, sgdr_cycle, sgdr_mult
+    sgdr_cycle: int = 0
+    sgdr_mult: int = 2
 
     @property
     def mini_batch(self) -> int:
@@ -118,6 +121,7 @@ class NetOptions:
             raise s.error(f"unknown policy '{o.policy}' (known: {known})", "policy")
         o.burn_in = s.get_int("burn_in", 0)
         o.power = s.get_float("power", 4.0)
+        o.max_batches = s.get_int("max_batches", 0)
         if o.policy == "step":
             o.step = s.get_int("step", 1)
             o.scale = s.get_float("scale", 1.0)
@@ -132,5 +136,13 @@ class NetOptions:
             o.gamma = s.get_float("gamma", 1.0)
             if o.policy == "sigmoid":
                 o.step = s.get_int("step", 1)
-        o.max_batches = s.get_int("max_batches", 0)
+        elif o.policy == "sgdr":
+            o.read_sgdr(s)
         return o
+
+    def read_sgdr(self, s: Section) -> None:
+        """AlexeyAB's parse_net_options: learning_rate_min (default .00001), sgdr_cycle (default max_batches),
+        sgdr_mult (default 2)."""
+        self.learning_rate_min = s.get_float("learning_rate_min", 0.00001)
+        self.sgdr_cycle = s.get_int("sgdr_cycle", self.max_batches)
+        self.sgdr_mult = s.get_int("sgdr_mult", 2)

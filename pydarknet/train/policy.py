@@ -5,6 +5,12 @@ Below `burn_in` the rate is `lr * (batch_num / burn_in) ** power`; after it
 the cfg's `policy` decides.  Darknet computes the rate in float32 and so do
 these functions (the value returned is a float32 rounded to a Python float).
 
+AlexeyAB's get_current_rate (59596d7) is pjreddie's with an `int` batch_num
+(policy=sigmoid before `step` is then a rising sigmoid, not pjreddie's
+size_t wrap to 0) and policy=sgdr: cosine annealing from learning_rate to
+learning_rate_min over cycles of sgdr_cycle iterations, each sgdr_mult
+times the previous, counted from 0 (burn_in only replaces the first ones).
+
 `shorten_schedule` is pydarknet's, for `--max-batches` below the cfg's
 `max_batches` (a short run): the schedule squeezed into the run.
 """
@@ -27,8 +33,8 @@ def current_batch(seen: int, options: NetOptions) -> int:
     return seen // (options.mini_batch * options.subdivisions)
 
 
-def learning_rate(options: NetOptions, batch_num: int) -> float:
-    """Darknet's get_current_rate at iteration `batch_num`."""
+def learning_rate(options: NetOptions, batch_num: int, dialect: str = "pjreddie") -> float:
+    """Darknet's get_current_rate at iteration `batch_num`, as `dialect`'s Darknet computes it."""
     lr = np.float32(options.learning_rate)
     base = float(lr)  # Darknet: float lr times a double pow(), rounded to float on return
     if batch_num < options.burn_in:
@@ -50,14 +56,41 @@ def learning_rate(options: NetOptions, batch_num: int) -> float:
     if policy == "random":
         return float(np.float32(base * math.pow(random.random(), _f32(options.power))))
     if policy == "sigmoid":
-        # Darknet: batch_num - step is size_t arithmetic, so before `step` it wraps to ~1.8e19
-        # and (for gamma > 0) the rate is 0, not a rising sigmoid.
-        wrapped = float((batch_num - options.step) % SIZE_T)
-        exponent = float(np.float32(options.gamma) * np.float32(wrapped))
+        # pjreddie's: batch_num - step is size_t arithmetic, so before `step` it wraps to ~1.8e19
+        # and (for gamma > 0) the rate is 0, not a rising sigmoid; AlexeyAB's batch_num is an int.
+        offset = batch_num - options.step if dialect == "alexeyab" else (batch_num - options.step) % SIZE_T
+        exponent = float(np.float32(options.gamma) * np.float32(offset))
         return float(np.float32(base * (1.0 / (1.0 + _exp(exponent)))))
+    if policy == "sgdr":
+        return _sgdr(options, batch_num)
     if policy == "constant":
         return float(lr)
     raise DarknetError(f"policy={policy}: a learning-rate policy pydarknet train does not implement")
+
+
+def schedule_problem(options: NetOptions) -> str | None:
+    """Why Darknet could not run this schedule, or None: policy=sgdr with a cycle or a multiplier under 1
+    (AlexeyAB's get_current_rate then loops forever past the first cycle)."""
+    if options.policy == "sgdr" and (options.sgdr_cycle < 1 or options.sgdr_mult < 1):
+        return (f"policy=sgdr with sgdr_cycle={options.sgdr_cycle} sgdr_mult={options.sgdr_mult}: AlexeyAB's "
+                "get_current_rate never returns past the first cycle (it needs sgdr_cycle >= 1, which defaults to "
+                "max_batches, and sgdr_mult >= 1)")
+    return None
+
+
+def _sgdr(options: NetOptions, batch_num: int) -> float:
+    """AlexeyAB src/network.c get_current_rate, case SGDR: the cycle holding batch_num (a cycle ends on its
+    last iteration inclusive: `while ((last_iteration_start + cycle_size) < batch_num)`), then
+    lr_min + 0.5 (lr - lr_min) (1 + cos((float)(batch_num - start) * 3.14159265 / cycle_size)): lr - lr_min
+    in float, the rest in double, rounded to float."""
+    start, cycle = 0, options.sgdr_cycle
+    while start + cycle < batch_num:
+        start += cycle
+        cycle *= options.sgdr_mult
+    low = np.float32(options.learning_rate_min)
+    span = float(np.float32(options.learning_rate) - low)
+    angle = float(np.float32(batch_num - start)) * 3.14159265 / cycle
+    return float(np.float32(float(low) + 0.5 * span * (1.0 + math.cos(angle))))
 
 
 def scaled(iterations: int, max_batches: int, cfg_max_batches: int) -> int:
@@ -68,8 +101,8 @@ def scaled(iterations: int, max_batches: int, cfg_max_batches: int) -> int:
 
 def shorten_schedule(options: NetOptions, max_batches: int) -> list[str]:
     """Scale the schedule's iteration counts by `max_batches / options.max_batches`, in place, for a run
-    shorter than the cfg's: `burn_in`, `steps` (policy=steps), `step` (step: at least 1; sigmoid) and `max_batches`
-    itself (poly's end); returns what changed (`"burn_in 1000 -> 6"`, ...), nothing for a run that is
+    shorter than the cfg's: `burn_in`, `steps` (policy=steps), `step` (step: at least 1; sigmoid), `sgdr_cycle`
+    (sgdr: at least 1) and `max_batches` itself (poly's end); returns what changed (`"burn_in 1000 -> 6"`, ...), nothing for a run that is
     not shorter (Darknet's schedule, exactly as the cfg gives it)."""
     cfg_max = options.max_batches
     if max_batches >= cfg_max:
@@ -87,6 +120,8 @@ def shorten_schedule(options: NetOptions, max_batches: int) -> list[str]:
         options.steps = scale("steps", options.steps)
     if options.policy in ("step", "sigmoid"):
         options.step = scale("step", [options.step], least=int(options.policy == "step"))[0]  # step divides
+    if options.policy == "sgdr":
+        options.sgdr_cycle = scale("sgdr_cycle", [options.sgdr_cycle], least=1)[0]
     if options.policy == "poly":
         changes.append(f"poly's max_batches {cfg_max} -> {max_batches}")
     options.max_batches = max_batches

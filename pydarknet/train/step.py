@@ -173,6 +173,6 @@ def _backward_and_update(net: Darknet, state: TrainingState, raws: list[Tensor],
             return cost
     sgd.accumulate()
     if update:
-        rate = learning_rate(options, current_batch(net.seen, options))
+        rate = learning_rate(options, current_batch(net.seen, options), net.dialect)
         sgd.update(rate, options.momentum, options.decay, options.mini_batch * options.subdivisions)
     return cost

@@ -283,7 +283,7 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
                         avg_loss = loss if avg_loss < 0 else avg_loss * 0.9 + loss * 0.1
                     elif training.scaler is None:  # under a float16 loss scale an inf/NaN only skips the update
                         raise DarknetError(f"iteration {i}: the loss is {loss}: {_DIVERGED}; the last good backup is {last_good}")
-                    rate = learning_rate(opt, i)
+                    rate = learning_rate(opt, i, net.dialect)
                     progress.set_postfix_str(f"loss {loss:.3f} avg {avg_loss:.3f} rate {rate:g} {width}x{height}")
                     progress.update(1)
                     if not quiet:
