@@ -68,6 +68,7 @@ class NetOptions:
     learning_rate_min: float = 0.00001  # AlexeyAB's policy=sgdr: learning_rate_min, sgdr_cycle, sgdr_mult
     sgdr_cycle: int = 0
     sgdr_mult: int = 2
+    resize_step: float = 32.0  # AlexeyAB's random multi-scale rounding (pydarknet.train.multiscale)
 
     @property
     def mini_batch(self) -> int:
@@ -122,6 +123,7 @@ class NetOptions:
         o.burn_in = s.get_int("burn_in", 0)
         o.power = s.get_float("power", 4.0)
         o.max_batches = s.get_int("max_batches", 0)
+        o.resize_step = s.get_float("resize_step", 32.0)
         if o.policy == "step":
             o.step = s.get_int("step", 1)
             o.scale = s.get_float("scale", 1.0)

@@ -94,7 +94,7 @@ class Region(Layer):
         self.thresh = section.get_float("thresh", 0.5)
         self.classfix = section.get_int("classfix", 0)
         section.get_int("absolute", 0)
-        self.random = section.get_int("random", 0)
+        self.random = section.get_float("random", 0)  # AlexeyAB: a float, the multi-scale coefficient (train.multiscale)
         self.coord_scale = section.get_float("coord_scale", 1.0)
         self.object_scale = section.get_float("object_scale", 1.0)
         self.noobject_scale = section.get_float("noobject_scale", 1.0)

@@ -121,7 +121,7 @@ class Yolo(YoloHead):
         self.jitter = section.get_float("jitter", 0.2)
         self.ignore_thresh = section.get_float("ignore_thresh", 0.5)
         self.truth_thresh = section.get_float("truth_thresh", 1.0)
-        self.random = section.get_int("random", 0)
+        self.random = section.get_float("random", 0)  # AlexeyAB: a float, the multi-scale coefficient (train.multiscale)
         self.map = read_map(section)
         self.new_coords = section.get_int("new_coords", 0)
 

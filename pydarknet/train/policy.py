@@ -70,7 +70,10 @@ def learning_rate(options: NetOptions, batch_num: int, dialect: str = "pjreddie"
 
 def schedule_problem(options: NetOptions) -> str | None:
     """Why Darknet could not run this schedule, or None: policy=sgdr with a cycle or a multiplier under 1
-    (AlexeyAB's get_current_rate then loops forever past the first cycle)."""
+    (AlexeyAB's get_current_rate then loops forever past the first cycle); resize_step not above 0 (AlexeyAB's
+    train_detector divides by it)."""
+    if options.resize_step <= 0:
+        return f"resize_step={options.resize_step:g}: AlexeyAB's train_detector divides the sizes by it; it must be above 0"
     if options.policy == "sgdr" and (options.sgdr_cycle < 1 or options.sgdr_mult < 1):
         return (f"policy=sgdr with sgdr_cycle={options.sgdr_cycle} sgdr_mult={options.sgdr_mult}: AlexeyAB's "
                 "get_current_rate never returns past the first cycle (it needs sgdr_cycle >= 1, which defaults to "

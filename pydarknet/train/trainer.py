@@ -45,7 +45,6 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -62,7 +61,7 @@ from pydarknet.train.calc_map import MAP_EPOCHS, MapSchedule, TrainingMap
 from pydarknet.train.chart import TrainingChart
 from pydarknet.train.checkpoints import AlexeyabCheckpoints, load_state, save_checkpoint, scheduled_names
 from pydarknet.train.log import TrainingLog, new_run_id
-from pydarknet.train.multiscale import FULL_SIZE_ITERATIONS, multiscale_size
+from pydarknet.train.multiscale import detector_sizes, last_window, multiscale
 from pydarknet.train.options import check_training_cfg
 from pydarknet.train.policy import current_batch, learning_rate, scaled, shorten_schedule
 from pydarknet.train.signals import deferred_stop
@@ -121,18 +120,19 @@ def start_network(run: TrainRun, device: str) -> tuple[Darknet, dict | None]:
     return net.to(device, memory_format=torch.channels_last), state
 
 
-def run_length(run: TrainRun, net: Darknet, ranks: distributed.Ranks, multiscale: bool = False) -> tuple[int, int]:
+def run_length(run: TrainRun, net: Darknet, ranks: distributed.Ranks, resizes: bool = False) -> tuple[int, int]:
     """The run's max_batches (`--max-batches`, else the cfg's) and how many of its last iterations are at
-    608x608 under random=1.  A run shorter than the cfg's has its schedule scaled to it
-    (policy.shorten_schedule, and that window), and rank 0 prints one line saying so."""
+    one size under `random` (multiscale.last_window).  A run shorter than the cfg's has its schedule scaled
+    to it (policy.shorten_schedule, and that window), and rank 0 prints one line saying so."""
     opt = net.options
     cfg_max = opt.max_batches
+    window, size = last_window(net.dialect)
     if run.max_batches is None or run.max_batches >= cfg_max:
-        return (cfg_max if run.max_batches is None else run.max_batches), FULL_SIZE_ITERATIONS
+        return (cfg_max if run.max_batches is None else run.max_batches), window
     changes = shorten_schedule(opt, run.max_batches)
-    full_size = scaled(FULL_SIZE_ITERATIONS, run.max_batches, cfg_max)
-    if multiscale:
-        changes.append(f"608x608 for the last {FULL_SIZE_ITERATIONS} -> {full_size}")
+    full_size = scaled(window, run.max_batches, cfg_max)
+    if resizes:
+        changes.append(f"{size} for the last {window} -> {full_size}")
     if ranks.main:
         print(f"--max-batches {run.max_batches} is below the cfg's max_batches={cfg_max}: its schedule is scaled by "
               f"{run.max_batches}/{cfg_max}: {', '.join(changes) or 'nothing to scale'}")
@@ -186,13 +186,11 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
     if ranks.world_size > 1:
         distributed.broadcast_model(net)
         distributed.synchronize_batchnorm(net, run.sync_bn)
-    max_batches, full_size = run_length(run, net, ranks, multiscale=bool(head.random))
+    max_batches, full_size = run_length(run, net, ranks, resizes=multiscale(net.dialect, head.random))
     base = run.cfg.stem
     start = current_batch(net.seen, opt)
-    size_for_batch = partial(
-        multiscale_size, max_batches=max_batches, seed=run.seed, cfg_size=(opt.width, opt.height), random=bool(head.random),
-        full_size=full_size,
-    )
+    size_for_batch = detector_sizes(net.dialect, head.random, max_batches, run.seed, (opt.width, opt.height),
+                                    opt.resize_step, full_size)
     loader = DetectionLoader(
         paths, size_for_batch, opt.batch // ranks.world_size, head.jitter, opt.hue, opt.saturation, opt.exposure,
         head.max_boxes, run.workers, run.seed, start_batch=start, rank=ranks.rank, classes=head.classes,
