@@ -13,7 +13,9 @@ import pytest
 
 from conftest import ROOT
 from pydarknet.cli import main
+from pydarknet.errors import DarknetError
 from pydarknet.train import trainer
+from pydarknet.train.options import check_training_cfg
 from pydarknet.train.multiscale import alexeyab_coef, alexeyab_multiscale_size, alexeyab_size
 from training_data import make_cfg, make_dataset
 
@@ -59,3 +61,10 @@ def test_trainer_uses_alexeyabs_sizes_and_resize_step(tmp_path, one_thread, monk
     monkeypatch.setattr(trainer, "train_network", step)
     assert main(["detector", "train", str(data), str(cfg), "-dont_show", "--workers", "0"]) == 0
     assert sizes == [(112, 112)] * 2  # roundl(1.4 * 64 / 16 + 1) * 16
+
+
+def test_resize_step_not_above_0_is_refused(tmp_path) -> None:
+    cfg = make_cfg(tmp_path, random=1, alexeyab=True)
+    cfg.write_text(cfg.read_text().replace("mosaic=0", "mosaic=0\nresize_step=0"))
+    with pytest.raises(DarknetError, match=r"t.cfg:1: \[net\] resize_step=0: AlexeyAB's train_detector divides"):
+        check_training_cfg(cfg)
