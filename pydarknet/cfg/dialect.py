@@ -296,9 +296,9 @@ TRAINING_NEUTRAL: dict[str, dict[str, str]] = {
 # AlexeyAB's training keys pydarknet's trainer implements in AlexeyAB's dialect: its [yolo] loss keys
 # (pydarknet.layers.yolo_alexeyab; pjreddie's loss has none of them: Yolo.delta refuses them in pjreddie's dialect),
 # its learning-rate policies with policy=sgdr (pydarknet.train.policy), its multi-scale rounding
-# (pydarknet.train.multiscale).
+# (pydarknet.train.multiscale), its EMA of the weights (pydarknet.train.ema).
 ALEXEYAB_TRAINED: dict[str, frozenset[str]] = {
-    "net": frozenset({"policy", "learning_rate_min", "sgdr_cycle", "sgdr_mult", "resize_step"}),
+    "net": frozenset({"policy", "learning_rate_min", "sgdr_cycle", "sgdr_mult", "resize_step", "ema_alpha"}),
     "yolo": frozenset({"iou_loss", "iou_normalizer", "obj_normalizer", "cls_normalizer", "iou_thresh", "iou_thresh_kind",
                        "max_delta", "counters_per_class", "label_smooth_eps", "objectness_smooth", "focal_loss",
                        "show_details"}),

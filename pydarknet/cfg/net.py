@@ -69,6 +69,7 @@ class NetOptions:
     sgdr_cycle: int = 0
     sgdr_mult: int = 2
     resize_step: float = 32.0  # AlexeyAB's random multi-scale rounding (pydarknet.train.multiscale)
+    ema_alpha: float = 0.0  # AlexeyAB's EMA of the weights (pydarknet.train.ema)
 
     @property
     def mini_batch(self) -> int:
@@ -124,6 +125,7 @@ class NetOptions:
         o.power = s.get_float("power", 4.0)
         o.max_batches = s.get_int("max_batches", 0)
         o.resize_step = s.get_float("resize_step", 32.0)
+        o.ema_alpha = s.get_float("ema_alpha", 0.0)
         if o.policy == "step":
             o.step = s.get_int("step", 1)
             o.scale = s.get_float("scale", 1.0)

@@ -126,6 +126,13 @@ def load_state(backup: Path, seen: int) -> dict | None:
     return state
 
 
+def _tensor_table(table: object) -> bool:
+    """Whether `table` maps names to finite float tensors (the momentum buffers, the EMA)."""
+    return isinstance(table, dict) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) and v.layout == torch.strided and v.is_floating_point()
+        and bool(torch.isfinite(v).all()) for k, v in table.items())
+
+
 def _decode(payload: bytes, source: Path) -> dict:
     """The state dict of `payload`, each field checked; a WeightsError naming the first bad one."""
     try:
@@ -147,12 +154,10 @@ def _decode(payload: bytes, source: Path) -> dict:
             raise bad(key, "a whole number")
     if type(state.get("avg_loss")) is not float or not math.isfinite(state["avg_loss"]):
         raise bad("avg_loss", "a finite number")
-    optimizer = state.get("optimizer")
-    if not isinstance(optimizer, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) and v.layout == torch.strided and v.is_floating_point()
-        and bool(torch.isfinite(v).all()) for k, v in optimizer.items()
-    ):
-        raise bad("optimizer", "a table of finite float tensors")
+    for key, optional in (("optimizer", False), ("ema", True)):
+        table = state.get(key)
+        if not (optional and table is None or _tensor_table(table)):
+            raise bad(key, "a table of finite float tensors")
     scale = state.get("loss_scale")
     if scale is not None and not (isinstance(scale, dict) and all(
             isinstance(k, str) and type(v) in (int, float) and math.isfinite(v) for k, v in scale.items())):

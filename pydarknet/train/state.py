@@ -4,10 +4,11 @@ Darknet keeps its momentum in the layers (`l.weight_updates`, `l.bias_updates`, 
 src/convolutional_layer.c update_convolutional_layer); here the network graph holds
 only what Darknet's `.weights` hold, and the training floor keeps the rest in a
 `TrainingState`: the SGD update buffers (`DarknetSGD`) and the optional mixed-precision
-setting with its loss scale (`pydarknet.train.amp`).  The trainer owns one per run, and
-its checkpoint saves it: `resume_entries` are the `optimizer` and `loss_scale` entries of
-the resume state appended to a `.backup` (pydarknet.train.checkpoints), restored by
-`load_resume_entries`, so a resumed run continues bit for bit.
+setting with its loss scale (`pydarknet.train.amp`), and in AlexeyAB's dialect with
+`[net] ema_alpha` the EMA of the weights (`pydarknet.train.ema`).  The trainer owns one per
+run, and its checkpoint saves it: `resume_entries` are the `optimizer`, `loss_scale` and
+`ema` entries of the resume state appended to a `.backup` (pydarknet.train.checkpoints),
+restored by `load_resume_entries`, so a resumed run continues bit for bit.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from pydarknet.train.amp import Amp, LossScaler, mixed_precision
+from pydarknet.train.ema import WeightsEma
 from pydarknet.train.sgd import DarknetSGD
 
 if TYPE_CHECKING:
@@ -34,6 +36,8 @@ class TrainingState:
     def __init__(self, net: Darknet, amp: bool | torch.dtype = False) -> None:
         self.sgd = DarknetSGD(net.layers)
         self.amp: Amp | None = None if amp is False else mixed_precision(net, None if amp is True else amp)
+        alpha = net.options.ema_alpha
+        self.ema: WeightsEma | None = WeightsEma(net, alpha) if net.dialect == "alexeyab" and alpha else None
 
     @property
     def scaler(self) -> LossScaler | None:
@@ -41,11 +45,14 @@ class TrainingState:
         return self.amp.scaler if self.amp is not None else None
 
     def resume_entries(self) -> dict:
-        """The momentum buffers (by parameter name) and the loss scale, for the resume state of a `.backup`."""
-        return {"optimizer": self.sgd.state_dict(), "loss_scale": self.scaler.state_dict() if self.scaler is not None else None}
+        """The momentum buffers (by parameter name), the loss scale and the EMA, for the resume state of a `.backup`."""
+        return {"optimizer": self.sgd.state_dict(), "loss_scale": self.scaler.state_dict() if self.scaler is not None else None,
+                "ema": self.ema.state_dict() if self.ema is not None else None}
 
     def load_resume_entries(self, resume: dict) -> None:
-        """Restore what `resume_entries` saved (a loss scale only when both runs have one)."""
+        """Restore what `resume_entries` saved (a loss scale or an EMA only when both runs have one)."""
         self.sgd.load_state_dict(resume["optimizer"])
         if self.scaler is not None and resume.get("loss_scale") is not None:
             self.scaler.load_state_dict(resume["loss_scale"])
+        if self.ema is not None and resume.get("ema") is not None:
+            self.ema.load_state_dict(resume["ema"])

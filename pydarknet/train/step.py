@@ -175,4 +175,6 @@ def _backward_and_update(net: Darknet, state: TrainingState, raws: list[Tensor],
     if update:
         rate = learning_rate(options, current_batch(net.seen, options), net.dialect)
         sgd.update(rate, options.momentum, options.decay, options.mini_batch * options.subdivisions)
+        if state.ema is not None:  # AlexeyAB's train_network_waitkey, after update_network
+            state.ema.after_update(current_batch(net.seen, options), options.max_batches)
     return cost

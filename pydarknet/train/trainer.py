@@ -164,6 +164,7 @@ class LoopPlan:
     final_name: str
     resume_name: str  # the checkpoint that carries the resume state, saved on a stop signal
     calc_map: TrainingMap | None = None  # --map
+    ema_name: str | None = None  # saved with the EMA beside each scheduled resume_name once it exists (train.ema)
 
 
 def train_detector(run: TrainRun) -> Path:
@@ -222,6 +223,7 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         final_name=f"{base}_final.weights",
         resume_name=resume_name,
         calc_map=calc_map,
+        ema_name=f"{base}_ema.weights" if net.dialect == "alexeyab" else None,  # src/detector.c train_detector
     )
     return train_loop(run, net, state, loader, plan, ranks)
 
@@ -299,6 +301,9 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
                         stale = True
                     for name in plan.checkpoint_names(i, net.seen):
                         save(name, i)
+                        if name == plan.resume_name and plan.ema_name and training.ema and training.ema.initialized():
+                            with training.ema.swapped_in():
+                                save(plan.ema_name, i)
                     if chart is not None and (measured is not None or chart.due(i, drawn)):
                         chart.draw()
                         drawn, stale = i, False

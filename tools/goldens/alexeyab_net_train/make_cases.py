@@ -13,6 +13,9 @@ NET_TRAIN is net_train.c built by build.sh against AlexeyAB/darknet 59596d78 (CP
   All drawn from numpy Generator(PCG64(seed)).standard_normal, scaled as CASES says.
 - `learning-rate/rates.json`: per cfg of RATE_CASES, `get_current_rate` at the chosen iterations.
 - `multiscale/sizes.json`: train_detector's size rule (copied into the driver) on fixed draws of rand_scale.
+- `ema/NAME/`: `[net] ema_alpha` (`net_train ema`): `ema.cfg`, `steps.npy` (iterations, floats: the
+  [convolutional] layers' weights, biases, scales as each update left them, a seeded random walk) and from
+  Darknet `trace.npy` (iterations, 2, floats: the weights and their EMA after the iteration's EMA lines).
 """
 
 from __future__ import annotations
@@ -77,7 +80,15 @@ MULTISCALE_CASES: dict[str, dict] = {
     "100x60_step16_coef3": dict(init=(100, 60), resize_step=16, random=3, iteration=20, max_batches=1000, avg_loss=3),
     "320_step10": dict(init=(320, 320), resize_step=10, random=1, iteration=20, max_batches=1000, avg_loss=3),
 }
-MULTISCALE_DRAWS = 24  # rand_scale draws per case, besides the edges 1, coef and 1/coef
+MULTISCALE_DRAWS = 24
+# name -> [net] max_batches and ema_alpha, the iterations traced (start max_batches/2, apply max_batches - 1000)
+EMA_CASES: dict[str, dict] = {
+    "start_and_apply": dict(max_batches=2010, alpha=0.75, first=1000, last=1015, seed=21),
+    "apply_before_start": dict(max_batches=1500, alpha=0.9, first=745, last=755, seed=22),
+}
+EMA_LAYERS = ("[convolutional]\nbatch_normalize=1\nfilters=3\nsize=3\nstride=1\npad=1\nactivation=leaky\n\n"
+              "[convolutional]\nfilters=2\nsize=1\nstride=1\npad=0\nactivation=linear\n")
+EMA_FLOATS = 3 * 2 * 9 + 3 + 3 + 2 * 3 + 2  # the two layers' weights, biases, scales  # rand_scale draws per case, besides the edges 1, coef and 1/coef
 
 
 def layer_case(driver: Path, name: str, case: dict, out: Path) -> dict:
@@ -148,6 +159,27 @@ def multiscale_cases(driver: Path) -> list[dict]:
     return cases
 
 
+def ema_case(driver: Path, name: str, case: dict, out: Path) -> dict:
+    folder = out / "ema" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = (f"[net]\nbatch=2\nsubdivisions=1\nwidth=6\nheight=5\nchannels=2\nmax_batches={case['max_batches']}\n"
+           f"ema_alpha={case['alpha']}\n\n{EMA_LAYERS}")
+    (folder / "ema.cfg").write_text(cfg)
+    rng = np.random.Generator(np.random.PCG64(case["seed"]))
+    iterations = case["last"] - case["first"] + 1
+    steps = np.cumsum(0.05 * rng.standard_normal((iterations, EMA_FLOATS)), axis=0) + rng.standard_normal(EMA_FLOATS)
+    steps = steps.astype(np.float32)
+    np.save(folder / "steps.npy", steps)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        steps.tofile(t / "steps.bin")
+        done = subprocess.run([str(driver), "ema", str(folder / "ema.cfg"), str(t / "steps.bin"), str(case["first"]),
+                               str(case["last"]), str(t)], check=True, capture_output=True, text=True)
+        trace = np.fromfile(t / "trace.bin", dtype=np.float32).reshape(iterations, 2, EMA_FLOATS)
+    np.save(folder / "trace.npy", trace)
+    return {"name": name, **case, "driver": next(line for line in done.stdout.splitlines() if line.startswith("EMA"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("driver", type=Path)
@@ -159,6 +191,8 @@ def main() -> None:
     (args.out / "learning-rate").mkdir(parents=True, exist_ok=True)
     (args.out / "learning-rate" / "rates.json").write_text(
         json.dumps({"commit": COMMIT, "cases": rate_cases(driver)}, indent=1) + "\n")
+    emas = [ema_case(driver, name, case, args.out) for name, case in EMA_CASES.items()]
+    (args.out / "ema" / "manifest.json").write_text(json.dumps({"commit": COMMIT, "cases": emas}, indent=1) + "\n")
     (args.out / "multiscale").mkdir(parents=True, exist_ok=True)
     (args.out / "multiscale" / "sizes.json").write_text(
         json.dumps({"commit": COMMIT, "cases": multiscale_cases(driver)}, indent=1) + "\n")

@@ -15,6 +15,13 @@
  *   net_train multiscale INIT_W INIT_H RESIZE_STEP RANDOM ITERATION MAX_BATCHES AVG_LOSS RANDOM_VAL...
  *       train_detector's size rule (src/detector.c, the lines after `if (l.random && count++ % 10 == 0)`,
  *       copied below as they are) for given draws random_val = rand_scale(rand_coef): "RANDOM_VAL DIM_W DIM_H".
+ *   net_train ema CFG STEPS.bin FIRST LAST OUTDIR
+ *       the EMA of the weights ([net] ema_alpha): for cur_iteration = FIRST..LAST, the [convolutional] layers'
+ *       weights, biases and (batch_normalize) scales are set from STEPS.bin (float32, per iteration and layer in
+ *       that order: what the update left), then train_network_waitkey's lines after update_network run
+ *       (src/network.c, copied below as they are, calling its ema_update, ema_apply, is_ema_initialized).
+ *       Writes OUTDIR/trace.bin: per iteration and layer, weights, biases, scales, weights_ema, biases_ema,
+ *       scales_ema after those lines.
  */
 #include <math.h>
 #include <stdio.h>
@@ -145,11 +152,99 @@ static int run_multiscale(int argc, char **argv)
     return 0;
 }
 
+/* src/network.c train_network_waitkey, 59596d78, lines 430-455 (without the printfs and the unused ema_period). */
+static void ema_after_update(network net)
+{
+    int ema_start_point = net.max_batches / 2;
+
+    if (net.ema_alpha && (*net.cur_iteration) >= ema_start_point)
+    {
+        int ema_apply_point = net.max_batches - 1000;
+
+        if (!is_ema_initialized(net))
+        {
+            ema_update(net, 0); // init EMA
+        }
+
+        if ((*net.cur_iteration) == ema_apply_point)
+        {
+            ema_apply(net); // apply EMA (BN rolling mean/var recalculation is required)
+        }
+        else
+        if ((*net.cur_iteration) < ema_apply_point)
+        {
+            ema_update(net, net.ema_alpha); // update EMA
+        }
+    }
+}
+
+static void copy_conv(network net, float *x, int into_layers)
+{
+    int i;
+    for (i = 0; i < net.n; ++i) {
+        layer l = net.layers[i];
+        if (l.type != CONVOLUTIONAL) continue;
+        float *arrays[3] = {l.weights, l.biases, l.scales};
+        size_t sizes[3] = {(size_t)l.nweights, (size_t)l.n, l.batch_normalize ? (size_t)l.n : 0};
+        int k;
+        for (k = 0; k < 3; ++k) {
+            if (into_layers) memcpy(arrays[k], x, sizes[k] * sizeof(float));
+            else memcpy(x, arrays[k], sizes[k] * sizeof(float));
+            x += sizes[k];
+        }
+    }
+}
+
+static size_t conv_floats(network net)
+{
+    size_t n = 0;
+    int i;
+    for (i = 0; i < net.n; ++i) {
+        layer l = net.layers[i];
+        if (l.type == CONVOLUTIONAL) n += (size_t)l.nweights + l.n + (l.batch_normalize ? l.n : 0);
+    }
+    return n;
+}
+
+static int run_ema(int argc, char **argv)
+{
+    if (argc != 7) { fprintf(stderr, "usage: net_train ema CFG STEPS.bin FIRST LAST OUTDIR\n"); return 1; }
+    network net = parse_network_cfg_custom(argv[2], 0, 1);
+    int first = atoi(argv[4]), last = atoi(argv[5]);
+    size_t n = conv_floats(net), steps = (size_t)(last - first + 1);
+    float *values = read_floats(argv[3], n * steps);
+    float *trace = (float*)calloc(2 * n * steps, sizeof(float));
+    int cur;
+    for (cur = first; cur <= last; ++cur) {
+        size_t t = (size_t)(cur - first);
+        copy_conv(net, values + t * n, 1);
+        *net.cur_iteration = cur;
+        ema_after_update(net);
+        copy_conv(net, trace + 2 * t * n, 0);
+        /* the EMA arrays, in the same layout */
+        float *x = trace + (2 * t + 1) * n;
+        int i;
+        for (i = 0; i < net.n; ++i) {
+            layer l = net.layers[i];
+            if (l.type != CONVOLUTIONAL) continue;
+            memcpy(x, l.weights_ema, (size_t)l.nweights * sizeof(float)); x += l.nweights;
+            memcpy(x, l.biases_ema, (size_t)l.n * sizeof(float)); x += l.n;
+            if (l.batch_normalize) { memcpy(x, l.scales_ema, (size_t)l.n * sizeof(float)); x += l.n; }
+        }
+    }
+    printf("EMA alpha %g max_batches %d floats %zu\n", net.ema_alpha, net.max_batches, n);
+    write_floats(argv[6], "trace.bin", trace, 2 * n * steps);
+    free(values); free(trace);
+    free_network(net);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "layer")) return run_layer(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "rate")) return run_rate(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "multiscale")) return run_multiscale(argc, argv);
-    fprintf(stderr, "usage: net_train layer|rate|multiscale ...\n");
+    if (argc > 1 && !strcmp(argv[1], "ema")) return run_ema(argc, argv);
+    fprintf(stderr, "usage: net_train layer|rate|multiscale|ema ...\n");
     return 1;
 }
