@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from pydarknet.layers.batchnorm import BatchNorm
+from pydarknet.layers.batchnorm import BatchNorm, _DarknetBatchNorm, _SyncedNormalize
 from pydarknet.network import Darknet
 
 GOLDEN = ROOT / "tests" / "golden-alexeyab-extra" / "batchnorm-train"
@@ -63,10 +63,10 @@ def test_pjreddie_dialect_keeps_its_formulas() -> None:
     case = next(c for c in CASES if c["name"] == "conv_small_variance")
     folder = GOLDEN / case["name"]
     ours, bn = run_case(folder, case, "pjreddie")
-    x = torch.from_numpy(np.load(folder / "input.npy")).view(2, 2, 3, 3)
-    pre = torch.nn.functional.conv2d(x, bn.running_mean.new_tensor(np.load(folder / "params.npy")[:6]).view(3, 2, 1, 1))
-    var, mean = torch.var_mean(pre, dim=(0, 2, 3), correction=1)
     params = np.load(folder / "params.npy")
+    x = torch.from_numpy(np.load(folder / "input.npy")).view(2, 2, 3, 3)
+    pre = torch.nn.functional.conv2d(x, torch.from_numpy(params[:6]).view(3, 2, 1, 1))
+    var, mean = torch.var_mean(pre, dim=(0, 2, 3), correction=1)
     biases, scales = torch.from_numpy(params[6:9]), torch.from_numpy(params[9:12])
     expected = (pre - mean.view(1, -1, 1, 1)) / (var.sqrt() + 1e-6).view(1, -1, 1, 1) * scales.view(1, -1, 1, 1) \
         + biases.view(1, -1, 1, 1)
@@ -74,3 +74,18 @@ def test_pjreddie_dialect_keeps_its_formulas() -> None:
     torch.testing.assert_close(ours["rolling_mean"], 0.99 * torch.from_numpy(params[12:15]) + 0.01 * mean)
     assert ours["bias_updates"].abs().sum() > 0
     assert not np.allclose(ours["output"].numpy().ravel(), np.load(folder / "output.npy"), atol=1e-2)
+
+
+@pytest.mark.parametrize("alexeyab", [False, True])
+def test_synchronised_path_computes_the_fused_numbers(alexeyab: bool) -> None:
+    """--sync-bn's written-out formulas (_SyncedNormalize, here on one process) and the fused kernels agree."""
+    g = torch.Generator().manual_seed(5)
+    x = (torch.randn(2, 3, 4, 5, generator=g) * 0.003).requires_grad_(True)
+    weight, bias, grad = torch.rand(3, generator=g) + 0.5, torch.randn(3, generator=g), torch.randn(2, 3, 4, 5, generator=g)
+    fused, mean, var = _DarknetBatchNorm.apply(x, weight, bias, alexeyab)
+    (dx_fused,) = torch.autograd.grad(fused, x, grad)
+    x_norm, mean2, var2 = _SyncedNormalize.apply(x, None, alexeyab)
+    synced = x_norm * weight.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)
+    (dx_synced,) = torch.autograd.grad(synced, x, grad)
+    torch.testing.assert_close(synced, fused, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(dx_synced, dx_fused, rtol=1e-4, atol=1e-3)
