@@ -47,6 +47,7 @@ from torch import Tensor, nn
 
 SumOverRanks = Callable[[Tensor], Tensor]
 
+
 def _forward_inverse(var: Tensor, alexeyab: bool) -> Tensor:
     """1 / the training forward's deviation: normalize_cpu's sqrt(var + .00001f) (AlexeyAB), sqrt(var) + .000001f (pjreddie)."""
     return (var + 1e-5).rsqrt() if alexeyab else 1.0 / (var.sqrt() + 1e-6)

@@ -98,6 +98,13 @@ def alexeyab_multiscale_size(batch: int, max_batches: int, seed: int, cfg_size: 
     return alexeyab_size(draw, cfg_size, resize_step, random, period * PERIOD, max_batches, period == 0, last)
 
 
+def resize_step_problem(resize_step: float) -> str | None:
+    """Why AlexeyAB's train_detector could not size with `[net] resize_step`, or None: it divides by it."""
+    if resize_step <= 0:
+        return f"resize_step={resize_step:g}: AlexeyAB's train_detector divides the sizes by it; it must be above 0"
+    return None
+
+
 def multiscale(dialect: str, random: float) -> bool:
     """Whether the last layer's `random` turns multi-scale on: AlexeyAB's float, pjreddie's atoi of it."""
     return bool(random) if dialect == "alexeyab" else bool(int(random))

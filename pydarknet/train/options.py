@@ -9,8 +9,9 @@ anything is built: one DarknetError naming the cfg, line, column and key.
 The trainer implements the training keys pjreddie's Darknet reads (its
 `parse_*` functions; pydarknet's trainer reproduces them), in AlexeyAB's
 dialect AlexeyAB's [yolo] loss keys (`ALEXEYAB_TRAINED`: iou_loss,
-iou_normalizer, iou_thresh, ...; pydarknet.layers.yolo_alexeyab) and its
-learning-rate keys (policy=sgdr, sgdr_cycle, ...; pydarknet.train.policy), and accepts
+iou_normalizer, iou_thresh, ...; pydarknet.layers.yolo_alexeyab), its
+learning-rate keys (policy=sgdr, sgdr_cycle, ...; pydarknet.train.policy),
+`resize_step` (pydarknet.train.multiscale) and `ema_alpha` (pydarknet.train.ema), and accepts
 AlexeyAB keys set to the value with which AlexeyAB trains as pjreddie does
 (`TRAINING_NEUTRAL`, e.g. `mosaic=0`) and keys with no effect on any number
 (`NO_EFFECT`: GPU memory, display, tracking).  The dialect is the cfg's own
@@ -34,6 +35,7 @@ from pydarknet.cfg.net import NetOptions
 from pydarknet.cfg.parser import read_cfg
 from pydarknet.cfg.section import Option, Section
 from pydarknet.errors import DarknetError
+from pydarknet.train.multiscale import resize_step_problem
 from pydarknet.train.policy import schedule_problem
 
 # Options Darknet trains with and pydarknet's trainer does not reproduce, refused unless set to the value that
@@ -76,14 +78,16 @@ _NOT_TRAINED_SECTIONS = {"contrastive": "its contrastive loss", "gaussian_yolo":
 
 def check_training_cfg(cfg: str | Path) -> None:
     """Refuse to train a cfg with a layer or a training option pydarknet's trainer does not implement, or with
-    a schedule Darknet could not run (policy.schedule_problem)."""
+    a learning-rate schedule or sizes Darknet could not run (policy.schedule_problem,
+    multiscale.resize_step_problem)."""
     sections = read_cfg(cfg)
     for section in sections:
         loss = _NOT_TRAINED_SECTIONS.get(canonical(section.kind))
         if loss:
             raise DarknetError(f"{section.where()}: [{section.kind}] is AlexeyAB's and pydarknet train does not "
                                f"implement {loss}; pydarknet runs it at inference only")
-    problem = schedule_problem(NetOptions.from_section(sections[0]))
+    net = NetOptions.from_section(sections[0])
+    problem = schedule_problem(net) or resize_step_problem(net.resize_step)
     if problem:
         raise DarknetError(f"{sections[0].where()}: [{sections[0].kind}] {problem}")
     found = unimplemented_training_options(sections, choose_dialect(sections, "auto")[0])

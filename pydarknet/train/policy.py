@@ -70,10 +70,7 @@ def learning_rate(options: NetOptions, batch_num: int, dialect: str = "pjreddie"
 
 def schedule_problem(options: NetOptions) -> str | None:
     """Why Darknet could not run this schedule, or None: policy=sgdr with a cycle or a multiplier under 1
-    (AlexeyAB's get_current_rate then loops forever past the first cycle); resize_step not above 0 (AlexeyAB's
-    train_detector divides by it)."""
-    if options.resize_step <= 0:
-        return f"resize_step={options.resize_step:g}: AlexeyAB's train_detector divides the sizes by it; it must be above 0"
+    (AlexeyAB's get_current_rate then loops forever past the first cycle)."""
     if options.policy == "sgdr" and (options.sgdr_cycle < 1 or options.sgdr_mult < 1):
         return (f"policy=sgdr with sgdr_cycle={options.sgdr_cycle} sgdr_mult={options.sgdr_mult}: AlexeyAB's "
                 "get_current_rate never returns past the first cycle (it needs sgdr_cycle >= 1, which defaults to "
@@ -105,7 +102,8 @@ def scaled(iterations: int, max_batches: int, cfg_max_batches: int) -> int:
 def shorten_schedule(options: NetOptions, max_batches: int) -> list[str]:
     """Scale the schedule's iteration counts by `max_batches / options.max_batches`, in place, for a run
     shorter than the cfg's: `burn_in`, `steps` (policy=steps), `step` (step: at least 1; sigmoid), `sgdr_cycle`
-    (sgdr: at least 1) and `max_batches` itself (poly's end); returns what changed (`"burn_in 1000 -> 6"`, ...), nothing for a run that is
+    (sgdr: at least 1) and `max_batches` itself (poly's end); returns what changed (`"burn_in 1000 -> 6"`, ...),
+    nothing for a run that is
     not shorter (Darknet's schedule, exactly as the cfg gives it)."""
     cfg_max = options.max_batches
     if max_batches >= cfg_max:

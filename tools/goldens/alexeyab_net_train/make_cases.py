@@ -187,7 +187,8 @@ def main() -> None:
     args = parser.parse_args()
     driver = args.driver.resolve()
     layers = [layer_case(driver, name, case, args.out) for name, case in LAYER_CASES.items()]
-    (args.out / "batchnorm-train" / "manifest.json").write_text(json.dumps({"commit": COMMIT, "cases": layers}, indent=1) + "\n")
+    (args.out / "batchnorm-train" / "manifest.json").write_text(
+        json.dumps({"commit": COMMIT, "cases": layers}, indent=1) + "\n")
     (args.out / "learning-rate").mkdir(parents=True, exist_ok=True)
     (args.out / "learning-rate" / "rates.json").write_text(
         json.dumps({"commit": COMMIT, "cases": rate_cases(driver)}, indent=1) + "\n")
