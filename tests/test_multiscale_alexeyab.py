@@ -68,3 +68,12 @@ def test_resize_step_not_above_0_is_refused(tmp_path) -> None:
     cfg.write_text(cfg.read_text().replace("mosaic=0", "mosaic=0\nresize_step=0"))
     with pytest.raises(DarknetError, match=r"t.cfg:1: \[net\] resize_step=0: AlexeyAB's train_detector divides"):
         check_training_cfg(cfg)
+
+
+def test_negative_random_is_refused_in_alexeyabs_dialect(tmp_path) -> None:
+    cfg = make_cfg(tmp_path, alexeyab=True)
+    cfg.write_text(cfg.read_text().replace("random=0", "random=-1.5"))
+    with pytest.raises(DarknetError, match=r"t.cfg:\d+:\d+: \[region\] random=-1.5: AlexeyAB's rand_scale\(-1.5\) draws"):
+        check_training_cfg(cfg)
+    cfg.write_text(cfg.read_text().replace("mosaic=0\n", ""))  # pjreddie's: atoi(-1.5) = -1, multi-scale on
+    check_training_cfg(cfg)

@@ -105,6 +105,14 @@ def resize_step_problem(resize_step: float) -> str | None:
     return None
 
 
+def random_problem(random: float) -> str | None:
+    """Why AlexeyAB's train_detector could not size with the last layer's `random`, or None: below 0 its
+    rand_scale(random) draws scales from [random, 1], near 0 too, whose reciprocals are sizes without bound."""
+    if random < 0:
+        return f"random={random:g}: AlexeyAB's rand_scale({random:g}) draws scales near 0, sizes without bound"
+    return None
+
+
 def multiscale(dialect: str, random: float) -> bool:
     """Whether the last layer's `random` turns multi-scale on: AlexeyAB's float, pjreddie's atoi of it."""
     return bool(random) if dialect == "alexeyab" else bool(int(random))

@@ -35,7 +35,7 @@ from pydarknet.cfg.net import NetOptions
 from pydarknet.cfg.parser import read_cfg
 from pydarknet.cfg.section import Option, Section
 from pydarknet.errors import DarknetError
-from pydarknet.train.multiscale import resize_step_problem
+from pydarknet.train.multiscale import random_problem, resize_step_problem
 from pydarknet.train.policy import schedule_problem
 
 # Options Darknet trains with and pydarknet's trainer does not reproduce, refused unless set to the value that
@@ -79,7 +79,7 @@ _NOT_TRAINED_SECTIONS = {"contrastive": "its contrastive loss", "gaussian_yolo":
 def check_training_cfg(cfg: str | Path) -> None:
     """Refuse to train a cfg with a layer or a training option pydarknet's trainer does not implement, or with
     a learning-rate schedule or sizes Darknet could not run (policy.schedule_problem,
-    multiscale.resize_step_problem)."""
+    multiscale.resize_step_problem, multiscale.random_problem)."""
     sections = read_cfg(cfg)
     for section in sections:
         loss = _NOT_TRAINED_SECTIONS.get(canonical(section.kind))
@@ -90,7 +90,12 @@ def check_training_cfg(cfg: str | Path) -> None:
     problem = schedule_problem(net) or resize_step_problem(net.resize_step)
     if problem:
         raise DarknetError(f"{sections[0].where()}: [{sections[0].kind}] {problem}")
-    found = unimplemented_training_options(sections, choose_dialect(sections, "auto")[0])
+    dialect = choose_dialect(sections, "auto")[0]
+    last = sections[-1]
+    problem = random_problem(last.get_float("random", 0)) if dialect == "alexeyab" and last.has("random") else None
+    if problem:
+        raise DarknetError(f"{last.where(last.options['random'])}: [{last.kind}] {problem}")
+    found = unimplemented_training_options(sections, dialect)
     if not found:
         return
     (section, opt), others = found[0], [f"{o.key}={o.value}" for _, o in found[1:]]
