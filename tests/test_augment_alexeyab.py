@@ -7,11 +7,16 @@ numpy Generator), so the order of draws is checked as well as the crop, pixels a
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+from helpers import write_dataset
 
+from pydarknet.cfg.parser import read_cfg
+from pydarknet.data import AlexeyabAugment, DetectionLoader
 from pydarknet.data.augment_alexeyab import augment_image, crop_of, draw_image, load_rgb
 from pydarknet.data.labels import read_training_labels
 from pydarknet.data.mosaic import MosaicDraws, draw_cut, mosaic
@@ -78,4 +83,36 @@ def test_cases_cover_cut_and_dropped_boxes():
     """The goldens hold boxes cut by the crop and boxes dropped (outside, under a pixel, cut off by the mosaic)."""
     kept = {name: int((np.fromfile(GOLDEN / f"{name}.truth.f32", dtype=np.float32).reshape(-1, 6)[:, 0] > 0).sum())
             for name in MANIFEST["cases"]}
-    assert kept["crop"] < 5 and kept["mosaic"] < 19 and kept["mosaic_bound"] < 19
+    labels = [len((GOLDEN / "inputs" / name).with_suffix(".txt").read_text().splitlines()) for name in MANIFEST["images"]]
+    assert kept["crop"] == labels[0] - 2  # the box outside the image and the one under a pixel dropped
+    assert kept["crop_inside"] < labels[1]  # a box cropped away
+    assert kept["mosaic"] < sum(labels) and kept["mosaic_bound"] < sum(labels)
+
+
+def test_loader_gives_mosaic_batches_of_an_alexeyab_cfg(tmp_path):
+    """DetectionLoader with an AlexeyAB cfg's mosaic=1: images in [0, 1], truths inside, mosaics of several images."""
+    rng = np.random.default_rng(3)
+    data = write_dataset(tmp_path, rng.uniform(0.1, 0.4, size=(40, 2)))
+    paths = [Path(line) for line in (tmp_path / "train.txt").read_text().split()]
+    for k, path in enumerate(paths):  # AlexeyAB looks for the labels beside the images
+        cv2.imwrite(str(path), rng.integers(0, 256, size=(50 + 10 * k, 70, 3), dtype=np.uint8))
+        shutil.copy(tmp_path / "labels" / f"{path.stem}.txt", path.with_suffix(".txt"))
+    cfg = tmp_path / "net.cfg"
+    cfg.write_text("[net]\nwidth=96\nheight=64\nchannels=3\nmosaic=1\nmosaic_bound=1\nhue=.1\nsaturation=1.5\n"
+                   "exposure=1.5\n\n[yolo]\nclasses=3\njitter=.3\nresize=1.2\n")
+    augment = AlexeyabAugment.from_sections(read_cfg(cfg))
+    assert augment == AlexeyabAugment(flip=True, mosaic=True, mosaic_bound=True, letter_box=False, resize=1.2)
+    assert data.exists()
+    loader = DetectionLoader(paths, lambda i: (96, 64), 8, 0.3, 0.1, 1.5, 1.5, 20, workers=0, seed=5, classes=3,
+                             alexeyab=augment)
+    classes_per_sample = []
+    for _, (_, images, truth) in zip(range(2), loader):
+        assert images.shape == (8, 3, 64, 96) and truth.shape == (8, 20, 5)
+        assert 0 <= float(images.min()) and float(images.max()) <= 1
+        for rows in truth.numpy():
+            n = int((rows[:, 0] > 0).sum())
+            assert n > 0 and (rows[n:] == 0).all()  # boxes first, then zero rows
+            x, y, w, h, c = rows[:n].T
+            assert ((x > 0) & (x < 1) & (y > 0) & (y < 1) & (w > 1 / 96) & (w < 1) & (h > 1 / 64) & (h < 1)).all()
+            classes_per_sample.append(len(set(c.tolist())))
+    assert max(classes_per_sample) > 1 and min(classes_per_sample) == 1  # mosaics (p = .5) and single images

@@ -210,6 +210,7 @@ class Prober:
         from pydarknet.errors import CfgError, CfgWarning, DarknetError
         from pydarknet.network import Darknet
         from pydarknet.train.options import check_training_cfg
+        from pydarknet.train.step import loss_chain
 
         self.count += 1
         path = self.folder / f"probe{self.count}.cfg"
@@ -227,7 +228,7 @@ class Prober:
         probe = Probe("warned", _short(said[0])) if said else Probe("read")
         if train:
             try:
-                check_training_cfg(path)
+                check_training_cfg(path, detector=not loss_chain(net))  # as `pydarknet train` or its classifier
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # e.g. the batch norm of one value (batch 1, 1x1)
                     _train_step(net)
