@@ -140,7 +140,7 @@ def test_unknown_key_is_darknets_unused_field(tmp_path: Path) -> None:
 
 
 def test_trainer_refuses_unimplemented_training_keys(tmp_path: Path) -> None:
-    cfg = write_cfg(tmp_path, net="mosaic=1\nblur=1\nmixup=1", yolo="iou_loss=ciou\nresize=1.5\ndelta_normalizer=2")
+    cfg = write_cfg(tmp_path, net="mosaic=1\nblur=1\nmixup=1\ncutmix=1", yolo="iou_loss=ciou\nresize=1.5\ndelta_normalizer=2")
     with pytest.raises(DarknetError) as err:
         check_training_cfg(cfg)
     message = str(err.value)
@@ -149,7 +149,7 @@ def test_trainer_refuses_unimplemented_training_keys(tmp_path: Path) -> None:
     assert "(and 2 more: mixup=1, delta_normalizer=2)" in message  # AlexeyAB's loss and augmentation keys train
     # AlexeyAB's detection augmentation: a detector's, in its dialect; not a classifier's; not with both of
     # mosaic and letter_box (AlexeyAB's Darknet stops)
-    check_training_cfg(write_cfg(tmp_path, net="mosaic=1\nmosaic_bound=1\nflip=0", yolo="resize=1.5"))
+    check_training_cfg(write_cfg(tmp_path, net="mosaic=1\nmosaic_bound=1\nflip=0\ncutmix=1", yolo="resize=1.5"))
     check_training_cfg(write_cfg(tmp_path, net="letter_box=1", yolo="iou_loss=ciou"))
     with pytest.raises(DarknetError, match=r"\[net\] mosaic=1: pydarknet train does not implement"):
         check_training_cfg(write_cfg(tmp_path, net="mosaic=1"), detector=False)

@@ -93,11 +93,9 @@ class Crop:
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """load_image_mat_cv: the image as uint8 (h, w, 3) RGB (cv::imread, then its RGB2BGR swap).
-
-    pydarknet's reader ignores EXIF orientation (stb's rule, pydarknet.image.load_frame); cv::imread applies it.
-    """
-    return cv2.cvtColor(load_frame(path), cv2.COLOR_BGR2RGB)
+    """load_image_mat_cv: the image as uint8 (h, w, 3) RGB (cv::imread, EXIF orientation applied, then its
+    RGB2BGR swap)."""
+    return cv2.cvtColor(load_frame(path, exif_orientation=True), cv2.COLOR_BGR2RGB)
 
 
 def _precalc(low: float, high: float, part: float) -> np.float32:

@@ -93,11 +93,10 @@ def blend_truth_mosaic(
     cut at the mosaic's edges; it is kept if inside, with 0 < w, h < 1, 0 < x, y < 1 and w, h above one pixel.
     """
     fw, fh, two = F32(w), F32(h), F32(2)
-    count = int(np.argmin(truth[:, 0] != 0)) if (truth[:, 0] == 0).any() else len(truth)
+    filled = truth[:, 0] != 0
+    count = len(truth) if filled.all() else int(np.argmin(filled))  # the C: rows up to the first x == 0
     new_t = count
-    for t in range(len(truth) - count):
-        if new_t < len(truth):
-            truth[new_t, 0] = 0
+    for t in range(len(truth) - count):  # the C reads at most boxes - count of the image's rows
         xb, yb, wb, hb = (F32(v) for v in boxes[t, :4])
         if not xb:
             break

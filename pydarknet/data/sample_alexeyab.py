@@ -2,7 +2,8 @@
 
 The options come from the cfg as AlexeyAB's `train_detector` passes them (src/detector.c `load_args`):
 `[net] flip` (default 1), `mosaic`, `mosaic_bound`, `letter_box`, `hue`, `saturation`, `exposure` (0 taken
-as 1, `load_thread`), and the last layer's `jitter` and `resize`.  With `mosaic=1` a sample is a mosaic with
+as 1, `load_thread`), and the last layer's `jitter` and `resize`; `cutmix` has no effect on a detector (the
+C turns it off: "isn't supported for Detector").  With `mosaic=1` a sample is a mosaic with
 p = .5 (pydarknet.data.mosaic), its three other images drawn from the list like the first (`rand() % m`);
 else one image (pydarknet.data.augment_alexeyab).  Labels are found where AlexeyAB looks for them
 (`alexeyab_label_path`: beside the image, or `labels` for VOC's `JPEGImages` and COCO's `images/train2017`...).
