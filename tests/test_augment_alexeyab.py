@@ -57,7 +57,7 @@ def replay(case: dict) -> tuple[np.ndarray, np.ndarray]:
         images.append(load_rgb(path))
         labels.append(read_training_labels(path.with_suffix(".txt"), MANIFEST["classes"]))
         draws.append(draw_image(rng, case["use_flip"], case["hue"], case["saturation"], case["exposure"], is_mosaic,
-                                len(labels[-1])))
+                                len(labels[-1]), case["use_blur"]))
         oh, ow = images[-1].shape[:2]
         crops.append(crop_of(ow, oh, w, h, case["jitter"], case["resize"], case["letter_box"], draws[-1], slot))
     assert rng.gens == [] and rng.floats == [], "draws left over: the order of draws differs from the C's"
@@ -98,10 +98,10 @@ def test_loader_gives_mosaic_batches_of_an_alexeyab_cfg(tmp_path):
         cv2.imwrite(str(path), rng.integers(0, 256, size=(50 + 10 * k, 70, 3), dtype=np.uint8))
         shutil.copy(tmp_path / "labels" / f"{path.stem}.txt", path.with_suffix(".txt"))
     cfg = tmp_path / "net.cfg"
-    cfg.write_text("[net]\nwidth=96\nheight=64\nchannels=3\nmosaic=1\nmosaic_bound=1\nhue=.1\nsaturation=1.5\n"
+    cfg.write_text("[net]\nwidth=96\nheight=64\nchannels=3\nmosaic=1\nmosaic_bound=1\nblur=5\nhue=.1\nsaturation=1.5\n"
                    "exposure=1.5\n\n[yolo]\nclasses=3\njitter=.3\nresize=1.2\n")
     augment = AlexeyabAugment.from_sections(read_cfg(cfg))
-    assert augment == AlexeyabAugment(flip=True, mosaic=True, mosaic_bound=True, letter_box=False, resize=1.2)
+    assert augment == AlexeyabAugment(flip=True, mosaic=True, mosaic_bound=True, letter_box=False, resize=1.2, blur=5)
     assert data.exists()
     loader = DetectionLoader(paths, lambda i: (96, 64), 8, 0.3, 0.1, 1.5, 1.5, 20, workers=0, seed=5, classes=3,
                              alexeyab=augment)

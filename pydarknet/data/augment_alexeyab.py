@@ -10,17 +10,19 @@ AlexeyAB/darknet (src/data.c `load_data_detection`, the `#ifdef OPENCV` branch, 
 3. a horizontal flip (`cv::flip`) with p = .5 when `[net] flip=1` (the default);
 4. hue, saturation and exposure in OpenCV's 8-bit HSV (hue in [0, 180), saturated not wrapped:
    `hsv[0] += 179 * dhue`, `hsv[1] *= dsat`, `hsv[2] *= dexp`), when any of them changes something;
+   with `[net] blur`, p = 1/3 each: none, a 17x17 Gaussian blur of the background (boxes kept sharp), or of
+   the whole image with a `blur`-sized kernel (at most an eighth of the smallest box);
 5. bytes * (1 / 255.f) as float32 planar RGB (`mat_to_image` built with -Ofast);
 6. the labels (`fill_truth_detection`, `correct_boxes` of AlexeyAB): shuffled (`randomize_boxes`), boxes lying
    wholly outside the image dropped, the others moved with the crop, mirrored, clipped to [0, 1], cut to
    `max_boxes`, and those narrower or lower than one network pixel (1 / w, 1 / h) dropped.
 
 The random draws (`draw_image`, from a numpy Generator in the C's order: resize_r1, resize_r2, r1..r4, flip,
-dhue, dsat, dexp, the mosaic's corner move, randomize_boxes) are separate from what they do (`crop_of`,
+dhue, dsat, dexp, blur, the mosaic's corner move, randomize_boxes) are separate from what they do (`crop_of`,
 `augment_image`), so that the geometry, pixels and labels can be checked against the C on fixed draws
 (tests/golden-alexeyab-extra/augment).  The C's draws come from `rand()`, ours from the Generator: the same
 distributions, other numbers.  Every crop number follows the C's int/float conversions (float32, truncation).
-Not reproduced: `[net] blur`, `gaussian_noise`, `mixup`, `track` and `contrastive` (refused by
+Not reproduced: `[net] gaussian_noise`, `mixup`, `track` and `contrastive` (refused by
 pydarknet.train.options), and the 6th truth column (track_id, read only by AlexeyAB's tracking).
 """
 
@@ -53,24 +55,27 @@ class ImageDraws:
     dhue: float
     dsat: float
     dexp: float
+    blur: int = 0  # `[net] blur`: 0 (none), 1 (the background) or the cfg's blur (the whole image; a kernel size)
     corner: bool = False  # mosaic: `random_gen() % 2 == 0`, "move each 2nd image to the corner"
     box_swaps: tuple[int, ...] = ()  # randomize_boxes: box i swaps with box box_swaps[i]
 
 
 def draw_image(
-    rng: np.random.Generator, use_flip: bool, hue: float, saturation: float, exposure: float, mosaic: bool, boxes: int
+    rng: np.random.Generator, use_flip: bool, hue: float, saturation: float, exposure: float, mosaic: bool, boxes: int,
+    use_blur: int = 0,
 ) -> ImageDraws:
-    """Draw what load_data_detection draws for one image with `boxes` labels."""
+    """Draw what load_data_detection draws for one image with `boxes` labels (`use_blur`: `[net] blur`)."""
     resize_r1, resize_r2, r1, r2, r3, r4 = (F32(rng.random()) for _ in range(6))
     flip = bool(use_flip) and bool(rng.integers(2))
     rng.random()  # r_scale: drawn by the C, its use commented out; kept so that the draws come in the C's order
     dhue = rand_uniform(rng, -hue, hue)
     dsat = rand_scale(rng, saturation)
     dexp = rand_scale(rng, exposure)
+    blur = (0, 1, use_blur)[int(rng.integers(3))] if use_blur else 0  # rand_int(0, 2): none, background, whole
     corner = bool(mosaic) and not rng.integers(2)
     swaps = tuple(int(j) for j in randomize_boxes_draws(rng, boxes))
     return ImageDraws(float(resize_r1), float(resize_r2), float(r1), float(r2), float(r3), float(r4), flip,
-                      float(dhue), float(dsat), float(dexp), corner, swaps)
+                      float(dhue), float(dsat), float(dexp), blur, corner, swaps)
 
 
 def randomize_boxes_draws(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -217,12 +222,51 @@ def to_planar(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb.transpose(2, 0, 1)).astype(F32) * (F32(1) / F32(255))
 
 
-def augment_pixels(image: np.ndarray, crop: Crop, w: int, h: int, draws: ImageDraws) -> np.ndarray:
-    """image_data_augmentation (src/image_opencv.cpp) without blur and noise: uint8 RGB -> float32 (3, h, w)."""
+def blur_image(sized: np.ndarray, blur: int, truth: np.ndarray) -> np.ndarray:
+    """image_data_augmentation's blur: cv::GaussianBlur 17x17 outside the boxes (blur == 1), else of the whole
+    image with a `blur / 2 * 2 + 1` kernel.  A box's rectangle: `int left = (x - w / 2.) * cols` (in double),
+    `int width = w * cols` (in float), ..., cut to the image; the boxes are read up to the first x == 0."""
+    if blur == 1:
+        blurred = cv2.GaussianBlur(sized, (17, 17), 0)
+        rows, cols = sized.shape[:2]
+        for x, y, bw, bh in truth[:, :4]:
+            if not x:
+                break
+            left, top = int((float(x) - float(bw) / 2.0) * cols), int((float(y) - float(bh) / 2.0) * rows)
+            right, bottom = left + int(F32(bw) * F32(cols)), top + int(F32(bh) * F32(rows))
+            left, top, right, bottom = max(left, 0), max(top, 0), min(right, cols), min(bottom, rows)
+            if right > left and bottom > top:  # cv::Rect's intersection with the image
+                blurred[top:bottom, left:right] = sized[top:bottom, left:right]
+        return blurred
+    size = blur // 2 * 2 + 1
+    return cv2.GaussianBlur(sized, (size, size), 0)
+
+
+def min_box_pixels(truth: np.ndarray, w: int, h: int) -> int:
+    """fill_truth_detection's min_w_h: the smallest side of a kept box in network pixels (C int/float rules)."""
+    smallest = 0
+    for bw, bh in truth[truth[:, 0] != 0, 2:4]:
+        sides = (F32(bw) * F32(w), F32(bh) * F32(h))
+        if smallest == 0:
+            smallest = int(sides[0])
+        for side in sides:
+            if F32(smallest) > side:
+                smallest = int(side)
+    return smallest
+
+
+def augment_pixels(
+    image: np.ndarray, crop: Crop, w: int, h: int, draws: ImageDraws, blur: int = 0, truth: np.ndarray | None = None
+) -> np.ndarray:
+    """image_data_augmentation (src/image_opencv.cpp) without gaussian_noise: uint8 RGB -> float32 (3, h, w);
+    `truth`: the image's, whose boxes stay sharp with blur == 1."""
     sized = crop_resize(image, crop, w, h)
     if draws.flip:
         sized = cv2.flip(sized, 1)
-    return to_planar(distort_hsv(sized, draws.dhue, draws.dsat, draws.dexp))
+    sized = distort_hsv(sized, draws.dhue, draws.dsat, draws.dexp)
+    if blur:
+        sized = blur_image(sized, blur, truth if truth is not None else np.zeros((0, 5), F32))
+    return to_planar(sized)
 
 
 def correct_boxes(boxes: np.ndarray, dx: float, dy: float, sx: float, sy: float, flip: bool) -> np.ndarray:
@@ -285,4 +329,7 @@ def augment_image(
     dy = (F32(crop.ptop) / F32(crop.oh)) / sy
     truth = fill_truth(labels, draws.box_swaps, max_boxes, dx, dy, F32(1.0 / float(sx)), F32(1.0 / float(sy)),
                        draws.flip, w, h)
-    return augment_pixels(image, crop, w, h, draws), truth
+    blur = draws.blur
+    if blur > 1 and min_box_pixels(truth, w, h) // 8 < blur:  # "disable blur if one of the objects is too small"
+        blur = min_box_pixels(truth, w, h) // 8
+    return augment_pixels(image, crop, w, h, draws, blur, truth), truth

@@ -1,7 +1,7 @@
 """One training sample as AlexeyAB's Darknet loads it: its load_data_detection (OpenCV build) for one image.
 
 The options come from the cfg as AlexeyAB's `train_detector` passes them (src/detector.c `load_args`):
-`[net] flip` (default 1), `mosaic`, `mosaic_bound`, `letter_box`, `hue`, `saturation`, `exposure` (0 taken
+`[net] flip` (default 1), `mosaic`, `mosaic_bound`, `letter_box`, `blur`, `hue`, `saturation`, `exposure` (0 taken
 as 1, `load_thread`), and the last layer's `jitter` and `resize`; `cutmix` has no effect on a detector (the
 C turns it off: "isn't supported for Detector").  With `mosaic=1` a sample is a mosaic with
 p = .5 (pydarknet.data.mosaic), its three other images drawn from the list like the first (`rand() % m`);
@@ -33,6 +33,7 @@ class AlexeyabAugment:
     mosaic_bound: bool = False
     letter_box: bool = False
     resize: float = 1.0
+    blur: int = 0
 
     @classmethod
     def from_sections(cls, sections: list[Section]) -> AlexeyabAugment:
@@ -46,7 +47,10 @@ class AlexeyabAugment:
         resize = last.get_float("resize", 1.0) if canonical(last.kind) == "yolo" else 1.0
         if resize <= 0:
             raise last.error(f"resize={resize} must be positive (the crop scale of AlexeyAB's training)", "resize")
-        return cls(net.get_int("flip", 1) != 0, mosaic, net.get_int("mosaic_bound", 0) != 0, letter_box, resize)
+        blur = net.get_int("blur", 0)
+        if blur < 0:
+            raise net.error(f"blur={blur} must be 0 or more (a Gaussian kernel size)", "blur")
+        return cls(net.get_int("flip", 1) != 0, mosaic, net.get_int("mosaic_bound", 0) != 0, letter_box, resize, blur)
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class AlexeyabDetection:
         for slot, chosen_path in enumerate(chosen):
             image, boxes = self._read(chosen_path)
             image_draws = draw_image(rng, aug.flip, self.hue, self.saturation or 1.0, self.exposure or 1.0,
-                                     is_mosaic, len(boxes))
+                                     is_mosaic, len(boxes), aug.blur)
             oh, ow = image.shape[:2]
             crops.append(crop_of(ow, oh, width, height, self.jitter, aug.resize, aug.letter_box, image_draws,
                                  slot if is_mosaic else None))

@@ -38,14 +38,16 @@ LABELS = [
     ["0 0.25 0.5 0.4 0.9", "2 0.7 0.3 0.2 0.3", "1 0.95 0.9 0.1 0.2", "2 -0.2 0.5 0.1 0.1"],
 ]
 PLAIN = dict(use_flip=0, mosaic=0, jitter=0.3, resize=1.0, hue=0.0, saturation=1.0, exposure=1.0, letter_box=0,
-             mosaic_bound=0)
+             mosaic_bound=0, use_blur=0)
 
 
 def image_draws(r: tuple[float, ...], flip: int | None, sat_coin: int, exp_coin: int, labels: int,
                 corner: int | None = None, dhue_sat_exp: tuple[float, float, float] = (0.5, 0.3, 0.7),
-                swap_seed: int = 0) -> tuple[list[int], list[float]]:
-    """One image's random_gen and random_float values in the C's order (see load_data_detection)."""
-    gens = ([] if flip is None else [flip]) + [sat_coin, exp_coin] + ([] if corner is None else [corner])
+                swap_seed: int = 0, blur: int | None = None) -> tuple[list[int], list[float]]:
+    """One image's random_gen and random_float values in the C's order (see load_data_detection); `blur`:
+    rand_int(0, 2)'s value when use_blur."""
+    gens = ([] if flip is None else [flip]) + [sat_coin, exp_coin] + ([] if blur is None else [blur])
+    gens += [] if corner is None else [corner]
     gens += [int(v) for v in np.random.Generator(np.random.PCG64(swap_seed)).integers(0, 1000, size=labels)]
     resize_r1, resize_r2, r1, r2, r3, r4 = r
     floats = [resize_r1, resize_r2, r1, r2, r3, r4, 0.5, *dhue_sat_exp]  # 0.5: r_scale, unused
@@ -84,6 +86,12 @@ CASES: dict[str, dict] = {
                 draws=single(0, (0.5, 0.5, 0.4, 0.6, 0.5, 0.5), None, dhue_sat_exp=(0.9, 0.8, 0.6))),
     "hsv_down": dict(PLAIN, hue=0.3, saturation=1.8, exposure=1.4, jitter=0.1,
                      draws=single(3, (0.5, 0.5, 0.4, 0.6, 0.5, 0.5), None, dhue_sat_exp=(0.05, 0.9, 0.3))),
+    # blur=1: rand_int(0, 2) = 1 blurs the background (17x17), boxes kept sharp; = 2 the whole image with
+    # blur=9, its kernel cut to min_w_h / 8 (the smallest box's pixels)
+    "blur_background": dict(PLAIN, use_flip=1, use_blur=1, jitter=0.1,
+                            draws=single(0, (0.5, 0.5, 0.4, 0.6, 0.5, 0.5), 1, blur=1)),
+    "blur_whole": dict(PLAIN, use_blur=9, jitter=0.1, draws=single(1, (0.5, 0.5, 0.4, 0.6, 0.5, 0.5), None, blur=5)),
+    "blur_off": dict(PLAIN, use_blur=9, jitter=0.1, draws=single(1, (0.5, 0.5, 0.4, 0.6, 0.5, 0.5), None, blur=3)),
     "invalid_crop": dict(PLAIN, jitter=0.6, draws=single(1, (0.5, 0.5, 1.0, 1.0, 0.5, 0.5), None)),
     "mosaic": dict(PLAIN, use_flip=1, mosaic=1, jitter=0.3, hue=0.05, saturation=1.5, exposure=1.5, draws=mosaic(
         (40, 25), [(0, (0.5, 0.5, 0.2, 0.7, 0.1, 0.8), 0, 0), (1, (0.5, 0.5, 0.9, 0.3, 0.6, 0.2), 1, 1),
@@ -108,7 +116,7 @@ def write_inputs(out: Path) -> None:
 def case_text(case: dict, inputs: Path) -> str:
     gens, floats = case["draws"]
     options = [case[k] for k in ("use_flip", "mosaic", "jitter", "resize", "hue", "saturation", "exposure",
-                                 "letter_box", "mosaic_bound")]
+                                 "letter_box", "mosaic_bound", "use_blur")]
     options[1] = 3 if options[1] else 0  # Darknet's use_mixup: 3 = mosaic
     paths = [str(inputs / f"img{k}.png") for k in range(len(SIZES))]
     return "\n".join([f"{NET[0]} {NET[1]} {BOXES} {CLASSES}", " ".join(map(str, options)),
@@ -129,7 +137,8 @@ def main() -> None:
         for name, case in CASES.items():
             case_file = Path(tmp) / f"{name}.txt"
             case_file.write_text(case_text(case, out / "inputs"))
-            run = subprocess.run([str(args.augment), str(case_file), tmp], capture_output=True, text=True)
+            # cwd: Darknet appends its complaints about labels to ./bad_label.list
+            run = subprocess.run([str(args.augment), str(case_file), tmp], capture_output=True, text=True, cwd=tmp)
             if run.returncode:
                 raise SystemExit(f"{name}: {run.stderr}{run.stdout}")
             image = np.fromfile(Path(tmp) / "image.bin", dtype=np.float32)
