@@ -19,6 +19,7 @@ from pydarknet.cfg.parser import read_cfg
 from pydarknet.data import AlexeyabAugment, DetectionLoader
 from pydarknet.data.augment_alexeyab import augment_image, crop_of, draw_image, load_rgb
 from pydarknet.data.labels import read_training_labels
+from pydarknet.data.mixup import mixup
 from pydarknet.data.mosaic import MosaicDraws, draw_cut, mosaic
 
 GOLDEN = Path(__file__).parent / "golden-alexeyab-extra" / "augment"
@@ -49,30 +50,35 @@ def replay(case: dict) -> tuple[np.ndarray, np.ndarray]:
     rng = Scripted(case["gen"], case["float"])
     rng.integers(1 << 31)  # random_index: names of -show_imgs files
     coin = rng.integers(2)  # C: `if (random_gen() % 2 == 0) use_mixup = 0`, drawn whatever use_mixup
-    is_mosaic = bool(case["mosaic"]) and coin == 1
+    is_mosaic, is_mixup = bool(case["mosaic"]) and coin == 1, bool(case["mixup"]) and coin == 1
     cut = draw_cut(rng, w, h) if is_mosaic else None
     images, labels, crops, draws = [], [], [], []
-    for slot in range(4) if is_mosaic else [None]:
+    for slot in range(4) if is_mosaic else range(2) if is_mixup else [None]:
         path = paths[rng.integers(len(paths))]  # get_random_paths
         images.append(load_rgb(path))
         labels.append(read_training_labels(path.with_suffix(".txt"), MANIFEST["classes"]))
         draws.append(draw_image(rng, case["use_flip"], case["hue"], case["saturation"], case["exposure"], is_mosaic,
                                 len(labels[-1]), case["use_blur"]))
         oh, ow = images[-1].shape[:2]
-        crops.append(crop_of(ow, oh, w, h, case["jitter"], case["resize"], case["letter_box"], draws[-1], slot))
+        crops.append(crop_of(ow, oh, w, h, case["jitter"], case["resize"], case["letter_box"], draws[-1],
+                             slot if is_mosaic else None))
     assert rng.gens == [] and rng.floats == [], "draws left over: the order of draws differs from the C's"
     if is_mosaic:
         return mosaic(images, labels, crops, w, h, MosaicDraws(*cut, tuple(draws)), MANIFEST["boxes"],
                       case["mosaic_bound"])
-    return augment_image(images[0], labels[0], crops[0], w, h, draws[0], MANIFEST["boxes"])
+    passes = [augment_image(*sample, w, h, d, MANIFEST["boxes"]) for *sample, d in zip(images, labels, crops, draws)]
+    return mixup(*passes) if is_mixup else passes[0]
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST["cases"]))
 def test_load_data_detection_matches_alexeyab(name):
     w, h = MANIFEST["net"]
     image, truth = replay(MANIFEST["cases"][name])
-    golden_bytes = np.fromfile(GOLDEN / f"{name}.image.u8", dtype=np.uint8).reshape(3, h, w)
-    golden_image = golden_bytes.astype(np.float32) * (np.float32(1) / np.float32(255))
+    if (GOLDEN / f"{name}.image.f32").exists():  # a mixup: not bytes
+        golden_image = np.fromfile(GOLDEN / f"{name}.image.f32", dtype=np.float32).reshape(3, h, w)
+    else:
+        golden_bytes = np.fromfile(GOLDEN / f"{name}.image.u8", dtype=np.uint8).reshape(3, h, w)
+        golden_image = golden_bytes.astype(np.float32) * (np.float32(1) / np.float32(255))
     golden_truth = np.fromfile(GOLDEN / f"{name}.truth.f32", dtype=np.float32).reshape(MANIFEST["boxes"], 6)
     np.testing.assert_array_equal(image, golden_image)
     np.testing.assert_array_equal(truth[:, 4], golden_truth[:, 4])
@@ -89,20 +95,24 @@ def test_cases_cover_cut_and_dropped_boxes():
     assert kept["mosaic"] < sum(labels) and kept["mosaic_bound"] < sum(labels)
 
 
-def test_loader_gives_mosaic_batches_of_an_alexeyab_cfg(tmp_path):
-    """DetectionLoader with an AlexeyAB cfg's mosaic=1: images in [0, 1], truths inside, mosaics of several images."""
+@pytest.mark.parametrize("net, expect", [
+    ("mosaic=1\nmosaic_bound=1\nblur=5", AlexeyabAugment(mosaic=True, mosaic_bound=True, resize=1.2, blur=5)),
+    ("mixup=1\nflip=0\nletter_box=1", AlexeyabAugment(flip=False, letter_box=True, resize=1.2, mixup=True)),
+], ids=["mosaic", "mixup"])
+def test_loader_gives_batches_of_an_alexeyab_cfg(tmp_path, net, expect):
+    """DetectionLoader with an AlexeyAB cfg's mosaic=1 or mixup=1: images in [0, 1], truths inside, samples of
+    several images (their boxes' classes differ) and of one."""
     rng = np.random.default_rng(3)
-    data = write_dataset(tmp_path, rng.uniform(0.1, 0.4, size=(40, 2)))
+    write_dataset(tmp_path, rng.uniform(0.1, 0.4, size=(40, 2)))  # 4 images of 10 boxes, each of its own class
     paths = [Path(line) for line in (tmp_path / "train.txt").read_text().split()]
     for k, path in enumerate(paths):  # AlexeyAB looks for the labels beside the images
         cv2.imwrite(str(path), rng.integers(0, 256, size=(50 + 10 * k, 70, 3), dtype=np.uint8))
         shutil.copy(tmp_path / "labels" / f"{path.stem}.txt", path.with_suffix(".txt"))
     cfg = tmp_path / "net.cfg"
-    cfg.write_text("[net]\nwidth=96\nheight=64\nchannels=3\nmosaic=1\nmosaic_bound=1\nblur=5\nhue=.1\nsaturation=1.5\n"
-                   "exposure=1.5\n\n[yolo]\nclasses=3\njitter=.3\nresize=1.2\n")
+    cfg.write_text(f"[net]\nwidth=96\nheight=64\nchannels=3\n{net}\nhue=.1\nsaturation=1.5\nexposure=1.5\n\n"
+                   "[yolo]\nclasses=3\njitter=.3\nresize=1.2\n")
     augment = AlexeyabAugment.from_sections(read_cfg(cfg))
-    assert augment == AlexeyabAugment(flip=True, mosaic=True, mosaic_bound=True, letter_box=False, resize=1.2, blur=5)
-    assert data.exists()
+    assert augment == expect
     loader = DetectionLoader(paths, lambda i: (96, 64), 8, 0.3, 0.1, 1.5, 1.5, 20, workers=0, seed=5, classes=3,
                              alexeyab=augment)
     classes_per_sample = []
@@ -113,6 +123,6 @@ def test_loader_gives_mosaic_batches_of_an_alexeyab_cfg(tmp_path):
             n = int((rows[:, 0] > 0).sum())
             assert n > 0 and (rows[n:] == 0).all()  # boxes first, then zero rows
             x, y, w, h, c = rows[:n].T
-            assert ((x > 0) & (x < 1) & (y > 0) & (y < 1) & (w > 1 / 96) & (w < 1) & (h > 1 / 64) & (h < 1)).all()
+            assert ((x > 0) & (x < 1) & (y > 0) & (y < 1) & (w > 1 / 96) & (w <= 1) & (h > 1 / 64) & (h <= 1)).all()
             classes_per_sample.append(len(set(c.tolist())))
-    assert max(classes_per_sample) > 1 and min(classes_per_sample) == 1  # mosaics (p = .5) and single images
+    assert max(classes_per_sample) > 1 and min(classes_per_sample) == 1  # p = .5

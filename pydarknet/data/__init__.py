@@ -1,7 +1,7 @@
 """Darknet's training data: `.data` files, list and label files, detection and classification augmentation, batches.
 
 Detection augmentation: pjreddie's (`augment`) and AlexeyAB's OpenCV build's (`augment_alexeyab` for one
-image, `mosaic`, `sample_alexeyab` for a sample of a cfg in AlexeyAB's dialect).
+image, `mosaic`, `mixup`, `sample_alexeyab` for a sample of a cfg in AlexeyAB's dialect).
 """
 
 from pydarknet.data.augment import augment_detection

@@ -22,7 +22,7 @@ dhue, dsat, dexp, blur, the mosaic's corner move, randomize_boxes) are separate 
 `augment_image`), so that the geometry, pixels and labels can be checked against the C on fixed draws
 (tests/golden-alexeyab-extra/augment).  The C's draws come from `rand()`, ours from the Generator: the same
 distributions, other numbers.  Every crop number follows the C's int/float conversions (float32, truncation).
-Not reproduced: `[net] gaussian_noise`, `mixup`, `track` and `contrastive` (refused by
+Not reproduced: `[net] gaussian_noise`, `track` and `contrastive` (refused by
 pydarknet.train.options), and the 6th truth column (track_id, read only by AlexeyAB's tracking).
 """
 

@@ -9,7 +9,8 @@ Writes `inputs/imgK.png` (4 images of 64..90 x 50..80, numpy Generator(PCG64(7))
 (per case: the options, the image list order, and what the C's random_gen and random_float return, in
 turn: the draws), and per case from Darknet `NAME.image.u8` (the network input as bytes: every value
 Darknet writes is byte * (1 / 255.f), -Ofast's
-reciprocal of mat_to_image's `/ 255.0f`, checked here) and `NAME.truth.f32` (float32 (boxes, 6): x y w h class
+reciprocal of mat_to_image's `/ 255.0f`, checked here; a mixup's, the average of two such images, as
+float32 `NAME.image.f32`) and `NAME.truth.f32` (float32 (boxes, 6): x y w h class
 track_id).
 """
 
@@ -37,7 +38,7 @@ LABELS = [
     ["1 0.5 0.1 0.6 0.15", "0 0.2 0.7 0.3 0.4", "2 0.75 0.6 0.4 0.5", "0 0.5 0.98 0.9 0.04"],
     ["0 0.25 0.5 0.4 0.9", "2 0.7 0.3 0.2 0.3", "1 0.95 0.9 0.1 0.2", "2 -0.2 0.5 0.1 0.1"],
 ]
-PLAIN = dict(use_flip=0, mosaic=0, jitter=0.3, resize=1.0, hue=0.0, saturation=1.0, exposure=1.0, letter_box=0,
+PLAIN = dict(use_flip=0, mosaic=0, mixup=0, jitter=0.3, resize=1.0, hue=0.0, saturation=1.0, exposure=1.0, letter_box=0,
              mosaic_bound=0, use_blur=0)
 
 
@@ -71,6 +72,16 @@ def mosaic(cut: tuple[int, int], images: list[tuple[int, tuple[float, ...], int,
     return gens, floats
 
 
+def mixup(images: list[tuple[int, tuple[float, ...], int]]) -> tuple[list[int], list[float]]:
+    """A mixup load: random_index, the coin (odd: mixup), then per pass (2) the path and the image's draws."""
+    gens, floats = [12345, 5], []
+    for k, (image, r, flip) in enumerate(images):
+        g, f = image_draws(r, flip, k % 2, (k + 1) % 2, len(LABELS[image]), swap_seed=20 + k)
+        gens += [image] + g
+        floats += f
+    return gens, floats
+
+
 CASES: dict[str, dict] = {
     # jitter crop past the left and bottom edges (mean fill), cutting boxes; no flip drawn (flip=0)
     "crop": dict(PLAIN, draws=single(0, (0.5, 0.5, 0.1, 0.8, 0.9, 0.25), None)),
@@ -93,6 +104,8 @@ CASES: dict[str, dict] = {
     "blur_whole": dict(PLAIN, use_blur=9, jitter=0.1, draws=single(1, (0.5, 0.5, 0.4, 0.6, 0.5, 0.5), None, blur=5)),
     "blur_off": dict(PLAIN, use_blur=9, jitter=0.1, draws=single(1, (0.5, 0.5, 0.4, 0.6, 0.5, 0.5), None, blur=3)),
     "invalid_crop": dict(PLAIN, jitter=0.6, draws=single(1, (0.5, 0.5, 1.0, 1.0, 0.5, 0.5), None)),
+    "mixup": dict(PLAIN, use_flip=1, mixup=1, jitter=0.2, hue=0.05, saturation=1.3, exposure=1.3, draws=mixup(
+        [(0, (0.5, 0.5, 0.3, 0.6, 0.2, 0.7), 1), (2, (0.5, 0.5, 0.7, 0.2, 0.6, 0.3), 0)])),
     "mosaic": dict(PLAIN, use_flip=1, mosaic=1, jitter=0.3, hue=0.05, saturation=1.5, exposure=1.5, draws=mosaic(
         (40, 25), [(0, (0.5, 0.5, 0.2, 0.7, 0.1, 0.8), 0, 0), (1, (0.5, 0.5, 0.9, 0.3, 0.6, 0.2), 1, 1),
                    (2, (0.5, 0.5, 0.1, 0.1, 0.9, 0.9), 1, 0), (3, (0.5, 0.5, 0.6, 0.4, 0.3, 0.7), 0, 1)])),
@@ -117,7 +130,7 @@ def case_text(case: dict, inputs: Path) -> str:
     gens, floats = case["draws"]
     options = [case[k] for k in ("use_flip", "mosaic", "jitter", "resize", "hue", "saturation", "exposure",
                                  "letter_box", "mosaic_bound", "use_blur")]
-    options[1] = 3 if options[1] else 0  # Darknet's use_mixup: 3 = mosaic
+    options[1] = 3 if case["mosaic"] else case["mixup"]  # Darknet's use_mixup: 1 = mixup, 3 = mosaic
     paths = [str(inputs / f"img{k}.png") for k in range(len(SIZES))]
     return "\n".join([f"{NET[0]} {NET[1]} {BOXES} {CLASSES}", " ".join(map(str, options)),
                       f"{len(paths)} " + " ".join(paths), f"{len(gens)} " + " ".join(map(str, gens)),
@@ -143,9 +156,12 @@ def main() -> None:
                 raise SystemExit(f"{name}: {run.stderr}{run.stdout}")
             image = np.fromfile(Path(tmp) / "image.bin", dtype=np.float32)
             byte = np.rint(image * 255).astype(np.uint8)
-            if not np.array_equal(byte.astype(np.float32) * (np.float32(1) / np.float32(255)), image):
+            if np.array_equal(byte.astype(np.float32) * (np.float32(1) / np.float32(255)), image):
+                byte.tofile(out / f"{name}.image.u8")
+            elif case["mixup"]:  # two images' average
+                image.tofile(out / f"{name}.image.f32")
+            else:
                 raise SystemExit(f"{name}: Darknet's image is not bytes * (1 / 255.f)")
-            byte.tofile(out / f"{name}.image.u8")
             np.fromfile(Path(tmp) / "truth.bin", dtype=np.float32).tofile(out / f"{name}.truth.f32")
             gens, floats = case["draws"]
             manifest["cases"][name] = {k: v for k, v in case.items() if k != "draws"} | {"gen": gens, "float": floats}
