@@ -58,7 +58,7 @@ def replay(case: dict) -> tuple[np.ndarray, np.ndarray]:
         images.append(load_rgb(path))
         labels.append(read_training_labels(path.with_suffix(".txt"), MANIFEST["classes"]))
         draws.append(draw_image(rng, case["use_flip"], case["hue"], case["saturation"], case["exposure"], is_mosaic,
-                                len(labels[-1]), case["use_blur"]))
+                                len(labels[-1]), case["use_blur"], case["gaussian_noise"]))
         oh, ow = images[-1].shape[:2]
         crops.append(crop_of(ow, oh, w, h, case["jitter"], case["resize"], case["letter_box"], draws[-1],
                              slot if is_mosaic else None))
@@ -70,7 +70,10 @@ def replay(case: dict) -> tuple[np.ndarray, np.ndarray]:
     return mixup(*passes) if is_mixup else passes[0]
 
 
-@pytest.mark.parametrize("name", sorted(MANIFEST["cases"]))
+NOISY = {"noise"}  # cv::randn's values are OpenCV's random numbers: test_gaussian_noise_is_added_as_alexeyabs
+
+
+@pytest.mark.parametrize("name", sorted(set(MANIFEST["cases"]) - NOISY))
 def test_load_data_detection_matches_alexeyab(name):
     w, h = MANIFEST["net"]
     image, truth = replay(MANIFEST["cases"][name])
@@ -83,6 +86,26 @@ def test_load_data_detection_matches_alexeyab(name):
     np.testing.assert_array_equal(image, golden_image)
     np.testing.assert_array_equal(truth[:, 4], golden_truth[:, 4])
     np.testing.assert_allclose(truth[:, :4], golden_truth[:, :4], rtol=0, atol=TRUTH_TOLERANCE)
+
+
+def golden_bytes(name: str) -> np.ndarray:
+    w, h = MANIFEST["net"]
+    return np.fromfile(GOLDEN / f"{name}.image.u8", dtype=np.uint8).reshape(3, h, w).astype(np.int32)
+
+
+def test_gaussian_noise_is_added_as_alexeyabs():
+    """`noise` and `noise_off` are one image on the same draws but rand_int(0, 1): the C's noisy image is the clean
+    one plus non-negative noise (a uint8 cv::randn saturates N(0, 40)'s negative half to 0), mean 40 / sqrt(2 pi);
+    ours too, with the truths of the clean image."""
+    clean, noisy = golden_bytes("noise_off"), golden_bytes("noise")
+    image, truth = replay(MANIFEST["cases"]["noise"])
+    ours = np.rint(image * 255).astype(np.int32)
+    expected_mean = 40 / np.sqrt(2 * np.pi)
+    for added in (noisy - clean, ours - clean):
+        unsaturated = clean < 255 - 120
+        assert added.min() == 0 and abs(added[unsaturated].mean() - expected_mean) < 1.0
+    golden_truth = np.fromfile(GOLDEN / "noise.truth.f32", dtype=np.float32).reshape(MANIFEST["boxes"], 6)
+    np.testing.assert_array_equal(truth, golden_truth[:, :5])
 
 
 def test_cases_cover_cut_and_dropped_boxes():

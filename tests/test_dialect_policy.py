@@ -113,7 +113,7 @@ def test_tracking_embeddings_have_no_effect_on_boxes(tmp_path: Path) -> None:
 
 
 def test_training_key_warns_at_inference(tmp_path: Path) -> None:
-    cfg = write_cfg(tmp_path, net="mosaic=1\ngaussian_noise=1", yolo="iou_loss=ciou\nresize=1.5")
+    cfg = write_cfg(tmp_path, net="mosaic=1\ntrack=1", yolo="iou_loss=ciou\nresize=1.5")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         Darknet(cfg)
@@ -125,7 +125,7 @@ def test_training_key_warns_at_inference(tmp_path: Path) -> None:
          "ignored here at inference; pydarknet train reads it"),  # AlexeyAB's loss, in its dialect
         (f"{line_col(cfg, 'resize')}: [yolo] 'resize=1.5' is a training option of AlexeyAB's Darknet: "
          "ignored here at inference; pydarknet train reads it"),
-        (f"{line_col(cfg, 'gaussian_noise')}: [net] 'gaussian_noise=1' is a training option of AlexeyAB's Darknet: "
+        (f"{line_col(cfg, 'track')}: [net] 'track=1' is a training option of AlexeyAB's Darknet: "
          "ignored here at inference; pydarknet train refuses it"),
     }
     assert expect <= set(messages), messages
@@ -140,18 +140,18 @@ def test_unknown_key_is_darknets_unused_field(tmp_path: Path) -> None:
 
 
 def test_trainer_refuses_unimplemented_training_keys(tmp_path: Path) -> None:
-    cfg = write_cfg(tmp_path, net="mosaic=1\nblur=1\nmixup=1\ngaussian_noise=1\ncutmix=1",
+    cfg = write_cfg(tmp_path, net="mosaic=1\nblur=1\nmixup=1\ngaussian_noise=1\ntrack=1\ncutmix=1",
                     yolo="iou_loss=ciou\nresize=1.5\ndelta_normalizer=2")
     with pytest.raises(DarknetError) as err:
         check_training_cfg(cfg)
     message = str(err.value)
-    assert message.startswith(f"{line_col(cfg, 'gaussian_noise')}: [net] gaussian_noise=1: pydarknet train does not "
+    assert message.startswith(f"{line_col(cfg, 'track')}: [net] track=1: pydarknet train does not "
                               "implement training with this option of AlexeyAB's Darknet")
     assert "(and 1 more: delta_normalizer=2)" in message  # AlexeyAB's loss and augmentation keys train
     # AlexeyAB's detection augmentation: a detector's, in its dialect; not a classifier's; not with both of
     # mosaic and letter_box (AlexeyAB's Darknet stops)
     check_training_cfg(write_cfg(tmp_path, net="mosaic=1\nmosaic_bound=1\nflip=0\ncutmix=1", yolo="resize=1.5"))
-    check_training_cfg(write_cfg(tmp_path, net="letter_box=1\nmixup=1\nblur=3", yolo="iou_loss=ciou"))
+    check_training_cfg(write_cfg(tmp_path, net="letter_box=1\nmixup=1\nblur=3\ngaussian_noise=20", yolo="iou_loss=ciou"))
     with pytest.raises(DarknetError, match=r"\[net\] mixup=2: AlexeyAB's Darknet trains mixup=1"):
         check_training_cfg(write_cfg(tmp_path, net="mixup=2"))
     with pytest.raises(DarknetError, match=r"\[net\] mosaic=1: pydarknet train does not implement"):
@@ -170,14 +170,14 @@ def test_trainer_refuses_unimplemented_training_keys(tmp_path: Path) -> None:
 
 
 def test_train_console_script_refuses(tmp_path: Path) -> None:
-    cfg = write_cfg(tmp_path, net="gaussian_noise=1")
+    cfg = write_cfg(tmp_path, net="track=1")
     (tmp_path / "train.txt").write_text(str(tmp_path / "a.jpg") + "\n")
     data = tmp_path / "net.data"
     data.write_text(f"classes=1\ntrain={tmp_path / 'train.txt'}\nbackup={tmp_path}\n")
     run = run_cli("train", data, cfg, "--max-batches", "1", "--workers", "0", cwd=tmp_path, timeout=120)
     assert run.returncode != 0
     lines = [line for line in run.stderr.splitlines() if line.strip()]
-    assert any(f"{line_col(cfg, 'gaussian_noise')}: [net] gaussian_noise=1: pydarknet train does not implement training with this "
+    assert any(f"{line_col(cfg, 'track')}: [net] track=1: pydarknet train does not implement training with this "
                "option of AlexeyAB's Darknet" in line
                for line in lines), run.stderr
     assert "Traceback" not in run.stderr

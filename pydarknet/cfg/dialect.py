@@ -305,7 +305,7 @@ ALEXEYAB_TRAINED: dict[str, frozenset[str]] = {
 # (pydarknet.data.sample_alexeyab); a classifier's training does not read them there (refused unless neutral).
 # cutmix: load_data_detection turns it off ("cutmix=1 - isn't supported for Detector"), with mosaic=1 too.
 ALEXEYAB_DETECTION_AUGMENT: dict[str, frozenset[str]] = {
-    "net": frozenset({"blur", "cutmix", "flip", "letter_box", "mixup", "mosaic", "mosaic_bound"}),
+    "net": frozenset({"blur", "cutmix", "flip", "gaussian_noise", "letter_box", "mixup", "mosaic", "mosaic_bound"}),
     "yolo": frozenset({"resize"}),
 }
 

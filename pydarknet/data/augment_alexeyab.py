@@ -11,18 +11,20 @@ AlexeyAB/darknet (src/data.c `load_data_detection`, the `#ifdef OPENCV` branch, 
 4. hue, saturation and exposure in OpenCV's 8-bit HSV (hue in [0, 180), saturated not wrapped:
    `hsv[0] += 179 * dhue`, `hsv[1] *= dsat`, `hsv[2] *= dexp`), when any of them changes something;
    with `[net] blur`, p = 1/3 each: none, a 17x17 Gaussian blur of the background (boxes kept sharp), or of
-   the whole image with a `blur`-sized kernel (at most an eighth of the smallest box);
+   the whole image with a `blur`-sized kernel (at most an eighth of the smallest box); with
+   `[net] gaussian_noise`, p = .5: its noise (non-negative: the C's noise Mat is of bytes);
 5. bytes * (1 / 255.f) as float32 planar RGB (`mat_to_image` built with -Ofast);
 6. the labels (`fill_truth_detection`, `correct_boxes` of AlexeyAB): shuffled (`randomize_boxes`), boxes lying
    wholly outside the image dropped, the others moved with the crop, mirrored, clipped to [0, 1], cut to
    `max_boxes`, and those narrower or lower than one network pixel (1 / w, 1 / h) dropped.
 
 The random draws (`draw_image`, from a numpy Generator in the C's order: resize_r1, resize_r2, r1..r4, flip,
-dhue, dsat, dexp, blur, the mosaic's corner move, randomize_boxes) are separate from what they do (`crop_of`,
+dhue, dsat, dexp, blur, noise, the mosaic's corner move, randomize_boxes) are separate from what they do (`crop_of`,
 `augment_image`), so that the geometry, pixels and labels can be checked against the C on fixed draws
 (tests/golden-alexeyab-extra/augment).  The C's draws come from `rand()`, ours from the Generator: the same
 distributions, other numbers.  Every crop number follows the C's int/float conversions (float32, truncation).
-Not reproduced: `[net] gaussian_noise`, `track` and `contrastive` (refused by
+The gaussian noise's values come from numpy, the C's from OpenCV's `cv::randn`.  Not reproduced: `track`
+and `contrastive` (refused by
 pydarknet.train.options), and the 6th truth column (track_id, read only by AlexeyAB's tracking).
 """
 
@@ -56,15 +58,18 @@ class ImageDraws:
     dsat: float
     dexp: float
     blur: int = 0  # `[net] blur`: 0 (none), 1 (the background) or the cfg's blur (the whole image; a kernel size)
+    noise: int = 0  # `[net] gaussian_noise`: 0 or its standard deviation
+    noise_seed: int = 0  # the noise's own random stream (the C's: OpenCV's cv::randn, not rand())
     corner: bool = False  # mosaic: `random_gen() % 2 == 0`, "move each 2nd image to the corner"
     box_swaps: tuple[int, ...] = ()  # randomize_boxes: box i swaps with box box_swaps[i]
 
 
 def draw_image(
     rng: np.random.Generator, use_flip: bool, hue: float, saturation: float, exposure: float, mosaic: bool, boxes: int,
-    use_blur: int = 0,
+    use_blur: int = 0, use_noise: int = 0,
 ) -> ImageDraws:
-    """Draw what load_data_detection draws for one image with `boxes` labels (`use_blur`: `[net] blur`)."""
+    """Draw what load_data_detection draws with rand() for one image with `boxes` labels (`use_blur`, `use_noise`:
+    `[net] blur`, `gaussian_noise`); the noise's seed is not one of them (`noise_seed` left 0)."""
     resize_r1, resize_r2, r1, r2, r3, r4 = (F32(rng.random()) for _ in range(6))
     flip = bool(use_flip) and bool(rng.integers(2))
     rng.random()  # r_scale: drawn by the C, its use commented out; kept so that the draws come in the C's order
@@ -72,10 +77,11 @@ def draw_image(
     dsat = rand_scale(rng, saturation)
     dexp = rand_scale(rng, exposure)
     blur = (0, 1, use_blur)[int(rng.integers(3))] if use_blur else 0  # rand_int(0, 2): none, background, whole
+    noise = use_noise if use_noise and rng.integers(2) == 1 else 0  # rand_int(0, 1)
     corner = bool(mosaic) and not rng.integers(2)
     swaps = tuple(int(j) for j in randomize_boxes_draws(rng, boxes))
     return ImageDraws(float(resize_r1), float(resize_r2), float(r1), float(r2), float(r3), float(r4), flip,
-                      float(dhue), float(dsat), float(dexp), blur, corner, swaps)
+                      float(dhue), float(dsat), float(dexp), blur, noise, 0, corner, swaps)
 
 
 def randomize_boxes_draws(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -255,17 +261,28 @@ def min_box_pixels(truth: np.ndarray, w: int, h: int) -> int:
     return smallest
 
 
+def add_noise(sized: np.ndarray, deviation: int, seed: int) -> np.ndarray:
+    """image_data_augmentation's gaussian_noise: `cv::randn` into a uint8 Mat (N(0, deviation) rounded, the
+    negative half saturated to 0; deviation clamped to [0, 127]) added with saturation.  The noise is drawn
+    from numpy (seeded by `seed`), not OpenCV's generator."""
+    deviation = min(max(deviation, 0), 127)
+    normal = np.random.default_rng(seed).normal(0.0, deviation, size=sized.shape)
+    return cv2.add(sized, np.clip(np.rint(normal), 0, 255).astype(np.uint8))
+
+
 def augment_pixels(
     image: np.ndarray, crop: Crop, w: int, h: int, draws: ImageDraws, blur: int = 0, truth: np.ndarray | None = None
 ) -> np.ndarray:
-    """image_data_augmentation (src/image_opencv.cpp) without gaussian_noise: uint8 RGB -> float32 (3, h, w);
-    `truth`: the image's, whose boxes stay sharp with blur == 1."""
+    """image_data_augmentation (src/image_opencv.cpp): uint8 RGB -> float32 (3, h, w); `truth`: the image's,
+    whose boxes stay sharp with blur == 1."""
     sized = crop_resize(image, crop, w, h)
     if draws.flip:
         sized = cv2.flip(sized, 1)
     sized = distort_hsv(sized, draws.dhue, draws.dsat, draws.dexp)
     if blur:
         sized = blur_image(sized, blur, truth if truth is not None else np.zeros((0, 5), F32))
+    if draws.noise:
+        sized = add_noise(sized, draws.noise, draws.noise_seed)
     return to_planar(sized)
 
 

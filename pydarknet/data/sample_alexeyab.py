@@ -1,9 +1,9 @@
 """One training sample as AlexeyAB's Darknet loads it: its load_data_detection (OpenCV build) for one image.
 
 The options come from the cfg as AlexeyAB's `train_detector` passes them (src/detector.c `load_args`):
-`[net] flip` (default 1), `mosaic`, `mosaic_bound`, `mixup`, `letter_box`, `blur`, `hue`, `saturation`,
-`exposure` (0 taken as 1, `load_thread`), and the last layer's `jitter` and `resize`; `cutmix` has no
-effect on a detector (the C turns it off: "isn't supported for Detector").  With `mosaic=1` a sample is a
+`[net] flip` (default 1), `mosaic`, `mosaic_bound`, `mixup`, `letter_box`, `blur`, `gaussian_noise`, `hue`,
+`saturation`, `exposure` (0 taken as 1, `load_thread`), and the last layer's `jitter` and `resize`; `cutmix`
+has no effect on a detector (the C turns it off: "isn't supported for Detector").  With `mosaic=1` a sample is a
 mosaic with p = .5 (pydarknet.data.mosaic), its three other images drawn from the list like the first
 (`rand() % m`); with `mixup=1` (and neither mosaic nor cutmix) the average of two images with p = .5
 (pydarknet.data.mixup); else one image (pydarknet.data.augment_alexeyab).  Labels are found where AlexeyAB
@@ -13,7 +13,7 @@ looks for them (`alexeyab_label_path`: beside the image, or `labels` for VOC's `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ class AlexeyabAugment:
     resize: float = 1.0
     blur: int = 0
     mixup: bool = False
+    gaussian_noise: int = 0
 
     @classmethod
     def from_sections(cls, sections: list[Section]) -> AlexeyabAugment:
@@ -56,7 +57,7 @@ class AlexeyabAugment:
         if blur < 0:
             raise net.error(f"blur={blur} must be 0 or more (a Gaussian kernel size)", "blur")
         return cls(net.get_int("flip", 1) != 0, mosaic, net.get_int("mosaic_bound", 0) != 0, letter_box, resize, blur,
-                   use_mixup == 1)
+                   use_mixup == 1, net.get_int("gaussian_noise", 0))
 
 
 def _use_mixup(net: Section) -> int:
@@ -107,7 +108,9 @@ class AlexeyabDetection:
         for slot, chosen_path in enumerate(chosen):
             image, boxes = self._read(chosen_path)
             image_draws = draw_image(rng, aug.flip, self.hue, self.saturation or 1.0, self.exposure or 1.0,
-                                     is_mosaic, len(boxes), aug.blur)
+                                     is_mosaic, len(boxes), aug.blur, aug.gaussian_noise)
+            if image_draws.noise:
+                image_draws = replace(image_draws, noise_seed=int(rng.integers(1 << 63)))
             oh, ow = image.shape[:2]
             crops.append(crop_of(ow, oh, width, height, self.jitter, aug.resize, aug.letter_box, image_draws,
                                  slot if is_mosaic else None))

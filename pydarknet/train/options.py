@@ -11,7 +11,8 @@ The trainer implements the training keys pjreddie's Darknet reads (its
 dialect AlexeyAB's [yolo] loss keys (`ALEXEYAB_TRAINED`: iou_loss,
 iou_normalizer, iou_thresh, ...; pydarknet.layers.yolo_alexeyab) and, for a
 detector, its data augmentation keys (`ALEXEYAB_DETECTION_AUGMENT`: flip,
-letter_box, mosaic, mosaic_bound, mixup, blur, cutmix, [yolo] resize; pydarknet.data.sample_alexeyab),
+letter_box, mosaic, mosaic_bound, mixup, blur, gaussian_noise, cutmix, [yolo] resize;
+pydarknet.data.sample_alexeyab),
 and accepts
 AlexeyAB keys set to the value with which AlexeyAB trains as pjreddie does
 (`TRAINING_NEUTRAL`, e.g. `mosaic=0`) and keys with no effect on any number

@@ -5,7 +5,7 @@
  *
  * CASE.txt (whitespace-separated):
  *   w h boxes classes
- *   use_flip use_mixup jitter resize hue saturation exposure letter_box mosaic_bound use_blur
+ *   use_flip use_mixup jitter resize hue saturation exposure letter_box mosaic_bound use_blur gaussian_noise
  *   m path_1 .. path_m                  (the image list; labels are next to them, NAME.txt)
  *   n_gen gen_1 .. gen_n                (what random_gen returns, in turn)
  *   n_float float_1 .. float_n          (what random_float returns, in turn)
@@ -43,11 +43,11 @@ int main(int argc, char **argv)
     if (argc != 3) { fprintf(stderr, "usage: augment CASE.txt OUTDIR\n"); return 1; }
     FILE *f = fopen(argv[1], "r");
     if (!f) { perror(argv[1]); return 1; }
-    int w, h, boxes, classes, use_flip, use_mixup, letter_box, mosaic_bound, use_blur, m, i;
+    int w, h, boxes, classes, use_flip, use_mixup, letter_box, mosaic_bound, use_blur, gaussian_noise, m, i;
     float jitter, resize, hue, saturation, exposure;
     need(fscanf(f, "%d %d %d %d", &w, &h, &boxes, &classes) == 4, "sizes");
-    need(fscanf(f, "%d %d %f %f %f %f %f %d %d %d", &use_flip, &use_mixup, &jitter, &resize, &hue, &saturation,
-                &exposure, &letter_box, &mosaic_bound, &use_blur) == 10, "options");
+    need(fscanf(f, "%d %d %f %f %f %f %f %d %d %d %d", &use_flip, &use_mixup, &jitter, &resize, &hue, &saturation,
+                &exposure, &letter_box, &mosaic_bound, &use_blur, &gaussian_noise) == 11, "options");
     need(fscanf(f, "%d", &m) == 1 && m > 0, "m");
     char **paths = (char**)calloc(m, sizeof(char*));
     for (i = 0; i < m; ++i) {
@@ -63,7 +63,7 @@ int main(int argc, char **argv)
     fclose(f);
 
     const int truth_size = 6;
-    data d = load_data_detection(1, paths, m, w, h, 3, boxes, truth_size, classes, use_flip, 0, use_blur, use_mixup,
+    data d = load_data_detection(1, paths, m, w, h, 3, boxes, truth_size, classes, use_flip, gaussian_noise, use_blur, use_mixup,
                                  jitter, resize, hue, saturation, exposure, 0, 0, 0, letter_box, mosaic_bound,
                                  0, 0, 0, 0);
     if (scripted_gen_used != scripted_gen_n || scripted_float_used != scripted_float_n) {

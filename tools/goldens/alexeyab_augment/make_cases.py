@@ -39,15 +39,16 @@ LABELS = [
     ["0 0.25 0.5 0.4 0.9", "2 0.7 0.3 0.2 0.3", "1 0.95 0.9 0.1 0.2", "2 -0.2 0.5 0.1 0.1"],
 ]
 PLAIN = dict(use_flip=0, mosaic=0, mixup=0, jitter=0.3, resize=1.0, hue=0.0, saturation=1.0, exposure=1.0, letter_box=0,
-             mosaic_bound=0, use_blur=0)
+             mosaic_bound=0, use_blur=0, gaussian_noise=0)
 
 
 def image_draws(r: tuple[float, ...], flip: int | None, sat_coin: int, exp_coin: int, labels: int,
                 corner: int | None = None, dhue_sat_exp: tuple[float, float, float] = (0.5, 0.3, 0.7),
-                swap_seed: int = 0, blur: int | None = None) -> tuple[list[int], list[float]]:
+                swap_seed: int = 0, blur: int | None = None, noise: int | None = None) -> tuple[list[int], list[float]]:
     """One image's random_gen and random_float values in the C's order (see load_data_detection); `blur`:
-    rand_int(0, 2)'s value when use_blur."""
+    rand_int(0, 2)'s value when use_blur, `noise`: rand_int(0, 1)'s when gaussian_noise."""
     gens = ([] if flip is None else [flip]) + [sat_coin, exp_coin] + ([] if blur is None else [blur])
+    gens += [] if noise is None else [noise]
     gens += [] if corner is None else [corner]
     gens += [int(v) for v in np.random.Generator(np.random.PCG64(swap_seed)).integers(0, 1000, size=labels)]
     resize_r1, resize_r2, r1, r2, r3, r4 = r
@@ -103,6 +104,11 @@ CASES: dict[str, dict] = {
                             draws=single(0, (0.5, 0.5, 0.4, 0.6, 0.5, 0.5), 1, blur=1)),
     "blur_whole": dict(PLAIN, use_blur=9, jitter=0.1, draws=single(1, (0.5, 0.5, 0.4, 0.6, 0.5, 0.5), None, blur=5)),
     "blur_off": dict(PLAIN, use_blur=9, jitter=0.1, draws=single(1, (0.5, 0.5, 0.4, 0.6, 0.5, 0.5), None, blur=3)),
+    # gaussian_noise=40: rand_int(0, 1) = 1 adds cv::randn's noise (OpenCV's own random numbers: the test checks
+    # its form, not its values), = 0 none
+    "noise": dict(PLAIN, gaussian_noise=40, jitter=0.1, draws=single(2, (0.5, 0.5, 0.4, 0.6, 0.5, 0.5), None, noise=1)),
+    "noise_off": dict(PLAIN, gaussian_noise=40, jitter=0.1,
+                      draws=single(2, (0.5, 0.5, 0.4, 0.6, 0.5, 0.5), None, noise=2)),
     "invalid_crop": dict(PLAIN, jitter=0.6, draws=single(1, (0.5, 0.5, 1.0, 1.0, 0.5, 0.5), None)),
     "mixup": dict(PLAIN, use_flip=1, mixup=1, jitter=0.2, hue=0.05, saturation=1.3, exposure=1.3, draws=mixup(
         [(0, (0.5, 0.5, 0.3, 0.6, 0.2, 0.7), 1), (2, (0.5, 0.5, 0.7, 0.2, 0.6, 0.3), 0)])),
@@ -129,7 +135,7 @@ def write_inputs(out: Path) -> None:
 def case_text(case: dict, inputs: Path) -> str:
     gens, floats = case["draws"]
     options = [case[k] for k in ("use_flip", "mosaic", "jitter", "resize", "hue", "saturation", "exposure",
-                                 "letter_box", "mosaic_bound", "use_blur")]
+                                 "letter_box", "mosaic_bound", "use_blur", "gaussian_noise")]
     options[1] = 3 if case["mosaic"] else case["mixup"]  # Darknet's use_mixup: 1 = mixup, 3 = mosaic
     paths = [str(inputs / f"img{k}.png") for k in range(len(SIZES))]
     return "\n".join([f"{NET[0]} {NET[1]} {BOXES} {CLASSES}", " ".join(map(str, options)),
