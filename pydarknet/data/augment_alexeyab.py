@@ -19,13 +19,13 @@ AlexeyAB/darknet (src/data.c `load_data_detection`, the `#ifdef OPENCV` branch, 
    `max_boxes`, and those narrower or lower than one network pixel (1 / w, 1 / h) dropped.
 
 The random draws (`draw_image`, from a numpy Generator in the C's order: resize_r1, resize_r2, r1..r4, flip,
-dhue, dsat, dexp, blur, noise, the mosaic's corner move, randomize_boxes) are separate from what they do (`crop_of`,
-`augment_image`), so that the geometry, pixels and labels can be checked against the C on fixed draws
-(tests/golden-alexeyab-extra/augment).  The C's draws come from `rand()`, ours from the Generator: the same
-distributions, other numbers.  Every crop number follows the C's int/float conversions (float32, truncation).
-The gaussian noise's values come from numpy, the C's from OpenCV's `cv::randn`.  Not reproduced: `track`
-and `contrastive` (refused by
-pydarknet.train.options), and the 6th truth column (track_id, read only by AlexeyAB's tracking).
+dhue, dsat, dexp, blur, noise, the mosaic's corner move, randomize_boxes) are separate from what they do
+(`crop_of`, `augment_image`), so that the geometry, pixels and labels can be checked against the C on fixed
+draws (tests/golden-alexeyab-extra/augment).  The C's draws come from `rand()`, ours from the Generator: the
+same distributions, other numbers; so do the gaussian noise's values (the C's: OpenCV's `cv::randn`).  Every
+crop number follows the C's int/float conversions (float32, truncation).  Not reproduced: `track` and
+`contrastive` (refused by pydarknet.train.options), and the 6th truth column (track_id, read only by
+AlexeyAB's tracking).
 """
 
 from __future__ import annotations
