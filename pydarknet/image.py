@@ -46,11 +46,13 @@ from pydarknet.errors import DarknetError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
-def load_frame(path: str | Path) -> np.ndarray:
+def load_frame(path: str | Path, exif_orientation: bool = False) -> np.ndarray:
     """Read an image file as OpenCV's uint8 (H, W, 3) BGR frame.
 
     Like Darknet's stb_image loader: 3 channels (grey replicated, alpha
-    dropped), no EXIF rotation.
+    dropped), no EXIF rotation; `exif_orientation`: rotated by its EXIF
+    orientation, as `cv::imread(name, IMREAD_COLOR)` of AlexeyAB's OpenCV
+    build (`load_image_mat_cv`).
     """
     path = Path(path)
     if not path.is_file():
@@ -63,7 +65,7 @@ def load_frame(path: str | Path) -> np.ndarray:
     if empty:
         raise DarknetError(f"{path}: empty image file")
     try:
-        bgr = _decode(path)
+        bgr = _decode(path, cv2.IMREAD_COLOR if exif_orientation else _COLOR)
     except (cv2.error, MemoryError) as err:
         raise DarknetError(_decode_failure(path, err)) from None
     if bgr is None or bgr.size == 0:
@@ -74,7 +76,7 @@ def load_frame(path: str | Path) -> np.ndarray:
 _COLOR = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 
 
-def _decode(path: Path) -> np.ndarray | None:
+def _decode(path: Path, flags: int) -> np.ndarray | None:
     """OpenCV's decode of the file, straight into a numpy array.
 
     `cv2.imread(name, None, flags)` decodes into the array it returns;
@@ -83,8 +85,8 @@ def _decode(path: Path) -> np.ndarray | None:
     (not ASCII: Windows) is read into memory and decoded from there.
     """
     if str(path).isascii():
-        return cv2.imread(str(path), None, _COLOR)
-    return cv2.imdecode(np.fromfile(path, dtype=np.uint8), _COLOR)
+        return cv2.imread(str(path), None, flags)
+    return cv2.imdecode(np.fromfile(path, dtype=np.uint8), flags)
 
 
 def _decode_failure(path: Path, err: cv2.error | MemoryError) -> str:

@@ -42,10 +42,10 @@ def test_known_facts(data: dict) -> None:
     assert (iou_loss.readers, iou_loss.role, iou_loss.probe.load, iou_loss.probe.train) == (
         ("alexeyab",), "training", "warned", "ok")
 
-    resize = _row(data, "yolo", "resize")  # AlexeyAB's data loading (an extra random crop): refused by train
-    assert (resize.role, resize.probe.train) == ("training", "refused")
+    resize = _row(data, "yolo", "resize")  # AlexeyAB's data loading (an extra random crop): a detector trains it
+    assert (resize.role, resize.probe.train) == ("training", "ok")
 
-    mosaic = _row(data, "net", "mosaic")  # refused by train, but mosaic=0 trains as pjreddie's
+    mosaic = _row(data, "net", "mosaic")  # a classifier's train refuses it, but mosaic=0 trains as pjreddie's
     assert (mosaic.role, mosaic.probe.train, mosaic.zero.train) == ("training", "refused", "ok")
 
     scale_x_y = _row(data, "yolo", "scale_x_y")  # implemented at inference and in AlexeyAB's loss

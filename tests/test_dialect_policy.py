@@ -113,17 +113,19 @@ def test_tracking_embeddings_have_no_effect_on_boxes(tmp_path: Path) -> None:
 
 
 def test_training_key_warns_at_inference(tmp_path: Path) -> None:
-    cfg = write_cfg(tmp_path, net="mosaic=1", yolo="iou_loss=ciou\nresize=1.5")
+    cfg = write_cfg(tmp_path, net="mosaic=1\ntrack=1", yolo="iou_loss=ciou\nresize=1.5")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         Darknet(cfg)
     messages = [str(w.message) for w in caught if issubclass(w.category, CfgWarning)]
     expect = {
         (f"{line_col(cfg, 'mosaic')}: [net] 'mosaic=1' is a training option of AlexeyAB's Darknet: "
-         "ignored here at inference; pydarknet train refuses it"),
+         "ignored here at inference; pydarknet train reads it"),  # AlexeyAB's data augmentation, in its dialect
         (f"{line_col(cfg, 'iou_loss')}: [yolo] 'iou_loss=ciou' is a training option of AlexeyAB's Darknet: "
          "ignored here at inference; pydarknet train reads it"),  # AlexeyAB's loss, in its dialect
         (f"{line_col(cfg, 'resize')}: [yolo] 'resize=1.5' is a training option of AlexeyAB's Darknet: "
+         "ignored here at inference; pydarknet train reads it"),
+        (f"{line_col(cfg, 'track')}: [net] 'track=1' is a training option of AlexeyAB's Darknet: "
          "ignored here at inference; pydarknet train refuses it"),
     }
     assert expect <= set(messages), messages
@@ -138,13 +140,26 @@ def test_unknown_key_is_darknets_unused_field(tmp_path: Path) -> None:
 
 
 def test_trainer_refuses_unimplemented_training_keys(tmp_path: Path) -> None:
-    cfg = write_cfg(tmp_path, net="mosaic=1\nletter_box=1", yolo="iou_loss=ciou\nresize=1.5\ndelta_normalizer=2")
+    cfg = write_cfg(tmp_path, net="mosaic=1\nblur=1\nmixup=1\ngaussian_noise=1\ntrack=1\ncutmix=1",
+                    yolo="iou_loss=ciou\nresize=1.5\ndelta_normalizer=2")
     with pytest.raises(DarknetError) as err:
         check_training_cfg(cfg)
     message = str(err.value)
-    assert message.startswith(f"{line_col(cfg, 'mosaic')}: [net] mosaic=1: pydarknet train does not implement "
-                              "training with this option of AlexeyAB's Darknet")
-    assert "(and 3 more: letter_box=1, resize=1.5, delta_normalizer=2)" in message  # AlexeyAB's loss keys train
+    assert message.startswith(f"{line_col(cfg, 'track')}: [net] track=1: pydarknet train does not "
+                              "implement training with this option of AlexeyAB's Darknet")
+    assert "(and 1 more: delta_normalizer=2)" in message  # AlexeyAB's loss and augmentation keys train
+    # AlexeyAB's detection augmentation: a detector's, in its dialect; not a classifier's; not with both of
+    # mosaic and letter_box (AlexeyAB's Darknet stops)
+    check_training_cfg(write_cfg(tmp_path, net="mosaic=1\nmosaic_bound=1\nflip=0\ncutmix=1", yolo="resize=1.5"))
+    check_training_cfg(write_cfg(tmp_path, net="letter_box=1\nmixup=1\nblur=3\ngaussian_noise=20", yolo="iou_loss=ciou"))
+    with pytest.raises(DarknetError, match=r"\[net\] mixup=2: AlexeyAB's Darknet trains mixup=1"):
+        check_training_cfg(write_cfg(tmp_path, net="mixup=2"))
+    with pytest.raises(DarknetError, match=r"\[net\] mosaic=1: pydarknet train does not implement"):
+        check_training_cfg(write_cfg(tmp_path, net="mosaic=1"), detector=False)
+    cfg = write_cfg(tmp_path, net="mosaic=1\nletter_box=1")
+    with pytest.raises(DarknetError, match=re.escape(f"{line_col(cfg, 'letter_box')}: [net] letter_box=1 with mosaic=1: "
+                                                     "AlexeyAB's Darknet stops on this combination")):
+        check_training_cfg(cfg)
     # AlexeyAB's [yolo] loss keys are implemented in its dialect only (pjreddie's loss has none of them)
     assert trainer_implements("yolo", "iou_loss", "ciou", "alexeyab") and not trainer_implements("yolo", "iou_loss", "ciou")
     check_training_cfg(write_cfg(tmp_path, yolo="iou_loss=giou\niou_thresh=.2\nmax_delta=5\nresize=1\ndelta_normalizer=1"))
@@ -155,14 +170,14 @@ def test_trainer_refuses_unimplemented_training_keys(tmp_path: Path) -> None:
 
 
 def test_train_console_script_refuses(tmp_path: Path) -> None:
-    cfg = write_cfg(tmp_path, net="mosaic=1")
+    cfg = write_cfg(tmp_path, net="track=1")
     (tmp_path / "train.txt").write_text(str(tmp_path / "a.jpg") + "\n")
     data = tmp_path / "net.data"
     data.write_text(f"classes=1\ntrain={tmp_path / 'train.txt'}\nbackup={tmp_path}\n")
     run = run_cli("train", data, cfg, "--max-batches", "1", "--workers", "0", cwd=tmp_path, timeout=120)
     assert run.returncode != 0
     lines = [line for line in run.stderr.splitlines() if line.strip()]
-    assert any(f"{line_col(cfg, 'mosaic')}: [net] mosaic=1: pydarknet train does not implement training with this "
+    assert any(f"{line_col(cfg, 'track')}: [net] track=1: pydarknet train does not implement training with this "
                "option of AlexeyAB's Darknet" in line
                for line in lines), run.stderr
     assert "Traceback" not in run.stderr

@@ -96,8 +96,9 @@ def test_training_map_is_the_map_commands(tmp_path, one_thread, capsys):
     """The mAP printed in training is `pydarknet map`'s on NAME_best.weights: AlexeyAB's validate_detector_map
     for a cfg in its dialect (the demo model on shapes it never trained on, one iteration at a tiny rate)."""
     data = make_shapes.make_detection_set(tmp_path / "s", seed=0, n_train=2, n_valid=12)
-    for label in (tmp_path / "s" / "labels" / "valid").iterdir():
-        shutil.copy(label, tmp_path / "s" / "images" / "valid" / label.name)  # where AlexeyAB's map reads them
+    for part in ("train", "valid"):  # where AlexeyAB's training and map read them
+        for label in (tmp_path / "s" / "labels" / part).iterdir():
+            shutil.copy(label, tmp_path / "s" / "images" / part / label.name)
     cfg = tmp_path / "demo.cfg"
     text = set_options(DEMO_CFG.read_text(), batch=2, width=320, height=320, learning_rate="0.000001", random=0, max_batches=1)
     cfg.write_text(text.replace("[net]\n", "[net]\nmosaic=0\n", 1))

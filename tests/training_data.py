@@ -17,8 +17,8 @@ CFG = Path(__file__).resolve().parent.parent / "cfg"
 def make_dataset(root: Path, images: int = 6, valid: bool = False) -> Path:
     """Coloured rectangles on grey, labelled in Darknet's format; returns the .data file.
 
-    `valid`: also `valid=` the same images (for `train --map`), each label file also beside its image, where
-    AlexeyAB's map reads it (pjreddie's reads labels/)."""
+    Each label file is in labels/ (where pjreddie's Darknet reads it) and beside its image (AlexeyAB's
+    training and map read it there).  `valid`: also `valid=` the same images (for `train --map`)."""
     (root / "images").mkdir(parents=True)
     (root / "labels").mkdir()
     rng = np.random.default_rng(0)
@@ -35,8 +35,7 @@ def make_dataset(root: Path, images: int = 6, valid: bool = False) -> Path:
         path = root / "images" / f"{i}.png"
         cv2.imwrite(str(path), im)
         (root / "labels" / f"{i}.txt").write_text("\n".join(lines) + "\n")
-        if valid:
-            (root / "images" / f"{i}.txt").write_text("\n".join(lines) + "\n")
+        (root / "images" / f"{i}.txt").write_text("\n".join(lines) + "\n")
         paths.append(str(path))
     (root / "train.txt").write_text("\n".join(paths) + "\n")
     (root / "t.names").write_text("red\ngreen\n")

@@ -37,6 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from a checkout
+from pydarknet.cfg.dialect import ALEXEYAB_DETECTION_AUGMENT  # noqa: E402
+
 OUT = ROOT / "docs" / "cfg-keys.md"
 
 SIZE = 16  # probe networks take SIZE x SIZE x 3
@@ -48,6 +51,7 @@ def _conv(filters: int, size: int = 1) -> str:
 
 CONV4 = _conv(4)
 TAIL = "[avgpool]\n\n[softmax]\n"  # makes any probe trainable (as a classifier)
+DETECTOR_TAIL = _conv(6) + "[yolo]\nclasses=1\nnum=1\n"  # ... or as a detector
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,8 @@ PROBES: dict[tuple[str, str], Spec] = {
     ("*", "learning_rate"): Spec({"learning_rate": "0.5"}),
     ("net", "policy"): Spec({"policy": "poly", "max_batches": "100"}),
     ("net", "scale"): Spec({"scale": "0.5"}),
+    # a detector's data augmentation: trained by a detector (in AlexeyAB's dialect), refused by a classifier
+    **{("net", key): Spec({key: "1"}, Context(pre="", post=DETECTOR_TAIL)) for key in ALEXEYAB_DETECTION_AUGMENT["net"]},
     ("convolutional", "size"): Spec({"size": "3"}),
     ("convolutional", "dilation"): Spec({"dilation": "2", "size": "3", "pad": "1"}),
     ("convolutional", "share_index"): Spec({"share_index": "1"}),  # layer 1: 4 -> 4 filters, size 1, as this one
@@ -210,6 +216,7 @@ class Prober:
         from pydarknet.errors import CfgError, CfgWarning, DarknetError
         from pydarknet.network import Darknet
         from pydarknet.train.options import check_training_cfg
+        from pydarknet.train.step import loss_chain
 
         self.count += 1
         path = self.folder / f"probe{self.count}.cfg"
@@ -227,7 +234,7 @@ class Prober:
         probe = Probe("warned", _short(said[0])) if said else Probe("read")
         if train:
             try:
-                check_training_cfg(path)
+                check_training_cfg(path, detector=not loss_chain(net))  # as `pydarknet train` or its classifier
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # e.g. the batch norm of one value (batch 1, 1x1)
                     _train_step(net)
@@ -548,5 +555,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())

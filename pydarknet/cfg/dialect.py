@@ -304,6 +304,14 @@ ALEXEYAB_TRAINED: dict[str, frozenset[str]] = {
                        "show_details"}),
 }
 
+# AlexeyAB's load_data_detection keys pydarknet's detector training implements in AlexeyAB's dialect
+# (pydarknet.data.sample_alexeyab); a classifier's training does not read them there (refused unless neutral).
+# cutmix: load_data_detection turns it off ("cutmix=1 - isn't supported for Detector"), with mosaic=1 too.
+ALEXEYAB_DETECTION_AUGMENT: dict[str, frozenset[str]] = {
+    "net": frozenset({"blur", "cutmix", "flip", "gaussian_noise", "letter_box", "mixup", "mosaic", "mosaic_bound"}),
+    "yolo": frozenset({"resize"}),
+}
+
 # Every alias a cfg may spell a section with -> the name the tables use.
 _CANONICAL.update({"avg": "avgpool", "soft": "softmax", "lrn": "normalization", "conn": "connected",
                    "deconv": "deconvolutional", "local_avg": "local_avgpool", "silence": "empty"})
@@ -362,17 +370,21 @@ def is_neutral(value: str, neutral: str) -> bool:
         return value == neutral
 
 
-def trainer_implements(kind: str, key: str, value: str | None = None, dialect: str = "pjreddie") -> bool:
+def trainer_implements(
+    kind: str, key: str, value: str | None = None, dialect: str = "pjreddie", detector: bool = True
+) -> bool:
     """Whether `pydarknet train` implements the training key `key` of a `[kind]` section (with this value) for a
-    network of `dialect`.
+    network of `dialect` (a detector's training, or a classifier's).
 
     It implements the training keys pjreddie's Darknet reads, with the values pjreddie's knows (not
     `ALEXEYAB_VALUES`, e.g. `policy=sgdr`), AlexeyAB's set to the value with which AlexeyAB trains as
     pjreddie does (`TRAINING_NEUTRAL`, e.g. `mosaic=0`), and in AlexeyAB's dialect its [yolo] loss keys and
-    learning-rate policies (`ALEXEYAB_TRAINED`).
+    learning-rate policies (`ALEXEYAB_TRAINED`) and a detector's augmentation keys (`ALEXEYAB_DETECTION_AUGMENT`).
     """
     kind = canonical(kind)
     if dialect == "alexeyab" and key in ALEXEYAB_TRAINED.get(kind, frozenset()):
+        return True
+    if dialect == "alexeyab" and detector and key in ALEXEYAB_DETECTION_AUGMENT.get(kind, frozenset()):
         return True
     pjreddie = READS_PJREDDIE.get(kind, frozenset()) | (READS_PJREDDIE["*"] if kind != "net" else frozenset())
     if key in pjreddie:

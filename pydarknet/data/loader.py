@@ -3,7 +3,9 @@
 Darknet's `train_detector` loads `batch * subdivisions` images per step with
 `load_data_detection`: paths drawn *with replacement* (`get_random_paths`:
 `rand() % m`; there are no epochs), each image augmented (see
-`pydarknet.data.augment`), at the network size of that step (multi-scale).
+`pydarknet.data.augment`; for a cfg of AlexeyAB's dialect its own
+load_data_detection, `pydarknet.data.sample_alexeyab`, mosaics included), at
+the network size of that step (multi-scale).
 
 Here batch `i` is built from its own random stream, seeded by
 (seed, rank, i): the same batch comes out whatever the number of workers,
@@ -38,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pydarknet.data.augment import augment_detection
 from pydarknet.data.labels import label_path, read_training_labels
+from pydarknet.data.sample_alexeyab import AlexeyabAugment, AlexeyabDetection
 from pydarknet.errors import DarknetError
 from pydarknet.image import load_image
 
@@ -221,7 +224,9 @@ class DetectionLoader(BatchLoader):
     box.  `classes`, when given, makes a label with a class out of range a
     bad label file; `class_map` (the head's `map=`) and `class_only` (a
     [region] with `tree=`) are the rest of what the head takes
-    (`read_training_labels`).
+    (`read_training_labels`).  `alexeyab` (a cfg of AlexeyAB's dialect)
+    loads the samples as AlexeyAB's Darknet does (`AlexeyabDetection`;
+    `class_only` does not apply: AlexeyAB drops x = y = 0 boxes).
     """
 
     def __init__(
@@ -241,9 +246,15 @@ class DetectionLoader(BatchLoader):
         classes: int | None = None,
         class_map: Sequence[int] | None = None,
         class_only: bool = False,
+        alexeyab: AlexeyabAugment | None = None,
     ) -> None:
         if max_boxes < 1:
             raise DarknetError(f"max boxes {max_boxes} must be at least 1")
         mapped = tuple(class_map) if class_map is not None else None
-        aug = Augmentation(jitter, hue, saturation, exposure, max_boxes, classes, mapped, class_only)
+        aug: SampleSource
+        if alexeyab is not None:
+            aug = AlexeyabDetection(tuple(Path(p) for p in paths), alexeyab, jitter, hue, saturation, exposure,
+                                    max_boxes, classes, mapped)
+        else:
+            aug = Augmentation(jitter, hue, saturation, exposure, max_boxes, classes, mapped, class_only)
         super().__init__(paths, size_for_batch, batch_size, aug, workers, seed, start_batch, rank)

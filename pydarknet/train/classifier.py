@@ -70,7 +70,7 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
     data = DataFile.read(run.data, need=("train", "labels"))
     paths = read_list(data.train)
     labels = data.class_labels()
-    net, state = start_network(run, ranks.device)
+    net, state = start_network(run, ranks.device, detector=False)
     opt = net.options
     outputs = classification_truth_size(net)
     if data.classes != outputs:

@@ -11,7 +11,10 @@ The trainer implements the training keys pjreddie's Darknet reads (its
 dialect AlexeyAB's [yolo] loss keys (`ALEXEYAB_TRAINED`: iou_loss,
 iou_normalizer, iou_thresh, ...; pydarknet.layers.yolo_alexeyab), its
 learning-rate keys (policy=sgdr, sgdr_cycle, ...; pydarknet.train.policy),
-`resize_step` (pydarknet.train.multiscale) and `ema_alpha` (pydarknet.train.ema), and accepts
+`resize_step` (pydarknet.train.multiscale), `ema_alpha` (pydarknet.train.ema)
+and, for a detector, its data augmentation keys (`ALEXEYAB_DETECTION_AUGMENT`:
+flip, letter_box, mosaic, mosaic_bound, mixup, blur, gaussian_noise, cutmix,
+[yolo] resize; pydarknet.data.sample_alexeyab), and accepts
 AlexeyAB keys set to the value with which AlexeyAB trains as pjreddie does
 (`TRAINING_NEUTRAL`, e.g. `mosaic=0`) and keys with no effect on any number
 (`NO_EFFECT`: GPU memory, display, tracking).  The dialect is the cfg's own
@@ -23,6 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydarknet.cfg.dialect import (
+    ALEXEYAB_DETECTION_AUGMENT,
     TRAINING,
     canonical,
     choose_dialect,
@@ -34,6 +38,7 @@ from pydarknet.cfg.dialect import (
 from pydarknet.cfg.net import NetOptions
 from pydarknet.cfg.parser import read_cfg
 from pydarknet.cfg.section import Option, Section
+from pydarknet.data.sample_alexeyab import AlexeyabAugment
 from pydarknet.errors import DarknetError
 from pydarknet.train.multiscale import random_problem, resize_step_problem
 from pydarknet.train.policy import schedule_problem
@@ -51,13 +56,16 @@ _NOT_TRAINED: dict[tuple[str, str], str | None] = {
     ("crop", "angle"): "0", ("crop", "saturation"): "1", ("crop", "exposure"): "1", ("crop", "shift"): "0",
     # Darknet's Adam update (update_*_layer with l.adam); pydarknet trains with its SGD only
     ("net", "adam"): "0",
-    # AlexeyAB's load_data_detection letterboxes the training images with letter_box=1; pydarknet's loader stretches
+    # letter_box=1: AlexeyAB's load_data_detection letterboxes the training images (implemented in AlexeyAB's
+    # dialect for a detector, pydarknet.data.augment_alexeyab); pjreddie's loader stretches
     ("net", "letter_box"): "0",
 }
 
 
-def _not_trained(kind: str, opt: Option) -> bool:
+def _not_trained(kind: str, opt: Option, dialect: str, detector: bool) -> bool:
     kind = canonical(kind)
+    if dialect == "alexeyab" and detector and opt.key in ALEXEYAB_DETECTION_AUGMENT.get(kind, frozenset()):
+        return False
     for key in ((kind, opt.key), ("*", opt.key) if kind != "net" else None):
         if key in _NOT_TRAINED:
             off = _NOT_TRAINED[key]
@@ -65,21 +73,24 @@ def _not_trained(kind: str, opt: Option) -> bool:
     return False
 
 
-def unimplemented_training_options(sections: list[Section], dialect: str) -> list[tuple[Section, Option]]:
-    """Every training option of the cfg that the trainer does not implement for `dialect`, with its section."""
+def unimplemented_training_options(
+    sections: list[Section], dialect: str, detector: bool = True
+) -> list[tuple[Section, Option]]:
+    """Every training option of the cfg that the trainer (a detector's or a classifier's) does not implement for
+    `dialect`, with its section."""
     return [(section, opt) for section in sections for opt in section.options.values()
-            if _not_trained(section.kind, opt) or key_role(section.kind, opt.key) == TRAINING
-            and not trainer_implements(section.kind, opt.key, opt.value, dialect)]
+            if _not_trained(section.kind, opt, dialect, detector) or key_role(section.kind, opt.key) == TRAINING
+            and not trainer_implements(section.kind, opt.key, opt.value, dialect, detector)]
 
 
 # AlexeyAB's layers pydarknet runs at inference only: their losses are not implemented.
 _NOT_TRAINED_SECTIONS = {"contrastive": "its contrastive loss", "gaussian_yolo": "its Gaussian YOLO loss"}
 
 
-def check_training_cfg(cfg: str | Path) -> None:
-    """Refuse to train a cfg with a layer or a training option pydarknet's trainer does not implement, or with
-    a learning-rate schedule or sizes Darknet could not run (policy.schedule_problem,
-    multiscale.resize_step_problem, multiscale.random_problem)."""
+def check_training_cfg(cfg: str | Path, detector: bool = True) -> None:
+    """Refuse to train a cfg with a layer or a training option pydarknet's trainer (a detector's, or a
+    classifier's) does not implement, or with a learning-rate schedule or sizes Darknet could not run
+    (policy.schedule_problem, multiscale.resize_step_problem, multiscale.random_problem)."""
     sections = read_cfg(cfg)
     for section in sections:
         loss = _NOT_TRAINED_SECTIONS.get(canonical(section.kind))
@@ -95,7 +106,9 @@ def check_training_cfg(cfg: str | Path) -> None:
     problem = random_problem(last.get_float("random", 0)) if dialect == "alexeyab" and last.has("random") else None
     if problem:
         raise DarknetError(f"{last.where(last.options['random'])}: [{last.kind}] {problem}")
-    found = unimplemented_training_options(sections, dialect)
+    if detector and dialect == "alexeyab":
+        AlexeyabAugment.from_sections(sections)  # refuses what AlexeyAB's load_data_detection stops on
+    found = unimplemented_training_options(sections, dialect, detector)
     if not found:
         return
     (section, opt), others = found[0], [f"{o.key}={o.value}" for _, o in found[1:]]

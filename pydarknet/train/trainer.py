@@ -50,7 +50,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from pydarknet.data import BatchLoader, DataFile, DetectionLoader, read_list
+from pydarknet.cfg.parser import read_cfg
+from pydarknet.data import AlexeyabAugment, BatchLoader, DataFile, DetectionLoader, read_list
 from pydarknet.errors import DarknetError, StopRequested
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
@@ -99,13 +100,14 @@ def _head(net: Darknet) -> Region | Yolo:
     return head
 
 
-def start_network(run: TrainRun, device: str) -> tuple[Darknet, dict | None]:
+def start_network(run: TrainRun, device: str, detector: bool = True) -> tuple[Darknet, dict | None]:
     """The network from the cfg (seeded init) and WEIGHTS on `device`, and the resume state beside a .backup.
+    `detector`: the training options are checked for a detector's training (else a classifier's).
 
     The network is channels_last (NHWC), as the batches `train_loop` feeds it:
     about 1.3x faster convolutions on the CPU for Darknet's thin early layers.
     """
-    check_training_cfg(run.cfg)  # training-only keys (AlexeyAB's mosaic, iou_loss, ...) not implemented: refused
+    check_training_cfg(run.cfg, detector)  # training-only keys (AlexeyAB's mosaic, iou_loss, ...) not implemented: refused
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(run.seed or 0)  # Darknet's random init, reproducible by --seed
         net = Darknet(run.cfg)
@@ -196,6 +198,7 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         paths, size_for_batch, opt.batch // ranks.world_size, head.jitter, opt.hue, opt.saturation, opt.exposure,
         head.max_boxes, run.workers, run.seed, start_batch=start, rank=ranks.rank, classes=head.classes,
         class_map=head.map, class_only=isinstance(head, Region) and head.tree is not None,
+        alexeyab=AlexeyabAugment.from_sections(read_cfg(run.cfg)) if net.dialect == "alexeyab" else None,
     )
     checkpoints: Callable[[int, int], list[str]]
     if net.dialect == "alexeyab":  # AlexeyAB's users find and resume from NAME_last.weights
