@@ -45,8 +45,11 @@ def test_known_facts(data: dict) -> None:
     resize = _row(data, "yolo", "resize")  # AlexeyAB's data loading (an extra random crop): a detector trains it
     assert (resize.role, resize.probe.train) == ("training", "ok")
 
-    mosaic = _row(data, "net", "mosaic")  # a classifier's train refuses it, but mosaic=0 trains as pjreddie's
-    assert (mosaic.role, mosaic.probe.train, mosaic.zero.train) == ("training", "refused", "ok")
+    mosaic = _row(data, "net", "mosaic")  # AlexeyAB's data loading: probed in a detector, which trains it
+    assert (mosaic.role, mosaic.probe.train) == ("training", "ok")
+
+    track = _row(data, "net", "track")  # train refuses it, but track=0 trains as pjreddie's
+    assert (track.role, track.probe.train, track.zero.train) == ("training", "refused", "ok")
 
     scale_x_y = _row(data, "yolo", "scale_x_y")  # implemented at inference and in AlexeyAB's loss
     assert (scale_x_y.role, scale_x_y.probe.load, scale_x_y.probe.train) == ("inference", "read", "ok")
