@@ -32,14 +32,17 @@ MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
 GOLDEN_AB = ROOT / "tests" / "golden-alexeyab"  # AlexeyAB's Darknet (YOLOv4 / v7 family)
 MANIFEST_AB = json.loads((GOLDEN_AB / "manifest.json").read_text())
 
-torch.set_num_threads(2)
+# One process on two torch threads, or (pytest-xdist's workers, pyproject.toml's default) one worker per core
+# on one thread each, its `pydarknet` subprocesses too: oversubscribed cores run torch far slower.
+THREADS = 1 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1 else 2
+torch.set_num_threads(THREADS)
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, stdin: str | None = None) -> subprocess.CompletedProcess:
     """Run the real `pydarknet` console script (this checkout's code) in a subprocess (`stdin`: the text it reads)."""
     script = Path(sys.executable).parent / "pydarknet"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "pydarknet"]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), OMP_NUM_THREADS=str(THREADS))
     return subprocess.run([*command, *map(str, args)], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout,
                           input=stdin)
 
