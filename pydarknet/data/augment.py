@@ -145,26 +145,29 @@ def randomize_boxes(count: int, rng: np.random.Generator) -> np.ndarray:
     return order
 
 
-def correct_boxes(boxes: np.ndarray, dx: float, dy: float, sx: float, sy: float, flip: bool) -> np.ndarray:
-    """Darknet's correct_boxes (src/data.c) on (K, 4) x, y, w, h rows: a new (K, 4) float32 array.
-
-    Edges move as `edge * s - d`, are mirrored if `flip`, clipped to [0, 1];
-    the centre and size are recomputed from the clipped edges.  A class-only
-    box (x == 0 and y == 0, see `is_class_only`) becomes CLASS_ONLY in all
-    four, never moved, flipped or clipped.
-    """
+def moved_boxes(boxes: np.ndarray, dx: float, dy: float, sx: float, sy: float, flip: bool) -> np.ndarray:
+    """correct_boxes' arithmetic, the same in both Darknets' src/data.c, on (K, 4) x, y, w, h rows: each edge
+    moves as `edge * s - d`, is mirrored if `flip`, clipped to [0, 1]; the centre and size are recomputed
+    from the clipped edges (a new (K, 4) float32 array)."""
     x, y, w, h = (np.asarray(boxes, dtype=F32)[:, k] for k in range(4))
     two = F32(2)
-    with np.errstate(over="ignore"):  # Darknet takes any float; an edge past float32's range becomes inf, then clipped
+    with np.errstate(over="ignore", invalid="ignore"):  # Darknet takes any float; past float32's range: inf, clipped
         left, right = (x - w / two) * F32(sx) - F32(dx), (x + w / two) * F32(sx) - F32(dx)
         top, bottom = (y - h / two) * F32(sy) - F32(dy), (y + h / two) * F32(sy) - F32(dy)
     if flip:
         left, right = F32(1) - right, F32(1) - left
     left, right, top, bottom = (np.clip(e, 0, 1) for e in (left, right, top, bottom))
-    moved = np.stack(
+    return np.stack(
         [(left + right) / two, (top + bottom) / two, np.clip(right - left, 0, 1), np.clip(bottom - top, 0, 1)], axis=1
     ).astype(F32)
-    moved[is_class_only(x, y)] = CLASS_ONLY
+
+
+def correct_boxes(boxes: np.ndarray, dx: float, dy: float, sx: float, sy: float, flip: bool) -> np.ndarray:
+    """Darknet's correct_boxes (src/data.c) on (K, 4) x, y, w, h rows: `moved_boxes`, but a class-only box
+    (x == 0 and y == 0, see `is_class_only`) becomes CLASS_ONLY in all four, never moved, flipped or clipped."""
+    boxes = np.asarray(boxes, dtype=F32)
+    moved = moved_boxes(boxes, dx, dy, sx, sy, flip)
+    moved[is_class_only(boxes[:, 0], boxes[:, 1])] = CLASS_ONLY
     return moved
 
 

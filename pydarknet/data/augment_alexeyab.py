@@ -36,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pydarknet.data.augment import rand_scale, rand_uniform
+from pydarknet.data.augment import moved_boxes, rand_scale, rand_uniform
 from pydarknet.image import load_frame
 
 F32 = np.float32
@@ -289,23 +289,13 @@ def augment_pixels(
 def correct_boxes(boxes: np.ndarray, dx: float, dy: float, sx: float, sy: float, flip: bool) -> np.ndarray:
     """AlexeyAB's correct_boxes (src/data.c) on (K, 4) x, y, w, h rows: a new float32 (K, 4) array.
 
-    A box at x == y == 0 or lying wholly outside [0, 1] becomes OUTSIDE; the others' edges move as
-    `edge * s - d`, are mirrored if `flip` and clipped to [0, 1], and the centre and size come from them.
+    A box at x == y == 0 or lying wholly outside [0, 1] becomes OUTSIDE; the others move as pjreddie's do
+    (`pydarknet.data.augment.moved_boxes`).
     """
     x, y, w, h = (np.asarray(boxes, dtype=F32)[:, k] for k in range(4))
     two = F32(2)
-    left, right = x - w / two, x + w / two
-    top, bottom = y - h / two, y + h / two
-    outside = ((x == 0) & (y == 0)) | (right < 0) | (bottom < 0) | (left > 1) | (top > 1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        left, right = left * F32(sx) - F32(dx), right * F32(sx) - F32(dx)
-        top, bottom = top * F32(sy) - F32(dy), bottom * F32(sy) - F32(dy)
-    if flip:
-        left, right = F32(1) - right, F32(1) - left
-    left, right, top, bottom = (np.clip(e, 0, 1) for e in (left, right, top, bottom))
-    moved = np.stack(
-        [(left + right) / two, (top + bottom) / two, np.clip(right - left, 0, 1), np.clip(bottom - top, 0, 1)], axis=1
-    ).astype(F32)
+    outside = ((x == 0) & (y == 0)) | (x + w / two < 0) | (y + h / two < 0) | (x - w / two > 1) | (y - h / two > 1)
+    moved = moved_boxes(boxes, dx, dy, sx, sy, flip)
     moved[outside] = OUTSIDE
     return moved
 
