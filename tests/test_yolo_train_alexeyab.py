@@ -181,3 +181,14 @@ def test_images_without_truths() -> None:
     planes = delta.view(raw.shape[0], layer.num, layer.entries, *raw.shape[2:])
     assert torch.equal(planes[:, :, 4], -obj) and not planes[:, :, :4].any() and not planes[:, :, 5:].any()
     assert float(cost) == pytest.approx(float(obj.square().sum()), rel=1e-6)
+
+
+def test_a_wrong_counters_per_class_is_refused_before_the_run(tmp_path: Path) -> None:
+    """The loss reads its options at each step; `train` reads them once before anything runs."""
+    from pydarknet.train.trainer import TrainRun, start_network
+
+    text = (ROOT / "cfg" / "yolov4-tiny.cfg").read_text().replace("resize=1.5", "resize=1.5\ncounters_per_class=1,2", 1)
+    cfg = tmp_path / "counted.cfg"
+    cfg.write_text(text)
+    with pytest.raises(DarknetError, match=r"counted\.cfg.*counters_per_class has 2 values, classes=80"):
+        start_network(TrainRun(tmp_path / "unused.data", cfg), "cpu")

@@ -55,6 +55,7 @@ from pydarknet.data import AlexeyabAugment, BatchLoader, DataFile, DetectionLoad
 from pydarknet.errors import DarknetError, StopRequested
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
+from pydarknet.layers.yolo_alexeyab import LossOptions
 from pydarknet.network import Darknet
 from pydarknet.train import distributed
 from pydarknet.train.backup_lock import hold_backup_folder
@@ -111,6 +112,10 @@ def start_network(run: TrainRun, device: str, detector: bool = True) -> tuple[Da
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(run.seed or 0)  # Darknet's random init, reproducible by --seed
         net = Darknet(run.cfg)
+    if net.dialect == "alexeyab":  # its [yolo] loss options, read at each step, checked before the run
+        for layer in net.layers:
+            if isinstance(layer, Yolo):
+                LossOptions.read(layer.section, layer.classes)
     state = None
     if run.weights is not None:
         load_weights(net, run.weights, partial=True)  # Darknet starts detectors from darknet19_448.conv.23
