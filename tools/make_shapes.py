@@ -24,7 +24,8 @@ is at least 70% visible.  A label's box is the tight box of the whole shape's
 pixels (visible or not), as VOC labels occluded objects.
 
 Detection set (Darknet's `detector train` layout): `images/{train,valid}/N.jpg`,
-`labels/{train,valid}/N.txt` (`class cx cy w h`, relative), `train.txt`,
+`labels/{train,valid}/N.txt` (`class cx cy w h`, relative) and the same beside
+each image (`images/{train,valid}/N.txt`, where AlexeyAB's Darknet looks), `train.txt`,
 `valid.txt` (absolute image paths), `shapes.names`, `shapes.data`, `backup/`.
 Darknet finds a label file by rewriting the image path (`fill_truth_detection`,
 first "images" -> "labels", ".jpg" -> ".txt"...), so OUT_DIR itself must not
@@ -480,8 +481,12 @@ def _image_path(out: Path, split: str, index: int) -> Path:
 
 
 def _write_labelled(out: Path, split: str, index: int, image: np.ndarray, labels: str) -> None:
-    write_atomic(_image_path(out, split, index), encode(image, ".jpg"))
+    """The image, its labels where pjreddie's Darknet looks (`labels/SPLIT/`) and where AlexeyAB's does (beside
+    the image: its `replace_image_to_label` rewrites only COCO's and VOC's folder names)."""
+    image_path = _image_path(out, split, index)
+    write_atomic(image_path, encode(image, ".jpg"))
     _write_text(out / "labels" / split / f"{index:06d}.txt", labels)
+    _write_text(image_path.with_suffix(".txt"), labels)
 
 
 def _detection_job(job: tuple[Path, int, str, int, tuple[int, int]]) -> None:
