@@ -33,7 +33,8 @@ from pydarknet.network import _report_unused
 from pydarknet.cfg.dialect import trainer_implements
 from pydarknet.train.options import check_training_cfg
 
-ALEXEYAB_IN_CFG = {"yolov4.cfg", "yolov4-tiny.cfg", "yolov7-tiny.cfg"}  # AlexeyAB's cfgs copied into cfg/
+ALEXEYAB_IN_CFG = {"yolov4.cfg", "yolov4-tiny.cfg", "yolov7-tiny.cfg",  # AlexeyAB's cfgs copied into cfg/
+                   "yolov4-tiny-shapes.cfg"}  # and ours from yolov4-tiny.cfg
 
 NET = "[net]\nbatch=1\nsubdivisions=1\nwidth=32\nheight=32\nchannels=3\n{net}\n"
 BODY = """
