@@ -68,8 +68,10 @@ def test_detector_train_map_cli_alexeyab_schedule_and_files(tmp_path, one_thread
     expected = [100, 200, 210]
     iteration, measured, next_at = 0, [], {}
     for number, line in enumerate(out):
-        if match := re.match(r"(\d+): [\d.]+, [\d.]+ avg", line):
+        if match := re.match(r" (\d+): [\d.]+, [\d.]+ avg loss, [\d.]+ rate, [\d.]+ seconds, (\d+) images, (-?[\d.]+) hours left$",
+                             line):  # AlexeyAB's progress line
             iteration = int(match[1])
+            assert int(match[2]) == 2 * iteration and (float(match[3]) == -1) == (iteration == 1)
         elif match := re.match(r"\(next mAP calculation at (\d+) iterations\)$", line):
             next_at[iteration + 1] = int(match[1])  # printed before the progress line of iteration + 1
         elif line.startswith("mean_average_precision (mAP@0.50) = "):

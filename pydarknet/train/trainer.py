@@ -5,7 +5,7 @@ replacement from the `train` list and augmented as load_data_detection),
 `train_network` (forward, deltas, backward, update every `subdivisions`
 mini-batches), Darknet's progress line
 `N: loss, avg avg, rate rate, seconds seconds, images images`
-(avg = .9 avg + .1 loss), multi-scale resizing (`multiscale.py`),
+(avg = .9 avg + .1 loss; AlexeyAB's dialect: its own, `AlexeyabProgress`), multi-scale resizing (`multiscale.py`),
 checkpoints on Darknet's schedule (`checkpoints.py`: pjreddie's, or for a cfg
 in AlexeyAB's dialect AlexeyAB's, whose `NAME_last.weights` replaces
 `NAME.backup`), until `max_batches`.  With `--map`, AlexeyAB's mAP on the
@@ -174,6 +174,25 @@ class LoopPlan:
     ema_name: str | None = None  # saved with the EMA beside each scheduled resume_name once it exists (train.ema)
 
 
+class AlexeyabProgress:
+    """AlexeyAB's progress line (src/detector.c train_detector):
+    ` N: loss, avg avg loss, rate rate, seconds seconds, images images, hours hours left`, where hours is
+    the estimate of the iterations before: -1 at first, then an average moving by .01 towards
+    `(max_batches - N) * seconds / 3600` (the C also counts the wait for the batch's data; here `seconds`
+    is the step's own time)."""
+
+    def __init__(self, max_batches: int, images_per_batch: int) -> None:
+        self.max_batches, self.images_per_batch = max_batches, images_per_batch
+        self.hours_left = -1.0
+
+    def __call__(self, i: int, loss: float, avg: float, rate: float, seconds: float) -> str:
+        line = (f" {i}: {loss:f}, {avg:f} avg loss, {rate:f} rate, {seconds:f} seconds, {i * self.images_per_batch} images, "
+                f"{self.hours_left:f} hours left")
+        remaining = (self.max_batches - i) * seconds / 60 / 60
+        self.hours_left = remaining if self.hours_left < 0 else 0.01 * remaining + 0.99 * self.hours_left
+        return line
+
+
 def train_detector(run: TrainRun) -> Path:
     """Train as Darknet does, alone or as one rank of a torchrun job; returns the path of `NAME_final.weights`."""
     with distributed.process_group(run.device, run.timeout) as ranks:
@@ -225,8 +244,8 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         max_batches=max_batches,
         images_per_batch=opt.batch,
         checkpoint_names=checkpoints,
-        progress_line=lambda i, loss, avg, rate, secs: (
-            f"{i}: {loss:f}, {avg:f} avg, {rate:f} rate, {secs:f} seconds, {i * opt.batch} images"
+        progress_line=AlexeyabProgress(max_batches, opt.batch) if net.dialect == "alexeyab" else (
+            lambda i, loss, avg, rate, secs: f"{i}: {loss:f}, {avg:f} avg, {rate:f} rate, {secs:f} seconds, {i * opt.batch} images"
         ),
         final_name=f"{base}_final.weights",
         resume_name=resume_name,
