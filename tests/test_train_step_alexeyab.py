@@ -85,6 +85,7 @@ def test_two_train_steps_match_alexeyab(start_weights: Path, tmp_path: Path) -> 
             print(f"\n[yolo] {i}: output {ratios[0] * 1e-3:.2e}, delta {ratios[1] * 1e-3:.2e} (of 1 + |g|)")
         assert ratios[0] <= 1 and ratios[1] <= 1, f"[yolo] {i}: output, delta off by {ratios[0]:.2f}, {ratios[1]:.2f} x 1e-3 (1 + |g|)"
     state = TrainingState(net)
+    reference = _net(start_weights)  # holds Darknet's weights after each step
     for step, golden in enumerate(MANIFEST["steps"], start=1):
         loss = train_network(net, state, x, truth)
         assert abs(loss - golden["loss"]) <= 1e-3 * max(1, abs(golden["loss"])), f"step {step}: loss {loss} != {golden['loss']}"
@@ -94,7 +95,8 @@ def test_two_train_steps_match_alexeyab(start_weights: Path, tmp_path: Path) -> 
         assert header.seen == darknet_header.seen == golden["seen"]
         file_limit, tensor_limit = TOLERANCE[step]
         error = _relative(ours.astype(np.float64), theirs.astype(np.float64), previous.astype(np.float64))
-        darknet = _tensors(_net(FOLDER / f"step{step}.weights"))
+        reference.load_weights(FOLDER / f"step{step}.weights")
+        darknet = _tensors(reference)
         # a tensor that Darknet leaves as it was (the CPU build's biases under batch norm) must stay too
         tensors = {name: _relative(t, darknet[name], before[name]) if np.any(darknet[name] != before[name])
                    else float(np.max(np.abs(t - before[name]))) for name, t in _tensors(net).items()}
@@ -105,3 +107,17 @@ def test_two_train_steps_match_alexeyab(start_weights: Path, tmp_path: Path) -> 
         bad = {name: f"{e:.2e}" for name, e in tensors.items() if not e <= tensor_limit}
         assert not bad, f"step {step}: tensors off by more than {tensor_limit:.0e} of Darknet's update: {bad}"
         previous, before = theirs, darknet
+
+
+def test_carried_deltas_ride_in_the_resume_state(start_weights: Path) -> None:
+    """The [route]/[upsample] sums (pydarknet.train.carried_delta) are saved and restored with the momentum."""
+    net = _net(start_weights)
+    state = TrainingState(net)
+    assert state.carried.indices == {8, 16, 25}  # [route] 8, 16 before a [maxpool], [upsample] 25 before a [route]
+    x = torch.from_numpy(np.random.Generator(np.random.PCG64(MANIFEST["input_seed"])).random((2, 3, 96, 96)).astype(np.float32))
+    train_network(net, state, x, torch.from_numpy(np.load(FOLDER / "truth.npy")))
+    saved = state.resume_entries()["carried_deltas"]
+    assert set(saved) == {"8", "16", "25"}
+    resumed = TrainingState(net)
+    resumed.load_resume_entries(state.resume_entries())
+    assert all(torch.equal(resumed.carried.deltas[int(k)], v) for k, v in saved.items())

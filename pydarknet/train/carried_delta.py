@@ -9,9 +9,10 @@ each train_network_datum.  Unless the next layer is a [convolutional]: its backw
 (col2im_cpu_ext, see Darknet._plan) and writes only its own, so nothing is carried there.
 
 `CarriedDeltas` reproduces this: each such layer's output goes through `_Carry`, whose backward adds the
-gradient it passed down last time to the one arriving and keeps the sum.  A run starts with none carried,
-as Darknet does at each start (the sums are in no weights file); a batch of another shape (a new network
-size) starts its layer's sum again (Darknet's resize_network reallocates the delta without clearing it).
+gradient it passed down last time to the one arriving and keeps the sum.  A run starts with none carried, as
+Darknet does (the sums ride in pydarknet's resume state, so that a resumed run goes on as one that was not
+stopped; Darknet's restart starts them again); a batch of another shape (a new network size) starts its
+layer's sum again (Darknet's resize_network reallocates the delta, keeping no defined values).
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class CarriedDeltas:
             layer.index for layer in layers if isinstance(layer, (Route, Upsample))
             and not (layer.index + 1 < len(layers) and isinstance(layers[layer.index + 1], Convolutional))}
         self.deltas: dict[int, Tensor] = {}
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {str(index): delta.clone() for index, delta in self.deltas.items()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """What state_dict gave (of another network: only what fits this one's layers)."""
+        self.deltas = {int(index): delta.clone() for index, delta in state.items() if index.isdigit() and int(index) in self.indices}
 
     def __call__(self, index: int, output: Tensor) -> Tensor:
         """Layer `index`'s output, for Darknet.forward_layers' `output_hook`."""
