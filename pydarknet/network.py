@@ -291,8 +291,8 @@ class Darknet(nn.Module):
         stops before that layer's backward, so neither it nor any layer before
         it gets a gradient (update_network still decays their weights and
         applies their momentum, as DarknetSGD does for a missing gradient).
-        In AlexeyAB's dialect a layer reading the output of layer i-1 of a
-        [convolutional] i (a [route], a [shortcut], ...) passes no gradient to
+        In AlexeyAB's dialect a layer after a [convolutional] i that reads
+        layer i-1's output (a [route], a [shortcut], ...) passes no gradient to
         it: AlexeyAB's CPU backward of layer i overwrites that delta (`_plan`).
         `output_hook(index, output)`, if given, replaces each layer's output
         (the training floor's pydarknet.train.carried_delta).
