@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -211,6 +212,12 @@ class Darknet(nn.Module):
         self._keep = keep
         # src/network.c backward_network: `if(l.stopbackward) break;` on its way down from the last layer
         self.backward_stop = max((layer.index + 1 for layer in self.layers if layer.stopbackward), default=0)
+        # AlexeyAB's CPU backward_convolutional_layer (src/convolutional_layer.c) writes the delta of layer i-1 with
+        # col2im_cpu_ext, which zeroes it first (src/col2im.c, `caffe_set(height * width * channels, 0.0F, data_im)`):
+        # what a later [route], [shortcut], ... added there in backward_network's walk down is lost, so in its
+        # dialect those layers' gradient never reaches layer i-1 (pjreddie's col2im_cpu adds).
+        self._lost_deltas = {(layer.index, conv.index - 1) for conv in self.layers if isinstance(conv, Convolutional) and conv.index > 0
+                             for layer in self.layers[conv.index + 1 :] if conv.index - 1 in layer.sources}
 
     def set_dialect(self, dialect: str, reason: str = "asked for") -> None:
         """Compute as `dialect`'s Darknet ("pjreddie", "alexeyab", or "auto": the cfg's own choice) from now on."""
@@ -276,7 +283,7 @@ class Darknet(nn.Module):
                 f"(N, {c}, {h}, {w}); call resize(width, height) first"
             )
 
-    def forward_layers(self, x: Tensor) -> list[Tensor]:
+    def forward_layers(self, x: Tensor, output_hook: Callable[[int, Tensor], Tensor] | None = None) -> list[Tensor]:
         """The output of every layer, in cfg order.
 
         In training mode the layers up to the last one with `stopbackward=1`
@@ -284,14 +291,21 @@ class Darknet(nn.Module):
         stops before that layer's backward, so neither it nor any layer before
         it gets a gradient (update_network still decays their weights and
         applies their momentum, as DarknetSGD does for a missing gradient).
+        In AlexeyAB's dialect a layer after a [convolutional] i that reads
+        layer i-1's output (a [route], a [shortcut], ...) passes no gradient to
+        it: AlexeyAB's CPU backward of layer i overwrites that delta (`_plan`).
+        `output_hook(index, output)`, if given, replaces each layer's output
+        (the training floor's pydarknet.train.carried_delta).
         """
         self._check_input(x)
         frozen = self.backward_stop if self.training else 0
+        lost = self._lost_deltas if self.training and self.dialect == "alexeyab" else set()
         outputs: list[Tensor] = []
         for layer in self.layers:
-            inputs = [x if s < 0 else outputs[s] for s in layer.sources]
+            inputs = [x if s < 0 else outputs[s].detach() if (layer.index, s) in lost else outputs[s] for s in layer.sources]
             with torch.set_grad_enabled(torch.is_grad_enabled() and layer.index >= frozen):
-                outputs.append(layer(*inputs))
+                output = layer(*inputs)
+                outputs.append(output if output_hook is None else output_hook(layer.index, output))
         return outputs
 
     def forward(self, x: Tensor) -> list[Tensor]:

@@ -154,7 +154,7 @@ def _decode(payload: bytes, source: Path) -> dict:
             raise bad(key, "a whole number")
     if type(state.get("avg_loss")) is not float or not math.isfinite(state["avg_loss"]):
         raise bad("avg_loss", "a finite number")
-    for key, optional in (("optimizer", False), ("ema", True)):
+    for key, optional in (("optimizer", False), ("ema", True), ("carried_deltas", True)):
         table = state.get(key)
         if not (optional and table is None or _tensor_table(table)):
             raise bad(key, "a table of finite float tensors")

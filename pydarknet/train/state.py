@@ -5,9 +5,10 @@ src/convolutional_layer.c update_convolutional_layer); here the network graph ho
 only what Darknet's `.weights` hold, and the training floor keeps the rest in a
 `TrainingState`: the SGD update buffers (`DarknetSGD`) and the optional mixed-precision
 setting with its loss scale (`pydarknet.train.amp`), and in AlexeyAB's dialect with
-`[net] ema_alpha` the EMA of the weights (`pydarknet.train.ema`).  The trainer owns one per
-run, and its checkpoint saves it: `resume_entries` are the `optimizer`, `loss_scale` and
-`ema` entries of the resume state appended to a `.backup` (pydarknet.train.checkpoints),
+`[net] ema_alpha` the EMA of the weights (`pydarknet.train.ema`) and always the deltas its CPU
+training never zeroes (`pydarknet.train.carried_delta`).  The trainer owns one per
+run, and its checkpoint saves it: `resume_entries` are the `optimizer`, `loss_scale`,
+`ema` and `carried_deltas` entries of the resume state appended to a `.backup` (pydarknet.train.checkpoints),
 restored by `load_resume_entries`, so a resumed run continues bit for bit.
 """
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from pydarknet.train.amp import Amp, LossScaler, mixed_precision
+from pydarknet.train.carried_delta import CarriedDeltas
 from pydarknet.train.ema import WeightsEma
 from pydarknet.train.sgd import DarknetSGD
 
@@ -38,6 +40,7 @@ class TrainingState:
         self.amp: Amp | None = None if amp is False else mixed_precision(net, None if amp is True else amp)
         alpha = net.options.ema_alpha
         self.ema: WeightsEma | None = WeightsEma(net, alpha) if net.dialect == "alexeyab" and alpha else None
+        self.carried = CarriedDeltas(net)  # AlexeyAB's [route]/[upsample] deltas, never zeroed
 
     @property
     def scaler(self) -> LossScaler | None:
@@ -45,9 +48,9 @@ class TrainingState:
         return self.amp.scaler if self.amp is not None else None
 
     def resume_entries(self) -> dict:
-        """The momentum buffers (by parameter name), the loss scale and the EMA, for the resume state of a `.backup`."""
+        """The momentum buffers (by parameter name), the loss scale, the EMA and the carried deltas, for the resume state of a `.backup`."""
         return {"optimizer": self.sgd.state_dict(), "loss_scale": self.scaler.state_dict() if self.scaler is not None else None,
-                "ema": self.ema.state_dict() if self.ema is not None else None}
+                "ema": self.ema.state_dict() if self.ema is not None else None, "carried_deltas": self.carried.state_dict()}
 
     def load_resume_entries(self, resume: dict) -> None:
         """Restore what `resume_entries` saved (a loss scale or an EMA only when both runs have one)."""
@@ -56,3 +59,5 @@ class TrainingState:
             self.scaler.load_state_dict(resume["loss_scale"])
         if self.ema is not None and resume.get("ema") is not None:
             self.ema.load_state_dict(resume["ema"])
+        if resume.get("carried_deltas") is not None:
+            self.carried.load_state_dict(resume["carried_deltas"])

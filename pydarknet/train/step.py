@@ -102,7 +102,7 @@ def _train_datum(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor, r
     """Darknet's train_network_datum: one mini-batch (this rank's share); returns the network's cost."""
     net.seen += x.shape[0] * ranks  # Darknet: before the forward; the global mini-batch
     with autocast(state.amp, x.device.type):
-        outputs = net.forward_layers(x)
+        outputs = net.forward_layers(x, state.carried)
     raws, grads, costs = [], [], []
     for head in (net.layers[i] for i in net.output_indices):
         raw = (x if head.sources[0] < 0 else outputs[head.sources[0]]).float()  # the loss math in float32 under amp
@@ -132,7 +132,7 @@ def _classifier_datum(net: Darknet, state: TrainingState, x: Tensor, truth: Tens
     """train_network_datum for a classifier: the loss chain's deltas go into its input."""
     net.seen += x.shape[0] * ranks  # Darknet: before the forward; the global mini-batch
     with autocast(state.amp, x.device.type):
-        outputs = net.forward_layers(x)
+        outputs = net.forward_layers(x, state.carried)
     chain = loss_chain(net)
     raw = outputs[chain[0].index - 1].float()  # the loss math in float32 under amp
     value = raw.detach()
