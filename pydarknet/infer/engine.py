@@ -238,11 +238,12 @@ class InferenceModel:
 
 
 # torch.compile's first call takes 10-60 s.  Against the prepacked eager model
-# it gains at batch 8 on yolov2-tiny (0.19 vs 0.24 of eager PyTorch's time)
-# and yolov7-tiny (0.48 vs 0.56), ties on yolov2 and loses on yolov4-tiny
-# (0.51 vs 0.33; tools/BENCHMARKS.md, session 9): it is used only on runs
-# long enough for a gain to pay back that first call.
-COMPILE_MIN_IMAGES = 2000
+# (tools/BENCHMARKS.md, session 10) it loses at batch 1 on all four networks
+# measured, and at batch 8 gains on yolov7-tiny (0.49 vs 0.56 of eager
+# PyTorch's time, 3.1 ms an image) and yolov4-tiny (0.53 vs 0.56) but loses
+# on yolov2 and yolov2-tiny (3-4% slower): the best gain pays back a 21 s
+# first call after ~7000 images, so a run is compiled from 10000 images on.
+COMPILE_MIN_IMAGES = 10000
 
 
 def compile_pays_back(images: int) -> bool:
