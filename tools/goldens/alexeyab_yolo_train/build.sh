@@ -1,17 +1,4 @@
 #!/bin/sh
-# Build yolo_train: AlexeyAB/darknet 59596d78, CPU (GPU=0 CUDNN=0 OPENCV=0 OPENMP=1 AVX=0, -Ofast), the build
-# of ../shared/harness/alexeyab/build.sh, with our driver linked against Darknet's objects.
+# Build yolo_train: our driver linked against AlexeyAB/darknet 59596d78's CPU objects (../alexeyab_driver.sh).
 # usage: build.sh SRC_DIR
-#   e.g. git --git-dir=/work/.mirror/AlexeyAB+darknet/repo archive 59596d78 | tar -x -C /tmp/ab && build.sh /tmp/ab
-# Skips Darknet's make when SRC_DIR/obj already holds its objects (a tree built by the harness).
-set -e
-HERE=$(cd "$(dirname "$0")" && pwd)
-cd "$1"
-if ! ls obj/yolo_layer.o >/dev/null 2>&1; then
-    make clean >/dev/null; make -j2 GPU=0 CUDNN=0 OPENCV=0 OPENMP=1 AVX=0 LIBSO=0 >build.log 2>&1
-fi
-FLAGS="-Iinclude/ -Isrc/ -I3rdparty/stb/include -Wall -Wno-unused-result -Wno-unknown-pragmas -fPIC -Ofast -fopenmp"
-OBJS=$(ls obj/*.o | grep -v '/darknet.o$')
-gcc $FLAGS -c "$HERE/yolo_train.c" -o obj_yolo_train.o
-g++ -std=c++11 $FLAGS obj_yolo_train.o $OBJS -o yolo_train -lm -pthread -lgomp
-echo "built $1/yolo_train"
+exec sh "$(dirname "$0")/../alexeyab_driver.sh" "$1" "$(dirname "$0")/yolo_train.c"
