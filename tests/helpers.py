@@ -170,3 +170,29 @@ def write_dataset(root, boxes):
     data = root / "set.data"
     data.write_text(f"classes=3\ntrain={root / 'train.txt'}\n")
     return data
+
+
+# --- whole training steps against Darknet's (tests/test_train_golden.py, tests/test_train_step_alexeyab.py) ----------
+
+def loaded_net(cfg: Path, weights: Path):  # type: ignore[no-untyped-def]
+    """`Darknet(cfg)` (its warnings silenced) with `weights` loaded."""
+    import warnings
+
+    from pydarknet import Darknet
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = Darknet(cfg)
+    net.load_weights(weights)
+    return net
+
+
+def weights_tensors(net) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Every tensor save_weights writes (weights, biases, scales, rolling mean and variance), in float64."""
+    rolling = {name: b for name, b in net.named_buffers() if name.endswith(("running_mean", "running_var"))}
+    return {name: t.detach().double().numpy().copy() for name, t in {**dict(net.named_parameters()), **rolling}.items()}
+
+
+def relative_to_update(ours: np.ndarray, theirs: np.ndarray, before: np.ndarray) -> float:
+    """|ours - theirs| relative to Darknet's own update |theirs - before| (L2)."""
+    return float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs - before))

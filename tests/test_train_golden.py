@@ -5,7 +5,6 @@ the `seen` header included), every tensor of it, and the returned loss."""
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 import torch
 
 from conftest import GOLDEN, MANIFEST
-from pydarknet import Darknet
+from helpers import loaded_net, relative_to_update, weights_tensors
 from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
 from pydarknet.weights import read_weights_file
@@ -31,31 +30,13 @@ TOLERANCE = {
 }
 
 
-def _net(cfg: Path, weights: Path) -> Darknet:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        net = Darknet(cfg)
-    net.load_weights(weights)
-    return net
-
-
-def _tensors(net: Darknet) -> dict[str, np.ndarray]:
-    """Every tensor save_weights writes (weights, biases, scales, rolling mean and variance), in float64."""
-    rolling = {name: b for name, b in net.named_buffers() if name.endswith(("running_mean", "running_var"))}
-    return {name: t.detach().double().numpy().copy() for name, t in {**dict(net.named_parameters()), **rolling}.items()}
-
-
-def _relative(ours: np.ndarray, theirs: np.ndarray, before: np.ndarray) -> float:
-    return float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs - before))
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_train_steps_match_darknet(case: dict, random_weights, tmp_path: Path) -> None:
     folder = GOLDEN / "train" / case["name"]
     cfg = folder / case["cfg"]
-    net = _net(cfg, random_weights(case["cfg"]))
+    net = loaded_net(cfg, random_weights(case["cfg"]))
     net.seen = case["seen"]
-    before = _tensors(net)
+    before = weights_tensors(net)
     _, previous = read_weights_file(random_weights(case["cfg"]))
     x = torch.from_numpy(np.load(folder / "input.npy"))
     truth = torch.from_numpy(np.load(folder / "truth.npy"))
@@ -67,11 +48,11 @@ def test_train_steps_match_darknet(case: dict, random_weights, tmp_path: Path) -
         header, ours = read_weights_file(tmp_path / f"step{step}.weights")
         darknet_header, theirs = read_weights_file(folder / f"step{step}.weights")
         assert header.seen == darknet_header.seen == case["seen"] + 2 * step
-        error = _relative(ours.astype(np.float64), theirs.astype(np.float64), previous.astype(np.float64))
+        error = relative_to_update(ours.astype(np.float64), theirs.astype(np.float64), previous.astype(np.float64))
         # each tensor's update alone (update_convolutional_layer, and the rolling statistics of
         # forward_batchnorm_layer): a small tensor's error is not lost in the file's norm
-        darknet = _tensors(_net(cfg, folder / f"step{step}.weights"))
-        tensors = {name: _relative(t, darknet[name], before[name]) for name, t in _tensors(net).items()}
+        darknet = weights_tensors(loaded_net(cfg, folder / f"step{step}.weights"))
+        tensors = {name: relative_to_update(t, darknet[name], before[name]) for name, t in weights_tensors(net).items()}
         if os.environ.get("PYDARKNET_PRINT_ERRORS"):
             print(f"\n{case['name']} step {step}: file {error:.2e}, worst tensor {max(tensors.values()):.2e} ({max(tensors, key=tensors.get)})")
         assert error <= file_limit, f"step {step}: ||ours - darknet|| / ||darknet update|| = {error:.2e}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 
 from conftest import ROOT
 from golden_weights import build_random_weights
+from helpers import loaded_net, relative_to_update, weights_tensors
 from pydarknet import Darknet
 from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
@@ -27,24 +27,6 @@ MANIFEST = json.loads((FOLDER / "manifest.json").read_text())
 # ||ours - darknet|| / ||darknet's update|| per step: (whole weights file, worst tensor), about 10x what
 # this float32 implementation measures (tests/golden-alexeyab-extra/README.md, "train-step/").
 TOLERANCE = {1: (1e-5, 1e-3), 2: (2e-5, 2e-4)}  # 8.5e-7 / 6.7e-5, 1.8e-6 / 1.3e-5
-
-
-def _net(weights: Path) -> Darknet:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        net = Darknet(FOLDER / MANIFEST["cfg"])
-    net.load_weights(weights)
-    return net
-
-
-def _tensors(net: Darknet) -> dict[str, np.ndarray]:
-    """Every tensor save_weights writes (weights, biases, scales, rolling mean and variance), in float64."""
-    rolling = {name: b for name, b in net.named_buffers() if name.endswith(("running_mean", "running_var"))}
-    return {name: t.detach().double().numpy().copy() for name, t in {**dict(net.named_parameters()), **rolling}.items()}
-
-
-def _relative(ours: np.ndarray, theirs: np.ndarray, before: np.ndarray) -> float:
-    return float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs - before))
 
 
 def _close(ours: np.ndarray, theirs: np.ndarray) -> float:
@@ -73,9 +55,9 @@ def start_weights(request: pytest.FixtureRequest) -> Path:
 
 
 def test_two_train_steps_match_alexeyab(start_weights: Path, tmp_path: Path) -> None:
-    net = _net(start_weights)
+    net = loaded_net(FOLDER / MANIFEST["cfg"], start_weights)
     assert net.dialect == "alexeyab"
-    before = _tensors(net)
+    before = weights_tensors(net)
     _, previous = read_weights_file(start_weights)
     x = torch.from_numpy(np.random.Generator(np.random.PCG64(MANIFEST["input_seed"])).random((2, 3, 96, 96)).astype(np.float32))
     truth = torch.from_numpy(np.load(FOLDER / "truth.npy"))
@@ -85,7 +67,7 @@ def test_two_train_steps_match_alexeyab(start_weights: Path, tmp_path: Path) -> 
             print(f"\n[yolo] {i}: output {ratios[0] * 1e-3:.2e}, delta {ratios[1] * 1e-3:.2e} (of 1 + |g|)")
         assert ratios[0] <= 1 and ratios[1] <= 1, f"[yolo] {i}: output, delta off by {ratios[0]:.2f}, {ratios[1]:.2f} x 1e-3 (1 + |g|)"
     state = TrainingState(net)
-    reference = _net(start_weights)  # holds Darknet's weights after each step
+    reference = loaded_net(FOLDER / MANIFEST["cfg"], start_weights)  # holds Darknet's weights after each step
     for step, golden in enumerate(MANIFEST["steps"], start=1):
         loss = train_network(net, state, x, truth)
         assert abs(loss - golden["loss"]) <= 1e-3 * max(1, abs(golden["loss"])), f"step {step}: loss {loss} != {golden['loss']}"
@@ -94,12 +76,12 @@ def test_two_train_steps_match_alexeyab(start_weights: Path, tmp_path: Path) -> 
         darknet_header, theirs = read_weights_file(FOLDER / f"step{step}.weights")
         assert header.seen == darknet_header.seen == golden["seen"]
         file_limit, tensor_limit = TOLERANCE[step]
-        error = _relative(ours.astype(np.float64), theirs.astype(np.float64), previous.astype(np.float64))
+        error = relative_to_update(ours.astype(np.float64), theirs.astype(np.float64), previous.astype(np.float64))
         reference.load_weights(FOLDER / f"step{step}.weights")
-        darknet = _tensors(reference)
+        darknet = weights_tensors(reference)
         # a tensor that Darknet leaves as it was (the CPU build's biases under batch norm) must stay too
-        tensors = {name: _relative(t, darknet[name], before[name]) if np.any(darknet[name] != before[name])
-                   else float(np.max(np.abs(t - before[name]))) for name, t in _tensors(net).items()}
+        tensors = {name: relative_to_update(t, darknet[name], before[name]) if np.any(darknet[name] != before[name])
+                   else float(np.max(np.abs(t - before[name]))) for name, t in weights_tensors(net).items()}
         if os.environ.get("PYDARKNET_PRINT_ERRORS"):
             print(f"\nstep {step}: loss {loss:.7g} vs {golden['loss']:.7g}, file {error:.2e}, "
                   f"worst tensor {max(tensors.values()):.2e} ({max(tensors, key=tensors.get)})")
@@ -111,7 +93,7 @@ def test_two_train_steps_match_alexeyab(start_weights: Path, tmp_path: Path) -> 
 
 def test_carried_deltas_ride_in_the_resume_state(start_weights: Path) -> None:
     """The [route]/[upsample] sums (pydarknet.train.carried_delta) are saved and restored with the momentum."""
-    net = _net(start_weights)
+    net = loaded_net(FOLDER / MANIFEST["cfg"], start_weights)
     state = TrainingState(net)
     assert state.carried.indices == {8, 16, 25}  # [route] 8, 16 before a [maxpool], [upsample] 25 before a [route]
     x = torch.from_numpy(np.random.Generator(np.random.PCG64(MANIFEST["input_seed"])).random((2, 3, 96, 96)).astype(np.float32))
