@@ -18,20 +18,12 @@
 
 #include "darknet.h"
 #include "data.h"
+#include "../golden_io.h"
 
 extern unsigned int *scripted_gen;
 extern int scripted_gen_n, scripted_gen_used;
 extern float *scripted_float;
 extern int scripted_float_n, scripted_float_used;
-
-static void write_floats(const char *dir, const char *name, const float *x, size_t n)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(x, sizeof(float), n, f) != n) { perror(path); exit(1); }
-    fclose(f);
-}
 
 static void need(int ok, const char *what)
 {

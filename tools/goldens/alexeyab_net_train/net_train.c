@@ -31,25 +31,7 @@
 #include "darknet.h"
 #include "network.h"
 #include "parser.h"
-
-static float *read_floats(const char *path, size_t n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) { perror(path); exit(1); }
-    float *x = (float*)calloc(n, sizeof(float));
-    if (fread(x, sizeof(float), n, f) != n) { fprintf(stderr, "short read %s\n", path); exit(1); }
-    fclose(f);
-    return x;
-}
-
-static void write_floats(const char *dir, const char *name, const float *x, size_t n)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(x, sizeof(float), n, f) != n) { perror(path); exit(1); }
-    fclose(f);
-}
+#include "../golden_io.h"
 
 static int run_layer(int argc, char **argv)
 {

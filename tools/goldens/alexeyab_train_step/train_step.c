@@ -19,6 +19,7 @@
 #include "darknet.h"
 #include "network.h"
 #include "parser.h"
+#include "../golden_io.h"
 
 static matrix read_rows(const char *path, int rows, int cols)
 {
@@ -33,13 +34,11 @@ static matrix read_rows(const char *path, int rows, int cols)
     return m;
 }
 
-static void write_floats(const char *dir, const char *name, int index, const float *x, size_t n)
+static void write_indexed(const char *dir, const char *name, int index, const float *x, size_t n)
 {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s_%03d.bin", dir, name, index);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(x, sizeof(float), n, f) != n) { perror(path); exit(1); }
-    fclose(f);
+    char file[256];
+    snprintf(file, sizeof(file), "%s_%03d.bin", name, index);
+    write_floats(dir, file, x, n);
 }
 
 int main(int argc, char **argv)
@@ -61,8 +60,8 @@ int main(int argc, char **argv)
             for (i = 0; i < net.n; ++i) {
                 layer l = net.layers[i];
                 if (l.type != YOLO) continue;
-                write_floats(argv[6], "output", i, l.output, (size_t)l.batch * l.outputs);
-                write_floats(argv[6], "delta", i, l.delta, (size_t)l.batch * l.outputs);
+                write_indexed(argv[6], "output", i, l.output, (size_t)l.batch * l.outputs);
+                write_indexed(argv[6], "delta", i, l.delta, (size_t)l.batch * l.outputs);
             }
         }
         char path[4096];
