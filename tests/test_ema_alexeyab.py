@@ -19,9 +19,8 @@ from pydarknet.cli import main
 from pydarknet.network import Darknet
 from pydarknet.train.checkpoints import load_state
 from pydarknet.train.ema import WeightsEma
-from pydarknet.train.trainer import TrainRun, train_detector
 from pydarknet.weights import load_weights, read_weights_file
-from training_data import interrupt_after, make_cfg, make_dataset
+from training_data import alexeyab_stopped_and_resumed, make_cfg, make_dataset
 
 GOLDEN = ROOT / "tests" / "golden-alexeyab-extra" / "ema"
 CASES = json.loads((GOLDEN / "manifest.json").read_text())["cases"]
@@ -82,13 +81,6 @@ def test_a_resumed_run_keeps_its_ema(tmp_path: Path, one_thread, monkeypatch) ->
     data, cfg = make_dataset(tmp_path / "ds"), make_cfg(tmp_path, max_batches=4, alexeyab=True)
     data.write_text(data.read_text() + "savelast=1\nsaveweights=10\n")
     cfg.write_text(cfg.read_text().replace("mosaic=0", "mosaic=0\nema_alpha=0.5"))
-    straight = train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, backup=tmp_path / "a", max_batches=6))
-    with monkeypatch.context() as m:
-        interrupt_after(m, 3)
-        with pytest.raises(KeyboardInterrupt, match="t_last.weights at iteration 3"):
-            train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, backup=tmp_path / "b", max_batches=6))
-    last = tmp_path / "b" / "t_last.weights"
-    resumed = train_detector(TrainRun(data=data, cfg=cfg, weights=last, workers=0, quiet=True, backup=tmp_path / "b",
-                                      max_batches=6))
+    straight, resumed = alexeyab_stopped_and_resumed(tmp_path, data, cfg, monkeypatch)
     assert resumed.read_bytes() == straight.read_bytes()
     assert (tmp_path / "b" / "t_ema.weights").read_bytes() == (tmp_path / "a" / "t_ema.weights").read_bytes()

@@ -24,7 +24,7 @@ from pydarknet.train.policy import learning_rate, scaled, shorten_schedule
 from pydarknet.train.trainer import TrainRun, train_detector
 from pydarknet.weights import read_weights_file
 from tools import make_shapes
-from training_data import interrupt_after, make_cfg, make_dataset
+from training_data import alexeyab_stopped_and_resumed, make_cfg, make_dataset
 
 
 def log_rows(path: Path) -> list[dict[str, str]]:
@@ -142,13 +142,7 @@ def test_alexeyab_checkpoint_schedule():
 @pytest.mark.filterwarnings("ignore:.*'mosaic=0' is a training option")
 def test_alexeyab_ctrl_c_saves_last_weights_that_resume_the_same_run(tmp_path, one_thread, monkeypatch):
     data, cfg = make_dataset(tmp_path / "ds"), make_cfg(tmp_path, alexeyab=True)
-    straight = train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, backup=tmp_path / "a", max_batches=6))
-    with monkeypatch.context() as m:
-        interrupt_after(m, 3)
-        with pytest.raises(KeyboardInterrupt, match="t_last.weights at iteration 3"):
-            train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, backup=tmp_path / "b", max_batches=6))
-    last = tmp_path / "b" / "t_last.weights"
-    resumed = train_detector(TrainRun(data=data, cfg=cfg, weights=last, workers=0, quiet=True, backup=tmp_path / "b", max_batches=6))
+    straight, resumed = alexeyab_stopped_and_resumed(tmp_path, data, cfg, monkeypatch)
     assert resumed.read_bytes() == straight.read_bytes()
 
 
