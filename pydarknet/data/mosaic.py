@@ -82,6 +82,28 @@ def place_quarter(canvas: np.ndarray, image: np.ndarray, slot: int, cut_x: int, 
         canvas[:, cut_y:, cols] = image[:, s.top : s.top + h - cut_y, x0 : x0 + width]
 
 
+def _mosaic_axis(
+    centre: np.float32, size: np.float32, first: bool, cut: int, extent: int, near: int, far: int, bound: bool,
+) -> tuple[np.float32, np.float32, int, int]:
+    """blend_truth_mosaic on one axis of a box (x with w, or y with h): moved by its quarter's offset (`first`:
+    the quarter before the cut; `near`/`far`: the shifts on that side, left/right or top/bot), its edges in
+    network pixels clamped to the quarter (`bound`, mosaic_bound) or the box cut at the mosaic's edges.
+    Returns the centre, size and the two edges, in the C's float32 and int truncation."""
+    f, two = F32(extent), F32(2)
+    centre = centre - (f - F32(cut) - F32(far)) / f if first else centre + (F32(cut) - F32(near)) / f
+    low, high = int((centre - size / two) * f), int((centre + size / two) * f)
+    if bound:
+        low, high = (max(low, 0), min(high, cut)) if first else (max(low, cut), min(high, extent))
+        return (F32(high + low) / two) / f, F32(high - low) / f, low, high
+    if low < 0:
+        diff = F32(low) / f
+        centre, size = centre - diff / two, size + diff
+    if high > extent:
+        diff = F32(high - extent) / f
+        centre, size = centre - diff / two, size - diff
+    return centre, size, int((centre - size / two) * f), int((centre + size / two) * f)
+
+
 def blend_truth_mosaic(
     truth: np.ndarray, boxes: np.ndarray, slot: int, cut_x: int, cut_y: int, s: Shifts, w: int, h: int,
     mosaic_bound: bool,
@@ -90,9 +112,9 @@ def blend_truth_mosaic(
 
     In float32 and C int truncation as the C: each box moves by its quarter's offset; its edges in network
     pixels (`int left = (x - w / 2) * net_w`, ...) are clamped to the quarter with `mosaic_bound`, else the box is
-    cut at the mosaic's edges; it is kept if inside, with 0 < w, h < 1, 0 < x, y < 1 and w, h above one pixel.
+    cut at the mosaic's edges (`_mosaic_axis`); it is kept if inside, with 0 < w, h < 1, 0 < x, y < 1 and w, h
+    above one pixel.
     """
-    fw, fh, two = F32(w), F32(h), F32(2)
     filled = truth[:, 0] != 0
     count = len(truth) if filled.all() else int(np.argmin(filled))  # the C: rows up to the first x == 0
     new_t = count
@@ -100,45 +122,12 @@ def blend_truth_mosaic(
         xb, yb, wb, hb = (F32(v) for v in boxes[t, :4])
         if not xb:
             break
-        if slot in (0, 2):
-            xb = xb - (fw - F32(cut_x) - F32(s.right)) / fw
-        else:
-            xb = xb + (F32(cut_x) - F32(s.left)) / fw
-        if slot < 2:
-            yb = yb - (fh - F32(cut_y) - F32(s.bot)) / fh
-        else:
-            yb = yb + (F32(cut_y) - F32(s.top)) / fh
-        left, right = int((xb - wb / two) * fw), int((xb + wb / two) * fw)
-        top, bot = int((yb - hb / two) * fh), int((yb + hb / two) * fh)
-        if mosaic_bound:
-            left_bound, right_bound = (0, cut_x) if slot in (0, 2) else (cut_x, w)
-            top_bound, bot_bound = (0, cut_y) if slot < 2 else (cut_y, h)
-            left, right = max(left, left_bound), min(right, right_bound)
-            top, bot = max(top, top_bound), min(bot, bot_bound)
-            xb = (F32(right + left) / two) / fw
-            wb = F32(right - left) / fw
-            yb = (F32(bot + top) / two) / fh
-            hb = F32(bot - top) / fh
-        else:
-            if left < 0:
-                diff = F32(left) / fw
-                xb, wb = xb - diff / two, wb + diff
-            if right > w:
-                diff = F32(right - w) / fw
-                xb, wb = xb - diff / two, wb - diff
-            if top < 0:
-                diff = F32(top) / fh
-                yb, hb = yb - diff / two, hb + diff
-            if bot > h:
-                diff = F32(bot - h) / fh
-                yb, hb = yb - diff / two, hb - diff
-            left, right = int((xb - wb / two) * fw), int((xb + wb / two) * fw)
-            top, bot = int((yb - hb / two) * fh), int((yb + hb / two) * fh)
+        xb, wb, left, right = _mosaic_axis(xb, wb, slot in (0, 2), cut_x, w, s.left, s.right, mosaic_bound)
+        yb, hb, top, bot = _mosaic_axis(yb, hb, slot < 2, cut_y, h, s.top, s.bot, mosaic_bound)
         if (left >= 0 and right <= w and top >= 0 and bot <= h and 0 < wb < 1 and 0 < hb < 1 and 0 < xb < 1
-                and 0 < yb < 1 and wb > F32(1) / fw and hb > F32(1) / fh):
+                and 0 < yb < 1 and wb > F32(1) / F32(w) and hb > F32(1) / F32(h)):
             truth[new_t] = (xb, yb, wb, hb, boxes[t, 4])
             new_t += 1
-
 
 def mosaic(
     images: Sequence[np.ndarray], labels: Sequence[np.ndarray], crops: Sequence[Crop], w: int, h: int,
