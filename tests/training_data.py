@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 import pydarknet.train.trainer as trainer
 
@@ -83,16 +84,12 @@ def interrupt_after(monkeypatch, calls: int, signum: int = signal.SIGINT) -> Non
 def alexeyab_stopped_and_resumed(root: Path, data: Path, cfg: Path, monkeypatch) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
     """A 6-iteration run of an AlexeyAB-dialect cfg straight (into root/a), and one stopped by Ctrl-C at
     iteration 3 then resumed from the NAME_last.weights it saved (root/b): their final weights' paths."""
-    import pytest
-
-    from pydarknet.train.trainer import TrainRun, train_detector
-
-    straight = train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, backup=root / "a", max_batches=6))
+    run = dict(data=data, cfg=cfg, workers=0, quiet=True, max_batches=6)
+    straight = trainer.train_detector(trainer.TrainRun(**run, backup=root / "a"))
     with monkeypatch.context() as m:
         interrupt_after(m, 3)
         with pytest.raises(KeyboardInterrupt, match="t_last.weights at iteration 3"):
-            train_detector(TrainRun(data=data, cfg=cfg, workers=0, quiet=True, backup=root / "b", max_batches=6))
-    resumed = train_detector(TrainRun(data=data, cfg=cfg, weights=root / "b" / "t_last.weights", workers=0, quiet=True,
-                                      backup=root / "b", max_batches=6))
+            trainer.train_detector(trainer.TrainRun(**run, backup=root / "b"))
+    resumed = trainer.train_detector(trainer.TrainRun(**run, weights=root / "b" / "t_last.weights", backup=root / "b"))
     return straight, resumed
 
