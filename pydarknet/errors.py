@@ -37,6 +37,11 @@ class CfgWarning(UserWarning):
     """An option Darknet would ignore (its "Unused field" message)."""
 
 
+class TrainingOptionWarning(CfgWarning):
+    """A training option in a network built for inference: ignored there (`pydarknet train` reads it, and
+    does not show these)."""
+
+
 def first_line(err: BaseException, limit: int = 200) -> str:
     """The first line of an exception's message, at most `limit` characters ("" for an empty message)."""
     return (str(err).splitlines() or [""])[0][:limit]

@@ -23,7 +23,7 @@ from pydarknet.cfg.dialect import (DIALECTS, HARMLESS, INFERENCE, TRAINING, cano
 from pydarknet.cfg.net import NetOptions, too_many_values
 from pydarknet.cfg.parser import read_cfg
 from pydarknet.cfg.section import Section
-from pydarknet.errors import CfgError, CfgWarning, DarknetError
+from pydarknet.errors import CfgError, CfgWarning, DarknetError, TrainingOptionWarning
 from pydarknet.layers.avgpool import Avgpool
 from pydarknet.layers.base import Layer, Shape
 from pydarknet.layers.batchnorm import BatchNorm
@@ -126,6 +126,7 @@ def _report_unused(section: Section, strict: bool, dialect: str = "pjreddie") ->
     """
     for opt in section.unused() + section.duplicates:
         head = f"{section.where(opt)}: [{section.kind}] '{opt.key}={opt.value}'"
+        category = CfgWarning
         role = None if opt in section.duplicates else key_role(section.kind, opt.key)
         if opt in section.duplicates:
             message = f"{head} repeats an option; Darknet uses the first"
@@ -146,6 +147,7 @@ def _report_unused(section: Section, strict: bool, dialect: str = "pjreddie") ->
                 else "pydarknet train refuses it"
             message = (f"{head} is a training option of {darknet_name(section.kind, opt.key)}: "
                        f"ignored here at inference; {train}")
+            category = TrainingOptionWarning
         elif role == HARMLESS:
             message = (f"{head} is read by {darknet_name(section.kind, opt.key)} only for GPU memory, display or "
                        "video tracking: no effect on the numbers, ignored here")
@@ -153,7 +155,7 @@ def _report_unused(section: Section, strict: bool, dialect: str = "pjreddie") ->
             message = f"{head} is not read by Darknet for this section (Darknet: Unused field)"
         if strict:
             raise CfgError(message)
-        warnings.warn(message, CfgWarning, stacklevel=3)
+        warnings.warn(message, category, stacklevel=3)
 
 
 class Darknet(nn.Module):

@@ -24,11 +24,11 @@ real_train_network = trainer.train_network
 calls = 0
 
 
-def recorded_train_network(net, state, x, truth):  # type: ignore[no-untyped-def]
+def recorded_train_network(net, state, x, truth, log=None):  # type: ignore[no-untyped-def]
     global calls
     with open(out / f"rank{rank}.txt", "a") as f:
         f.write(f"{net.seen} {x.shape[3]}x{x.shape[2]} {x.shape[0]}\n")
-    loss = real_train_network(net, state, x, truth)
+    loss = real_train_network(net, state, x, truth, log)
     calls += 1
     if rank == "0" and calls == interrupt_after:
         os.kill(os.getpid(), signal.SIGINT)

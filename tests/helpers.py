@@ -6,6 +6,7 @@ Test modules import these from here, never from one another.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +197,16 @@ def weights_tensors(net) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-de
 def relative_to_update(ours: np.ndarray, theirs: np.ndarray, before: np.ndarray) -> float:
     """|ours - theirs| relative to Darknet's own update |theirs - before| (L2)."""
     return float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs - before))
+
+
+_PRINTED_NUMBER = re.compile(r"-?nan|-?inf|-?\d+\.\d+")
+
+
+def assert_same_printed_line(ours: str, theirs: str, rel: float) -> None:
+    """A Darknet printf line: the same text, integers included, and each %f number within `rel` of the
+    line's largest number (a difference of two sums, AlexeyAB's iou_loss, has its terms' error)."""
+    assert _PRINTED_NUMBER.sub("#", ours.rstrip()) == _PRINTED_NUMBER.sub("#", theirs.rstrip()), f"{ours!r} != {theirs!r}"
+    pairs = list(zip(_PRINTED_NUMBER.findall(ours), _PRINTED_NUMBER.findall(theirs)))
+    scale = max([abs(float(b)) for _, b in pairs if "n" not in b] + [1.0])
+    for a, b in pairs:
+        assert a == b if "n" in b else abs(float(a) - float(b)) <= rel * scale, f"{a} != {b} in {theirs!r} (ours {ours!r})"

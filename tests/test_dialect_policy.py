@@ -170,6 +170,22 @@ def test_trainer_refuses_unimplemented_training_keys(tmp_path: Path) -> None:
     check_training_cfg(write_cfg(tmp_path, net="mosaic=0\ncutmix=0\nuse_cuda_graph=1", yolo="jitter=.3\nignore_thresh=.7"))
 
 
+def test_alexeyab_region_loss_is_refused(tmp_path: Path) -> None:
+    """A [region] head in AlexeyAB's dialect: its forward_region_layer differs from pjreddie's, which is the
+    [region] loss pydarknet trains; without AlexeyAB's keys the same cfg trains (pjreddie's dialect)."""
+    conv = BODY.format(conv="", yolo="").split("[yolo]")[0]
+    region = "[region]\nanchors=1,1, 2,2, 3,3\nclasses=1\nnum=3\n"
+    cfg = tmp_path / "v2.cfg"
+    cfg.write_text(NET.format(net="mosaic=1") + conv + region)
+    line = cfg.read_text().splitlines().index("[region]") + 1
+    with pytest.raises(DarknetError) as err:
+        check_training_cfg(cfg)
+    assert str(err.value).startswith(f"{cfg}:{line}: [region] in a cfg for AlexeyAB's Darknet ({line_col(cfg, 'mosaic')}: "
+                                     "[net] mosaic=1): pydarknet train implements pjreddie's [region] loss, not AlexeyAB's")
+    cfg.write_text(NET.format(net="") + conv + region)
+    check_training_cfg(cfg)
+
+
 def test_train_console_script_refuses(tmp_path: Path) -> None:
     cfg = write_cfg(tmp_path, net="track=1")
     (tmp_path / "train.txt").write_text(str(tmp_path / "a.jpg") + "\n")

@@ -247,8 +247,8 @@ def test_trainer_runs_the_mixed_list(joint_set: dict[str, Path], monkeypatch: py
     seen_kinds = {"class_only": 0, "detection": 0}
     real = Region.delta
 
-    def spy(self, raw, truth, seen):  # type: ignore[no-untyped-def]
-        output, delta, cost = real(self, raw, truth, seen)
+    def spy(self, raw, truth, seen, log=None):  # type: ignore[no-untyped-def]
+        output, delta, cost = real(self, raw, truth, seen, log)
         d = delta.view(raw.shape[0], self.num, self.entries, *raw.shape[-2:])
         for b in range(raw.shape[0]):
             if truth[b, 0, 0] > 100000:

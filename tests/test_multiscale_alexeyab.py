@@ -54,9 +54,9 @@ def test_trainer_uses_alexeyabs_sizes_and_resize_step(tmp_path, one_thread, monk
     sizes = []
     real = trainer.train_network
 
-    def step(net, state, x, truth):  # type: ignore[no-untyped-def]
+    def step(net, state, x, truth, log=None):  # type: ignore[no-untyped-def]
         sizes.append(tuple(x.shape[2:]))
-        return real(net, state, x, truth)
+        return real(net, state, x, truth, log)
 
     monkeypatch.setattr(trainer, "train_network", step)
     assert main(["detector", "train", str(data), str(cfg), "-dont_show", "--workers", "0"]) == 0
@@ -73,7 +73,7 @@ def test_resize_step_not_above_0_is_refused(tmp_path) -> None:
 def test_negative_random_is_refused_in_alexeyabs_dialect(tmp_path) -> None:
     cfg = make_cfg(tmp_path, alexeyab=True)
     cfg.write_text(cfg.read_text().replace("random=0", "random=-1.5"))
-    with pytest.raises(DarknetError, match=r"t.cfg:\d+:\d+: \[region\] random=-1.5: AlexeyAB's rand_scale\(-1.5\) draws"):
+    with pytest.raises(DarknetError, match=r"t.cfg:\d+:\d+: \[yolo\] random=-1.5: AlexeyAB's rand_scale\(-1.5\) draws"):
         check_training_cfg(cfg)
     cfg.write_text(cfg.read_text().replace("mosaic=0\n", ""))  # pjreddie's: atoi(-1.5) = -1, multi-scale on
     check_training_cfg(cfg)

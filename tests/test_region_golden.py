@@ -3,7 +3,7 @@
 bias_match, rescore, softmax/logistic classes and scales).  The `tree_*` and
 `yolo9000_*` cases are YOLO9000's: the GPU build's per-group tree softmax,
 the hierarchical class delta, `map=`, and images whose labels are class-only
-(README "region/ with a tree")."""
+(README "region/ with a tree").  And the line it prints (`Region Avg IOU: ...`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from conftest import GOLDEN, MANIFEST, assert_matches_darknet, golden_layer
+from helpers import assert_same_printed_line
 from pydarknet import Darknet
 from pydarknet.cli import build_parser
 from pydarknet.commands.arguments import apply_dialect
@@ -26,8 +27,12 @@ def test_region_delta_matches_darknet(case: dict) -> None:
     folder = GOLDEN / "region" / case["name"]
     layer, raw, truth = golden_layer(folder, "region.cfg")
     assert (layer.tree is not None) == ("tree" in case["options"]) and (layer.map is not None) == ("map" in case["options"])
-    output, delta, cost = layer.delta(raw, truth, case["seen"])
+    lines: list[str] = []
+    output, delta, cost = layer.delta(raw, truth, case["seen"], lines.append)
     assert_matches_darknet(folder, output, delta, cost, case["cost"])
+    assert len(lines) == 1
+    if "log" in case:  # the cases whose manifest keeps the line
+        assert_same_printed_line(lines[0], case["log"], rel=1e-5)  # `Region Avg IOU: ...` (loss_report)
     assert torch.equal(layer(raw), output)  # the forward of a training step: the GPU tree softmax, never the CPU's NaNs
 
 

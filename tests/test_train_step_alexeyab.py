@@ -1,7 +1,8 @@
 """Two whole AlexeyAB train_network calls against its C (tests/golden-alexeyab-extra/train-step/): a slim
 yolov4-tiny (route groups, maxpools, upsample, two ciou [yolo] heads with scale_x_y) from seeded weights on
 a fixed batch, at the burn-in rate.  Step 1's heads (l.output, l.delta), each step's returned loss, and the
-whole weights file after each step (every tensor, the rolling statistics and the `seen` header included)."""
+whole weights file after each step (every tensor, the rolling statistics and the `seen` header included), and
+the heads' `v3 (...)` lines."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import torch
 
 from conftest import ROOT
 from golden_weights import build_random_weights
-from helpers import loaded_net, relative_to_update, weights_tensors
+from helpers import assert_same_printed_line, loaded_net, relative_to_update, weights_tensors
 from pydarknet import Darknet
 from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
@@ -68,8 +69,9 @@ def test_two_train_steps_match_alexeyab(start_weights: Path, tmp_path: Path) -> 
         assert ratios[0] <= 1 and ratios[1] <= 1, f"[yolo] {i}: output, delta off by {ratios[0]:.2f}, {ratios[1]:.2f} x 1e-3 (1 + |g|)"
     state = TrainingState(net)
     reference = loaded_net(FOLDER / MANIFEST["cfg"], start_weights)  # holds Darknet's weights after each step
+    lines: list[str] = []
     for step, golden in enumerate(MANIFEST["steps"], start=1):
-        loss = train_network(net, state, x, truth)
+        loss = train_network(net, state, x, truth, lines.append)
         assert abs(loss - golden["loss"]) <= 1e-3 * max(1, abs(golden["loss"])), f"step {step}: loss {loss} != {golden['loss']}"
         net.save_weights(tmp_path / f"step{step}.weights")
         header, ours = read_weights_file(tmp_path / f"step{step}.weights")
@@ -89,6 +91,9 @@ def test_two_train_steps_match_alexeyab(start_weights: Path, tmp_path: Path) -> 
         bad = {name: f"{e:.2e}" for name, e in tensors.items() if not e <= tensor_limit}
         assert not bad, f"step {step}: tensors off by more than {tensor_limit:.0e} of Darknet's update: {bad}"
         previous, before = theirs, darknet
+    assert len(lines) == len(MANIFEST["log"])  # each head's `v3 (...)` line, per step
+    for ours, theirs in zip(lines, MANIFEST["log"]):
+        assert_same_printed_line(ours, theirs, rel=1e-4)
 
 
 def test_carried_deltas_ride_in_the_resume_state(start_weights: Path) -> None:

@@ -1,5 +1,5 @@
 """AlexeyAB's [yolo] in training mode against its C (yolo_layer.c forward_yolo_layer with state.train = 1):
-l.output, l.delta and *l.cost, within the README's tolerances (output and delta |a - g| <= 1e-3 (1 + |g|),
+l.output, l.delta, *l.cost and the `v3 (...)` line it prints, within the README's tolerances (output and delta |a - g| <= 1e-3 (1 + |g|),
 cost |a - g| <= 1e-3 max(1, |g|)); the anchors are pixels of the manifest's `net_size`.
 
 tests/golden-alexeyab/yolo-train/: yolov4-tiny's and yolov4's [yolo] options (ciou, iou_normalizer,
@@ -13,6 +13,7 @@ iou_thresh_kind=diou), mse with new_coords, and yolov7-tiny's [yolo] (ciou, new_
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ import pytest
 import torch
 
 from conftest import GOLDEN_AB, MANIFEST_AB, ROOT, golden_layer
-from pydarknet.errors import DarknetError
+from helpers import assert_same_printed_line
+from pydarknet.errors import DarknetError, TrainingOptionWarning
 
 EXTRA = ROOT / "tests" / "golden-alexeyab-extra" / "yolo-train"
 CASES = [(GOLDEN_AB / "yolo-train", case) for case in MANIFEST_AB["yolo_train"]]
@@ -41,13 +43,16 @@ def test_yolo_train_matches_alexeyab(root: Path, case: dict) -> None:
     folder = root / case["name"]
     layer, raw, truth = golden_layer(folder, "yolo.cfg")
     assert layer.alexeyab and layer.max_boxes == case["max_boxes"] and truth.shape[1:] == (case["max_boxes"], 6)
-    output, delta, cost = layer.delta(raw, truth, tuple(case["net_size"]))
+    lines: list[str] = []
+    output, delta, cost = layer.delta(raw, truth, tuple(case["net_size"]), lines.append)
     assert_within(f"{case['name']} output", output, np.load(folder / "output.npy"))
     assert_within(f"{case['name']} delta", delta, np.load(folder / "delta.npy"))
     assert_within(f"{case['name']} cost", cost, np.load(folder / "cost.npy"), floor="max(1, |g|)")
     assert float(cost) == pytest.approx(case["cost"], rel=1e-4)
     assert torch.equal(layer(raw), output)
     assert torch.equal(layer.input_delta(output, delta), delta)  # backward_yolo_layer: axpy of l.delta, as is
+    assert len(lines) == 1
+    assert_same_printed_line(lines[0], case["log"], rel=1e-5)  # its `v3 (...)` line
 
 
 def test_track_id_changes_nothing() -> None:
@@ -131,31 +136,39 @@ random=0
 """
 
 
-def test_pydarknet_train_runs_alexeyabs_loss(tmp_path: Path, one_thread: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pydarknet_train_runs_alexeyabs_loss(tmp_path: Path, one_thread: None, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
     """`pydarknet train` on a cfg with AlexeyAB's [yolo] loss keys: its dialect, its loss (every step through
-    alexeyab_yolo_delta), AlexeyAB's max=200 truths per image from the loader, and a final weights file."""
+    alexeyab_yolo_delta), AlexeyAB's max=200 truths per image from the loader, a final weights file, and
+    the loss's `v3 (...)` line per step on stderr, as AlexeyAB's fprintf; no "ignored at inference" warnings."""
     import pydarknet.layers.yolo as yolo_module
     from pydarknet.train.trainer import TrainRun, train_detector
     from training_data import make_dataset
 
     calls = []
 
-    def counted(layer, raw, truth, net_size):  # type: ignore[no-untyped-def]
+    def counted(layer, raw, truth, net_size, log):  # type: ignore[no-untyped-def]
         calls.append(truth.shape)
-        return real(layer, raw, truth, net_size)
+        return real(layer, raw, truth, net_size, log)
 
     real = yolo_module.alexeyab_yolo_delta
     monkeypatch.setattr(yolo_module, "alexeyab_yolo_delta", counted)
     cfg = tmp_path / "v4.cfg"
     cfg.write_text(TINY_YOLOV4)
-    final = train_detector(TrainRun(data=make_dataset(tmp_path / "ds"), cfg=cfg, workers=0, quiet=True))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        final = train_detector(TrainRun(data=make_dataset(tmp_path / "ds"), cfg=cfg, workers=0))
     assert final.name == "v4_final.weights" and final.exists()
     assert calls == [torch.Size([2, 200, 5])] * 2
+    assert not [w for w in caught if issubclass(w.category, TrainingOptionWarning)]  # "ignored at inference": not here
+    printed = capsys.readouterr()
+    assert "v3 (" not in printed.out
+    assert [line.split(" Avg")[0] for line in printed.err.splitlines() if line.startswith("v3 (")] == \
+        ["v3 (iou loss, Normalizer: (iou: 0.07, obj: 1.00, cls: 1.00) Region 2"] * 2
 
 
 def test_train_network_takes_six_float_truths(one_thread: None) -> None:
     """train_network in AlexeyAB's dialect takes its truth layout, x y w h class track_id."""
-    import warnings
 
     from pydarknet import Darknet
     from pydarknet.train.state import TrainingState

@@ -50,9 +50,14 @@ def make_cfg(root: Path, random: int = 0, max_batches: int = 4, alexeyab: bool =
     """yolov2-tiny-slim for 2 classes at 64x64, batch 2 in 2 subdivisions.
 
     `alexeyab`: in AlexeyAB's dialect, by `[net] mosaic=0` (its key, at the value with which it trains as
-    pjreddie's does)."""
+    pjreddie's does), with a [yolo] head of 3 anchors in place of the [region] (which AlexeyAB's dialect
+    does not train)."""
     text = (CFG / "yolov2-tiny-slim.cfg").read_text()
-    for old, new in (("classes=20", "classes=2"), ("filters=125", "filters=35"), ("random=1", f"random={random}")):
+    if alexeyab:
+        text = text[: text.index("[region]")] + (
+            f"[yolo]\nmask=0,1,2\nanchors=10,14, 23,27, 37,58\nclasses=20\nnum=3\njitter=.2\nrandom={random}\n")
+    filters = "21" if alexeyab else "35"
+    for old, new in (("classes=20", "classes=2"), ("filters=125", f"filters={filters}"), ("random=1", f"random={random}")):
         text = text.replace(old, new)
     lines = []
     for line in text.splitlines():
@@ -71,8 +76,8 @@ def interrupt_after(monkeypatch, calls: int, signum: int = signal.SIGINT) -> Non
     real = trainer.train_network
     count = {"n": 0}
 
-    def step(net, state, x, truth):  # type: ignore[no-untyped-def]
-        loss = real(net, state, x, truth)
+    def step(net, state, x, truth, log=None):  # type: ignore[no-untyped-def]
+        loss = real(net, state, x, truth, log)
         count["n"] += 1
         if count["n"] == calls:
             os.kill(os.getpid(), signum)

@@ -23,6 +23,7 @@ entries outside it are left unnormalised.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from pydarknet.cfg.section import Section
 from pydarknet.errors import CfgError, DarknetError
 from pydarknet.layers.base import Layer, Shape
 from pydarknet.layers.boxes import box_iou
+from pydarknet.layers.loss_report import Tally
 from pydarknet.tree import Tree, group_softmax, read_tree
 
 REGION_TRUTHS = 30  # Darknet: l.truths = 30*(coords+1); the loss reads 30 boxes whatever max= says
@@ -174,14 +176,16 @@ class Region(Layer):
     def describe(self) -> str:
         return f"       {self.num} anchors, {self.classes} classes"
 
-    def delta(self, raw: Tensor, truth: Tensor, seen: int) -> tuple[Tensor, Tensor, Tensor]:
+    def delta(self, raw: Tensor, truth: Tensor, seen: int,
+              log: Callable[[str], object] | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Darknet's forward_region_layer in training: (l.output, l.delta, *l.cost).
 
         `raw` is the layer's input (N, C, H, W); `truth` (N, boxes, 5) holds
         x, y, w, h, class relative to the image, the list ending at the first
         x == 0; `seen` is *net.seen during the call.  `delta` is Darknet's
         l.delta, `target - output` scaled (see `input_delta` for what reaches
-        the previous layer); the cost is its squared norm.
+        the previous layer); the cost is its squared norm.  `log` receives
+        Darknet's `Region Avg IOU: ...` line (pydarknet.layers.loss_report).
         """
         if self.coords > 4:
             raise DarknetError(f"{self.section.where()}: [region] training with coords={self.coords} (masks) is not supported")
@@ -197,13 +201,18 @@ class Region(Layer):
             if seen < PRIOR_SEEN:
                 self._prior_delta(o, delta)
             only_class = self._classification_only(truth, valid)
+            tally = Tally() if log is not None else None
+            if tally is not None:  # every anchor of the images not skipped as class-only
+                tally.anyobj = float(o[only_class < 0, :, self.coords].double().sum())
             for t in range(truth.shape[1]):
                 images = (valid[:, t] & (only_class < 0)).nonzero()[:, 0]
                 if images.numel():
-                    self._truth_delta(o, boxes, truth[images, t], images, delta)
+                    self._truth_delta(o, boxes, truth[images, t], images, delta, tally)
             if bool((only_class >= 0).any()):
-                self._classification_delta(o, truth, only_class, delta)
+                self._classification_delta(o, truth, only_class, delta, tally)
             delta = delta.view_as(out)
+            if log is not None and tally is not None:
+                log(tally.region_line(delta.numel() // self.entries))
             return out, delta, delta.square().sum()
 
     def input_delta(self, output: Tensor, delta: Tensor) -> Tensor:
@@ -255,7 +264,7 @@ class Region(Layer):
         for k, target in enumerate((tx, ty, tw, th)):
             delta[:, :, k] = PRIOR_SCALE * (target - o[:, :, k])
 
-    def _truth_delta(self, o: Tensor, boxes: Tensor, tb: Tensor, images: Tensor, delta: Tensor) -> None:
+    def _truth_delta(self, o: Tensor, boxes: Tensor, tb: Tensor, images: Tensor, delta: Tensor, tally: Tally | None) -> None:
         """One truth per image in `images` (rows of `tb`): Darknet's per-truth
         loop body, best anchor by shape IoU in the truth's cell, then box,
         objectness and class deltas there (overwriting what was there)."""
@@ -285,6 +294,31 @@ class Region(Layer):
         p = o[images, best_n, first:, j, i]
         current = delta[images, best_n, first:, j, i]
         delta[images, best_n, first:, j, i] = self._class_delta(p, current, cls, self.class_scale)
+        if tally is not None:
+            tally.truths(iou, obj, self._class_probability(p, current, cls))
+
+    def _class_probability(self, p: Tensor, current: Tensor, cls: Tensor) -> Tensor:
+        """What delta_region_class adds to avg_cat: the product of the probabilities from the class up to the
+        root (a tree), else the class's; 0 where it returned early (`delta[index] && tag`, see class_delta)."""
+        rows = torch.arange(len(cls), device=p.device)
+        if self.tree is not None:
+            return self._path_probability(cls, lambda node: p[rows, node])
+        early = (current[:, 0] != 0) if not self.softmax else torch.zeros_like(cls, dtype=torch.bool)
+        return p[rows, cls].masked_fill(early, 0.0)
+
+    def _path_probability(self, cls: Tensor, level: Callable[[Tensor], Tensor]) -> Tensor:
+        """get_hierarchy_probability: the product, from each row's class `cls` up to the root, of `level(node)`,
+        the rows' probabilities of their nodes (M, ...)."""
+        parent = self._tree_arrays(cls.device)[0]
+        prob: Tensor | float = 1.0
+        node = cls
+        while bool((node >= 0).any()):
+            safe = node.clamp(min=0)
+            value = level(safe)
+            prob = torch.where((node >= 0).view(-1, *[1] * (value.dim() - 1)), prob * value, prob)
+            node = torch.where(node >= 0, parent[safe], node)
+        assert isinstance(prob, Tensor)
+        return prob
 
     def _class_delta(self, p: Tensor, current: Tensor, cls: Tensor, scale: float) -> Tensor:
         """Darknet's delta_region_class for rows of class outputs `p` whose delta is `current`."""
@@ -321,23 +355,17 @@ class Region(Layer):
             return torch.full((truth.shape[0],), -1, dtype=torch.long, device=truth.device)
         return torch.where(flags.any(dim=1), flags.int().argmax(dim=1), -1)
 
-    def _classification_delta(self, o: Tensor, truth: Tensor, only_class: Tensor, delta: Tensor) -> None:
+    def _classification_delta(self, o: Tensor, truth: Tensor, only_class: Tensor, delta: Tensor, tally: Tally | None) -> None:
         """Darknet's classification-only images: noobject delta on every box, the
         class tree's delta at the box with the highest obj * P(class), and no
-        objectness delta there."""
+        objectness delta there (`++class_count`, not `count`)."""
         images = (only_class >= 0).nonzero()[:, 0]
         cls = truth[images, only_class[images], 4].long()
-        parent = self._tree_arrays(o.device)[0]
         first = self.coords + 1
         obj = o[images, :, self.coords]
-        prob = torch.ones_like(obj)
-        node = cls.clone()
-        while bool((node >= 0).any()):  # Darknet: get_hierarchy_probability
-            safe = node.clamp(min=0)
-            index = (first + safe).view(-1, 1, 1, 1, 1).expand(-1, self.num, 1, *obj.shape[-2:])
-            level = o[images].gather(2, index)[:, :, 0]
-            prob = torch.where((node >= 0).view(-1, 1, 1, 1), prob * level, prob)
-            node = torch.where(node >= 0, parent[safe], node)
+        planes = o[images]
+        prob = self._path_probability(cls, lambda node: planes.gather(
+            2, (first + node).view(-1, 1, 1, 1, 1).expand(-1, self.num, 1, *obj.shape[-2:]))[:, :, 0])
         best = (obj * prob).flatten(1).argmax(dim=1)
         h, w = o.shape[-2:]
         n, j, i = best // (h * w), best // w % h, best % w
@@ -346,3 +374,6 @@ class Region(Layer):
         p = o[images, n, first:, j, i]
         delta[images, n, first:, j, i] = self._tree_class_delta(p, torch.zeros_like(p), cls, self.class_scale)
         delta[images, n, self.coords, j, i] = 0
+        if tally is not None:  # delta_region_class's avg_cat: the hierarchy probability at the box
+            tally.cat += float(prob.flatten(1).gather(1, best.unsqueeze(1)).double().sum())
+            tally.class_count += len(images)

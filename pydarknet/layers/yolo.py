@@ -23,6 +23,8 @@ AlexeyAB's [Gaussian_yolo] (pydarknet.layers.gaussian_yolo).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -32,6 +34,7 @@ from pydarknet.cfg.section import Section
 from pydarknet.errors import DarknetError
 from pydarknet.layers.base import Layer, Shape
 from pydarknet.layers.boxes import box_iou
+from pydarknet.layers.loss_report import Tally
 from pydarknet.layers.region import class_delta, read_map
 from pydarknet.layers.yolo_alexeyab import alexeyab_yolo_delta
 
@@ -141,7 +144,8 @@ class Yolo(YoloHead):
         parts = [xy, v[:, :, 2:4], torch.sigmoid(v[:, :, 4:])]
         return torch.cat(parts, dim=2).view(b, -1, h, w)
 
-    def delta(self, raw: Tensor, truth: Tensor, net_size: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
+    def delta(self, raw: Tensor, truth: Tensor, net_size: tuple[int, int],
+              log: Callable[[str], object] | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Darknet's forward_yolo_layer in training: (l.output, l.delta, *l.cost).
 
         `raw` (N, C, H, W) is the layer's input, `truth` (N, boxes, 5) as for
@@ -153,9 +157,11 @@ class Yolo(YoloHead):
         with the box and class deltas of that truth above `truth_thresh`);
         each truth's best anchor over all `num` anchors, if it is in `mask`,
         gets box deltas scaled by 2 - w*h, 1 - obj and the class delta.
+        `log` receives the line the C prints (pjreddie's `Region L Avg IOU: ...`,
+        pydarknet.layers.loss_report; AlexeyAB's `v3 (...)`).
         """
         if self.alexeyab:
-            return alexeyab_yolo_delta(self, raw, truth, net_size)
+            return alexeyab_yolo_delta(self, raw, truth, net_size, log)
         self._refuse_alexeyab_options()
         with torch.no_grad():
             out = self.forward(raw)
@@ -173,11 +179,14 @@ class Yolo(YoloHead):
             delta[:, :, 4] = (0 - obj).masked_fill(best > self.ignore_thresh, 0.0)
             if best_t is not None and bool((best > self.truth_thresh).any()):
                 self._matched_delta(o, best > self.truth_thresh, best_t, truth, size, delta)
+            tally = Tally(anyobj=float(obj.double().sum())) if log is not None else None
             for t in range(truth.shape[1]):
                 images = valid[:, t].nonzero()[:, 0]
                 if images.numel():
-                    self._truth_delta(o, truth[images, t], images, size, delta)
+                    self._truth_delta(o, boxes, truth[images, t], images, size, delta, tally)
             delta = delta.view_as(out)
+            if log is not None and tally is not None:
+                log(tally.yolo_line(self.index, obj.numel()))
             return out, delta, delta.square().sum()
 
     def _refuse_alexeyab_options(self) -> None:
@@ -253,10 +262,11 @@ class Yolo(YoloHead):
         anchor = self.anchors[torch.tensor(self.mask, device=o.device)[n]]
         delta[img, n, :4, j, i] = self._box_delta(o[img, n, :4, j, i], tb, anchor, (i, j), (o.shape[-1], o.shape[-2]), size)
 
-    def _truth_delta(self, o: Tensor, tb: Tensor, images: Tensor, size: Tensor, delta: Tensor) -> None:
+    def _truth_delta(self, o: Tensor, boxes: Tensor, tb: Tensor, images: Tensor, size: Tensor, delta: Tensor,
+                     tally: Tally | None) -> None:
         """One truth per image in `images`: the best of all `num` anchors by
         shape IoU; if this layer's mask holds it, box, objectness and class
-        deltas in the truth's cell (overwriting what was there)."""
+        deltas in the truth's cell (overwriting what was there); `boxes` the predicted ones."""
         h, w = o.shape[-2:]
         i = (tb[:, 0] * w).long().clamp(0, w - 1)
         j = (tb[:, 1] * h).long().clamp(0, h - 1)
@@ -270,4 +280,7 @@ class Yolo(YoloHead):
         delta[images, n, :4, j, i] = self._box_delta(o[images, n, :4, j, i], tb, self.anchors[best], (i, j), (w, h), size)
         delta[images, n, 4, j, i] = 1 - o[images, n, 4, j, i]
         p = o[images, n, 5:, j, i]
-        delta[images, n, 5:, j, i] = class_delta(p, delta[images, n, 5:, j, i], self.class_ids(tb[:, 4]), 1.0, tag=True)
+        cls = self.class_ids(tb[:, 4])
+        delta[images, n, 5:, j, i] = class_delta(p, delta[images, n, 5:, j, i], cls, 1.0, tag=True)
+        if tally is not None:  # delta_yolo_box's IoU; delta_yolo_class adds the class's probability either way
+            tally.truths(box_iou(boxes[images, n, j, i], tb[:, :4]), o[images, n, 4, j, i], p.gather(1, cls.unsqueeze(1)))

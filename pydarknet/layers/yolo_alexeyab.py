@@ -32,6 +32,7 @@ the [contrastive] labels, never this loss.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,7 @@ from torch import Tensor
 
 from pydarknet.cfg.section import Section
 from pydarknet.layers.boxes import OVERLAP_KINDS, alexeyab_box_iou, box_giou, box_iou_kind, dx_box_iou
+from pydarknet.layers.loss_report import c_mean, c_number
 
 if TYPE_CHECKING:
     from pydarknet.layers.yolo import Yolo
@@ -142,10 +144,25 @@ class _Batch:
         return torch.tensor(self.opts.class_multipliers, dtype=self.o.dtype, device=self.o.device)[cls]
 
 
-def alexeyab_yolo_delta(layer: Yolo, raw: Tensor, truth: Tensor, net_size: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
+@dataclass
+class _Assigned:
+    """process_batch's sums over the truths' anchor assignments (its second loop): of 1 - IoU (giou: 1 - GIoU;
+    tot_iou_loss, tot_giou_loss), of the IoU (tot_iou), and their number (count)."""
+
+    lost: Tensor
+    iou: Tensor
+    count: int
+
+    def __add__(self, other: _Assigned) -> _Assigned:
+        return _Assigned(self.lost + other.lost, self.iou + other.iou, self.count + other.count)
+
+
+def alexeyab_yolo_delta(layer: Yolo, raw: Tensor, truth: Tensor, net_size: tuple[int, int],
+                        log: Callable[[str], object] | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """AlexeyAB's forward_yolo_layer in training: (l.output, l.delta, *l.cost); see the module docstring.
 
-    `truth` (N, boxes, 5 or 6): x, y, w, h, class[, track_id], relative to the image.
+    `truth` (N, boxes, 5 or 6): x, y, w, h, class[, track_id], relative to the image.  `log` receives
+    the `v3 (...)` line (`v3_line`).
     """
     opts = LossOptions.read(layer.section, layer.classes)
     with torch.no_grad():
@@ -157,16 +174,18 @@ def alexeyab_yolo_delta(layer: Yolo, raw: Tensor, truth: Tensor, net_size: tuple
         size = torch.tensor(net_size, device=o.device, dtype=o.dtype)
         batch = _Batch(layer, opts, o, layer.pred_boxes(o, size), truth, valid, size, torch.zeros_like(o))
         _anchor_deltas(batch)
-        lost, count = torch.zeros((), dtype=o.dtype, device=o.device), 0
+        zero = torch.zeros((), dtype=o.dtype, device=o.device)
+        assigned = _Assigned(zero, zero, 0)
         for t in range(truth.shape[1]):
             images = valid[:, t].nonzero()[:, 0]
             if images.numel():
-                truth_lost, truth_count = _truth_deltas(batch, images, truth[images, t])
-                lost, count = lost + truth_lost, count + truth_count
+                assigned = assigned + _truth_deltas(batch, images, truth[images, t])
         if opts.iou_thresh < 1:
             _average_box_deltas(batch.delta)
         delta = batch.delta.view_as(out)
-        return out, delta, _cost(batch.delta, opts, lost, count)
+        if log is not None:
+            log(v3_line(layer.index, opts, batch.delta, assigned))
+        return out, delta, _cost(batch.delta, opts, assigned)
 
 
 def _read_truths(truth: Tensor, classes: int) -> tuple[Tensor, Tensor]:
@@ -237,15 +256,16 @@ def _truth_thresh_deltas(batch: _Batch, matched: Tensor, best_t: Tensor, best_io
     delta[img, n, :4, j, i] += _box_delta(batch, o[img, n, :4, j, i], batch.boxes[img, n, j, i], tb, anchor, (i, j), mult)
 
 
-def _truth_deltas(batch: _Batch, images: Tensor, tb: Tensor) -> tuple[Tensor, int]:
+def _truth_deltas(batch: _Batch, images: Tensor, tb: Tensor) -> _Assigned:
     """process_batch's second loop for one truth per image in `images` (rows of `tb`): its assignments (the best
     anchor if in the mask, and those above iou_thresh) all lie in the truth's cell on distinct anchors, so they
-    are made at once.  Returns the sum of 1 - IoU (giou: 1 - GIoU) of the assignments and their number."""
+    are made at once."""
     layer, o, opts, delta = batch.layer, batch.o, batch.opts, batch.delta
     h, w = o.shape[-2:]
     row, n = _assignments(layer, tb, batch.size, opts).nonzero(as_tuple=True)
     if not len(row):
-        return torch.zeros((), dtype=o.dtype, device=o.device), 0
+        zero = torch.zeros((), dtype=o.dtype, device=o.device)
+        return _Assigned(zero, zero, 0)
     img, tb = images[row], tb[row]
     slot = layer.mask_slots(o.device)[n]
     i = (tb[:, 0] * w).long().clamp(0, w - 1)  # Darknet: (int)(x * l.w), no bound (x == 1 would write past the row)
@@ -253,7 +273,8 @@ def _truth_deltas(batch: _Batch, images: Tensor, tb: Tensor) -> tuple[Tensor, in
     cls = layer.class_ids(tb[:, 4])
     mult = batch.multipliers(cls)
     pred = batch.boxes[img, slot, j, i]
-    overlap = box_giou(pred, tb[:, :4]) if opts.iou_loss == "giou" else alexeyab_box_iou(pred, tb[:, :4])
+    iou = alexeyab_box_iou(pred, tb[:, :4])
+    overlap = box_giou(pred, tb[:, :4]) if opts.iou_loss == "giou" else iou
     delta[img, slot, :4, j, i] += _box_delta(batch, o[img, slot, :4, j, i], pred, tb, layer.anchors[n], (i, j), mult)
     obj_delta = mult * opts.obj_normalizer * (1 - o[img, slot, 4, j, i])
     if opts.objectness_smooth:  # only where no earlier rule set it
@@ -261,7 +282,7 @@ def _truth_deltas(batch: _Batch, images: Tensor, tb: Tensor) -> tuple[Tensor, in
         obj_delta = torch.where(current == 0, obj_delta, current)
     delta[img, slot, 4, j, i] = obj_delta
     delta[img, slot, 5:, j, i] = _class_delta(o[img, slot, 5:, j, i], delta[img, slot, 5:, j, i], cls, opts, mult)
-    return (1 - overlap).sum(), len(row)
+    return _Assigned((1 - overlap).sum(), iou.sum(), len(row))
 
 
 def _assignments(layer: Yolo, tb: Tensor, size: Tensor, opts: LossOptions) -> Tensor:
@@ -351,11 +372,33 @@ def _average_box_deltas(delta: Tensor) -> None:
     delta[:, :, :4] = torch.where(divide, delta[:, :, :4] / positives.clamp(min=1), delta[:, :, :4])
 
 
-def _cost(delta: Tensor, opts: LossOptions, lost: Tensor, count: int) -> Tensor:
+def _cost(delta: Tensor, opts: LossOptions, assigned: _Assigned) -> Tensor:
     """forward_yolo_layer's *l.cost: with show_details (default) and an overlap loss, obj_normalizer * sum of the
     squared non-box deltas + iou_normalizer * lost / count (count at least 1; lost is 1 - IoU even for diou
     and ciou); mse or show_details=0: the squared deltas."""
     if not opts.show_details or opts.iou_loss == "mse":
         return delta.square().sum()
-    classification = opts.obj_normalizer * delta[:, :, 4:].square().sum()
-    return opts.iou_normalizer * lost / max(count, 1) + classification
+    return opts.iou_normalizer * assigned.lost / max(assigned.count, 1) + _classification_loss(delta, opts)
+
+
+def _classification_loss(delta: Tensor, opts: LossOptions) -> Tensor:
+    """forward_yolo_layer's classification_loss: obj_normalizer * the squared deltas but x, y, w, h."""
+    return opts.obj_normalizer * delta[:, :, 4:].square().sum()
+
+
+def v3_line(index: int, opts: LossOptions, delta: Tensor, assigned: _Assigned) -> str:
+    """The line forward_yolo_layer prints on stderr: `v3 (KIND loss, Normalizer: (iou: .., obj: .., cls: ..)
+    Region INDEX Avg (IOU: tot_iou/count), count: N, ...`; KIND is mse, giou, or iou (diou and ciou too).
+    With show_details (default) `class_loss`, `iou_loss` = the squared deltas less class_loss, and
+    `total_loss` = the squared deltas, each per image (not *l.cost); show_details=0: total_loss only."""
+    kind = opts.iou_loss if opts.iou_loss in ("mse", "giou") else "iou"
+    images = delta.shape[0]
+    total = float(delta.double().square().sum()) / images
+    head = (f"v3 ({kind} loss, Normalizer: (iou: {opts.iou_normalizer:.2f}, obj: {opts.obj_normalizer:.2f}, "
+            f"cls: {opts.cls_normalizer:.2f}) Region {index} Avg (IOU: {c_mean(float(assigned.iou), max(assigned.count, 1))}), "
+            f"count: {max(assigned.count, 1)}, ")
+    if not opts.show_details:
+        return head + f"total_loss = {c_number(total)} "
+    classification = float(_classification_loss(delta.double(), opts)) / images
+    return head + (f"class_loss = {c_number(classification)}, iou_loss = {c_number(total - classification)}, "
+                   f"total_loss = {c_number(total)} ")

@@ -18,7 +18,9 @@ flip, letter_box, mosaic, mosaic_bound, mixup, blur, gaussian_noise, cutmix,
 AlexeyAB keys set to the value with which AlexeyAB trains as pjreddie does
 (`TRAINING_NEUTRAL`, e.g. `mosaic=0`) and keys with no effect on any number
 (`NO_EFFECT`: GPU memory, display, tracking).  The dialect is the cfg's own
-(`choose_dialect(.., "auto")`, as `pydarknet train` builds the network).
+(`choose_dialect(.., "auto")`, as `pydarknet train` builds the network).  A [region] head
+trains with pjreddie's loss only: in AlexeyAB's dialect (whose forward_region_layer differs) it
+is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from pydarknet.cfg.dialect import (
     ALEXEYAB_DETECTION_AUGMENT,
     TRAINING,
+    alexeyab_feature,
     canonical,
     choose_dialect,
     darknet_name,
@@ -102,6 +105,13 @@ def check_training_cfg(cfg: str | Path, detector: bool = True) -> None:
     if problem:
         raise DarknetError(f"{sections[0].where()}: [{sections[0].kind}] {problem}")
     dialect = choose_dialect(sections, "auto")[0]
+    region = next((section for section in sections if canonical(section.kind) == "region"), None)
+    if dialect == "alexeyab" and region is not None:
+        raise DarknetError(
+            f"{region.where()}: [region] in a cfg for AlexeyAB's Darknet ({alexeyab_feature(sections)}): "
+            "pydarknet train implements pjreddie's [region] loss, not AlexeyAB's forward_region_layer (its deltas "
+            "differ: the logistic gradient inside, no 2 - w*h box scale, classfix, focal_loss); without AlexeyAB's "
+            "keys the cfg trains with pjreddie's")
     last = sections[-1]
     problem = random_problem(last.get_float("random", 0)) if dialect == "alexeyab" and last.has("random") else None
     if problem:

@@ -31,6 +31,7 @@ in `.grad` until the iteration's update, which an inf/NaN skips.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -50,11 +51,14 @@ if TYPE_CHECKING:
     from pydarknet.network import Darknet
 
 
-def train_network(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor) -> float:
+def train_network(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor,
+                  log: Callable[[str], object] | None = None) -> float:
     """Darknet's train_network on `x` (N, C, H, W) with `truth` (N, boxes, 5: x y w h class; AlexeyAB's dialect
     also takes its 6, track_id last, which its [yolo] loss does not read), or (N, classes) for a classifier.
 
-    `state` holds the SGD buffers and precision the steps of one run share (`TrainingState(net)`).
+    `state` holds the SGD buffers and precision the steps of one run share (`TrainingState(net)`).  `log`
+    receives the line each detector head prints per mini-batch (`Region ... Avg IOU: ...`, AlexeyAB's
+    `v3 (...)`; pydarknet.layers.loss_report).
     """
     ranks = distributed.world_size()
     mini = rank_mini_batch(net, ranks)
@@ -81,7 +85,7 @@ def train_network(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor) 
     was_training = net.training
     net.train()
     try:
-        total = sum(datum(net, state, x[k : k + mini], truth[k : k + mini], ranks) for k in range(0, x.shape[0], mini))
+        total = sum(datum(net, state, x[k : k + mini], truth[k : k + mini], ranks, log) for k in range(0, x.shape[0], mini))
     finally:
         net.train(was_training)
     return total / x.shape[0]
@@ -98,7 +102,8 @@ def rank_mini_batch(net: Darknet, ranks: int) -> int:
     return options.mini_batch // ranks
 
 
-def _train_datum(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor, ranks: int) -> float:
+def _train_datum(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor, ranks: int,
+                 log: Callable[[str], object] | None) -> float:
     """Darknet's train_network_datum: one mini-batch (this rank's share); returns the network's cost."""
     net.seen += x.shape[0] * ranks  # Darknet: before the forward; the global mini-batch
     with autocast(state.amp, x.device.type):
@@ -107,9 +112,9 @@ def _train_datum(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor, r
     for head in (net.layers[i] for i in net.output_indices):
         raw = (x if head.sources[0] < 0 else outputs[head.sources[0]]).float()  # the loss math in float32 under amp
         if isinstance(head, Region):
-            output, delta, cost = head.delta(raw.detach(), truth, net.seen)
+            output, delta, cost = head.delta(raw.detach(), truth, net.seen, log)
         else:
-            output, delta, cost = head.delta(raw.detach(), truth, (net.width, net.height))
+            output, delta, cost = head.delta(raw.detach(), truth, (net.width, net.height), log)
         if raw.requires_grad:
             raws.append(raw)
             grads.append(-head.input_delta(output, delta))  # Darknet's deltas are -dL/d(output)
@@ -128,7 +133,8 @@ def loss_chain(net: Darknet) -> list[Softmax | Cost]:
     return chain if chain and chain[0].index > 0 else []
 
 
-def _classifier_datum(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor, ranks: int) -> float:
+def _classifier_datum(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor, ranks: int,
+                      log: Callable[[str], object] | None) -> float:
     """train_network_datum for a classifier: the loss chain's deltas go into its input."""
     net.seen += x.shape[0] * ranks  # Darknet: before the forward; the global mini-batch
     with autocast(state.amp, x.device.type):

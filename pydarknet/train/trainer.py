@@ -52,7 +52,7 @@ from tqdm import tqdm
 
 from pydarknet.cfg.parser import read_cfg
 from pydarknet.data import AlexeyabAugment, BatchLoader, DataFile, DetectionLoader, read_list
-from pydarknet.errors import DarknetError, StopRequested
+from pydarknet.errors import DarknetError, StopRequested, TrainingOptionWarning
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
 from pydarknet.layers.yolo_alexeyab import LossOptions
@@ -109,7 +109,8 @@ def start_network(run: TrainRun, device: str, detector: bool = True) -> tuple[Da
     about 1.3x faster convolutions on the CPU for Darknet's thin early layers.
     """
     check_training_cfg(run.cfg, detector)  # training-only keys (AlexeyAB's mosaic, iou_loss, ...) not implemented: refused
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingOptionWarning)  # "ignored at inference": here they train
         torch.manual_seed(run.seed or 0)  # Darknet's random init, reproducible by --seed
         net = Darknet(run.cfg)
     if net.dialect == "alexeyab":  # its [yolo] loss options, read at each step, checked before the run
@@ -293,6 +294,9 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
         # the bar only on a terminal: in a log, Darknet's own line per iteration (below) is the progress
         progress = tqdm(total=plan.max_batches, initial=start, unit="batch", disable=quiet or not sys.stderr.isatty(),
                         dynamic_ncols=True)
+        # each head's line per mini-batch: pjreddie's printf on stdout, AlexeyAB's [yolo] fprintf on stderr
+        lines_to = sys.stderr if net.dialect == "alexeyab" else sys.stdout
+        head_line = None if quiet else (lambda line: progress.write(line, file=lines_to))
         net.train()
         try:
             with deferred_stop() as stop:
@@ -302,7 +306,7 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
                         net.resize(width, height)
                     tic = time.perf_counter()
                     images = images.to(ranks.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                    loss = train_network(net, training, images, truth.to(ranks.device, non_blocking=True))
+                    loss = train_network(net, training, images, truth.to(ranks.device, non_blocking=True), head_line)
                     seconds = time.perf_counter() - tic
                     loss, stopping = distributed.agree(loss, stop.is_set())  # every rank stops at the same iteration
                     i = current_batch(net.seen, opt)
