@@ -80,6 +80,10 @@ def test_detector_train_map_cli_alexeyab_schedule_and_files(tmp_path, one_thread
             assert (out[number + 1] == "New best mAP!") == (value >= best)  # >= the best (-1 at first)
             best, best_at = (value, iteration) if value >= best else (best, best_at)
     assert measured == expected
+    loaded = [line for line in out if line.startswith("Loaded: ")]  # AlexeyAB's wait for each batch, before its step
+    assert len(loaded) == 210 and all(re.fullmatch(r"Loaded: \d+\.\d{6} seconds( - performance bottleneck on CPU or "
+                                                   r"Disk HDD/SSD)?", line) for line in loaded)
+    assert out.index(loaded[0]) < out.index(next(line for line in out if line.startswith(" 1: ")))
     assert {i: next_at[i] for i in (1, 100, 101, 200, 201, 210)} == {1: 100, 100: 100, 101: 200, 200: 200, 201: 300, 210: 300}
     rows = log_rows(data.parent / "backup" / "t_log.csv")
     assert [int(r["iteration"]) for r in rows if r["map"]] == expected

@@ -172,24 +172,31 @@ class LoopPlan:
     final_name: str
     resume_name: str  # the checkpoint that carries the resume state, saved on a stop signal
     calc_map: TrainingMap | None = None  # --map
+    loaded_line: Callable[[float, float], str] | None = None  # (seconds waited for the batch, avg loss): AlexeyAB's
     ema_name: str | None = None  # saved with the EMA beside each scheduled resume_name once it exists (train.ema)
 
 
 class AlexeyabProgress:
-    """AlexeyAB's progress line (src/detector.c train_detector):
-    ` N: loss, avg avg loss, rate rate, seconds seconds, images images, hours hours left`, where hours is
-    the estimate of the iterations before: -1 at first, then an average moving by .01 towards
-    `(max_batches - N) * seconds / 3600` (the C also counts the wait for the batch's data; here `seconds`
-    is the step's own time)."""
+    """AlexeyAB's lines around a step (src/detector.c train_detector): before it `Loaded: S seconds`, the
+    wait for the batch's data (with " - performance bottleneck on CPU or Disk HDD/SSD" above .1 s once there
+    is an average loss); after it ` N: loss, avg avg loss, rate rate, seconds seconds, images images, hours
+    hours left`, where hours is the estimate of the iterations before: -1 at first, then an average moving
+    by .01 towards `(max_batches - N) * (seconds + S) / 3600`."""
 
     def __init__(self, max_batches: int, images_per_batch: int) -> None:
         self.max_batches, self.images_per_batch = max_batches, images_per_batch
         self.hours_left = -1.0
+        self.load_seconds = 0.0
+
+    def loaded(self, seconds: float, avg_loss: float) -> str:
+        self.load_seconds = seconds
+        hint = " - performance bottleneck on CPU or Disk HDD/SSD" if seconds > 0.1 and avg_loss > 0 else ""
+        return f"Loaded: {seconds:f} seconds{hint}"
 
     def __call__(self, i: int, loss: float, avg: float, rate: float, seconds: float) -> str:
         line = (f" {i}: {loss:f}, {avg:f} avg loss, {rate:f} rate, {seconds:f} seconds, {i * self.images_per_batch} images, "
                 f"{self.hours_left:f} hours left")
-        remaining = (self.max_batches - i) * seconds / 60 / 60
+        remaining = (self.max_batches - i) * (seconds + self.load_seconds) / 60 / 60
         self.hours_left = remaining if self.hours_left < 0 else 0.01 * remaining + 0.99 * self.hours_left
         return line
 
@@ -226,6 +233,7 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         alexeyab=AlexeyabAugment.from_sections(read_cfg(run.cfg)) if net.dialect == "alexeyab" else None,
     )
     checkpoints: Callable[[int, int], list[str]]
+    alexeyab_lines = AlexeyabProgress(max_batches, opt.batch) if net.dialect == "alexeyab" else None
     if net.dialect == "alexeyab":  # AlexeyAB's users find and resume from NAME_last.weights
         alexeyab = AlexeyabCheckpoints(base, start, max_batches, data.saveweights, data.savelast)
         checkpoints, resume_name = alexeyab, alexeyab.resume_name
@@ -245,9 +253,10 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         max_batches=max_batches,
         images_per_batch=opt.batch,
         checkpoint_names=checkpoints,
-        progress_line=AlexeyabProgress(max_batches, opt.batch) if net.dialect == "alexeyab" else (
+        progress_line=alexeyab_lines or (
             lambda i, loss, avg, rate, secs: f"{i}: {loss:f}, {avg:f} avg, {rate:f} rate, {secs:f} seconds, {i * opt.batch} images"
         ),
+        loaded_line=alexeyab_lines.loaded if alexeyab_lines is not None else None,
         final_name=f"{base}_final.weights",
         resume_name=resume_name,
         calc_map=calc_map,
@@ -300,7 +309,10 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
         net.train()
         try:
             with deferred_stop() as stop:
+                waiting = time.perf_counter()
                 for batch, images, truth in (loader if start < plan.max_batches else ()):
+                    if not quiet and plan.loaded_line is not None:
+                        progress.write(plan.loaded_line(time.perf_counter() - waiting, avg_loss))
                     width, height = images.shape[3], images.shape[2]
                     if (width, height) != (net.width, net.height):
                         net.resize(width, height)
@@ -344,6 +356,7 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
                                             f"{backup_dir / plan.resume_name} at iteration {i}; resume by giving it as WEIGHTS")
                     if i >= plan.max_batches:
                         break
+                    waiting = time.perf_counter()
                 final = backup_dir / plan.final_name
                 save(plan.final_name, current_batch(net.seen, opt))  # a signal now waits for the save
         finally:
