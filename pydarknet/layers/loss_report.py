@@ -31,6 +31,7 @@ def c_number(value: float) -> str:
 
 
 def c_mean(total: float, count: float) -> str:
+    """printf("%f", total / count) of C's float division."""
     return c_number(c_ratio(total, count))
 
 
