@@ -91,6 +91,7 @@ DARKNET_ONLY = {
     "conv_lstm": ("recurrent", "AlexeyAB's"), "history": ("recurrent", "AlexeyAB's"),
 }
 HEAD_TYPES = (Region, Yolo, GaussianYolo, DetectionLayer)
+TRAINING_BUILDS = ("gpu", "cpu")  # the builds of AlexeyAB's Darknet its dialect can train as (Darknet.set_training_build)
 
 
 def _build_layer(section: Section, index: int, shapes: dict[int, Shape]) -> Layer:
@@ -172,6 +173,10 @@ class Darknet(nn.Module):
     norm at inference (BatchNorm.alexeyab), the [yolo] loss and its `max`
     default (Yolo.alexeyab), and pydarknet.infer.detect reads it for the
     preprocessing, the box correction and the NMS.
+
+    `training_build` says which of AlexeyAB's builds its training reproduces
+    (`set_training_build`): "gpu" (the default, as its users train) or "cpu"
+    (the goldens'); pjreddie's dialect trains as pjreddie's CPU build either way.
     """
 
     def __init__(self, cfg_path: str | Path, width: int | None = None, height: int | None = None, strict: bool = False,
@@ -196,6 +201,7 @@ class Darknet(nn.Module):
             layer.link(layers)
         self.layers = nn.ModuleList(layers)
         self.set_dialect(self.dialect, self.dialect_reason)
+        self.set_training_build("gpu")
         self.seen = 0
         self.header = None  # the pydarknet.weights.WeightsHeader it was loaded with
         self._plan()
@@ -231,6 +237,22 @@ class Darknet(nn.Module):
         for module in self.modules():
             if isinstance(module, (BatchNorm, Yolo)):  # the batch norm at inference; [yolo]'s loss and `max` default
                 module.alexeyab = dialect == "alexeyab"
+
+    def set_training_build(self, build: str) -> None:
+        """Train as AlexeyAB's "gpu" or "cpu" build (its dialect only; inference is the same in both).
+
+        Its CPU build (src/network.c, convolutional_layer.c, batchnorm_layer.c at 59596d78) never zeroes a
+        [route]'s or [upsample]'s delta (pydarknet.train.carried_delta), loses what a later layer adds to the
+        delta of the layer before a [convolutional] (`forward_layers`), and trains batch norm its own way
+        (BatchNorm: .9/.1, no bias gradient).  Its GPU build (GPU=1 CUDNN=1: forward_network_gpu,
+        backward_convolutional_layer_gpu, forward/backward_batchnorm_layer_gpu) zeroes every delta, adds
+        into the one before a convolution, and trains batch norm with cuDNN (BatchNorm.gpu_build)."""
+        if build not in TRAINING_BUILDS:
+            raise DarknetError(f"training build '{build}': expected one of {', '.join(TRAINING_BUILDS)}")
+        self.training_build = build
+        for module in self.modules():
+            if isinstance(module, BatchNorm):
+                module.gpu_build = build == "gpu"
 
     def set_cpu_tree_quirk(self, on: bool = True) -> None:
         """Reproduce pjreddie's CPU build's broken YOLO9000 tree softmax at inference (NaNs: Region.cpu_tree_quirk),
@@ -293,15 +315,16 @@ class Darknet(nn.Module):
         stops before that layer's backward, so neither it nor any layer before
         it gets a gradient (update_network still decays their weights and
         applies their momentum, as DarknetSGD does for a missing gradient).
-        In AlexeyAB's dialect a layer after a [convolutional] i that reads
-        layer i-1's output (a [route], a [shortcut], ...) passes no gradient to
-        it: AlexeyAB's CPU backward of layer i overwrites that delta (`_plan`).
+        In AlexeyAB's dialect, as its CPU build trains (`training_build`), a layer
+        after a [convolutional] i that reads layer i-1's output (a [route], a
+        [shortcut], ...) passes no gradient to it: the CPU backward of layer i
+        overwrites that delta (`_lost_deltas`).
         `output_hook(index, output)`, if given, replaces each layer's output
         (the training floor's pydarknet.train.carried_delta).
         """
         self._check_input(x)
         frozen = self.backward_stop if self.training else 0
-        lost = self._lost_deltas if self.training and self.dialect == "alexeyab" else set()
+        lost = self._lost_deltas if self.training and self.dialect == "alexeyab" and self.training_build == "cpu" else set()
         outputs: list[Tensor] = []
         for layer in self.layers:
             inputs = [x if s < 0 else outputs[s].detach() if (layer.index, s) in lost else outputs[s] for s in layer.sources]

@@ -22,9 +22,11 @@ CASES = json.loads((GOLDEN / "manifest.json").read_text())["cases"]
 TOLERANCE = 1e-4
 
 
-def run_case(folder: Path, case: dict, dialect: str) -> tuple[dict[str, torch.Tensor], BatchNorm]:
-    """The case's last layer, loaded with params.npy, forward on input.npy and backward of grad.npy."""
+def run_case(folder: Path, case: dict, dialect: str, build: str = "cpu") -> tuple[dict[str, torch.Tensor], BatchNorm]:
+    """The case's last layer, loaded with params.npy, forward on input.npy and backward of grad.npy, trained as
+    AlexeyAB's `build` (the goldens': its CPU build)."""
     net = Darknet(folder / "layer.cfg", dialect=dialect)
+    net.set_training_build(build)
     layer = net.layers[-1]
     bn = layer.bn
     params = torch.from_numpy(np.load(folder / "params.npy"))
@@ -74,6 +76,27 @@ def test_pjreddie_dialect_keeps_its_formulas() -> None:
     torch.testing.assert_close(ours["rolling_mean"], 0.99 * torch.from_numpy(params[12:15]) + 0.01 * mean)
     assert ours["bias_updates"].abs().sum() > 0
     assert not np.allclose(ours["output"].numpy().ravel(), np.load(folder / "output.npy"), atol=1e-2)
+
+
+def test_gpu_build_is_cudnns_batch_norm() -> None:
+    """AlexeyAB's GPU build (the default; its cuDNN calls in forward/backward_batchnorm_layer_gpu): the biased
+    batch variance in sqrt(var + .00001), the rolling mean and unbiased variance by .99/.01, a bias gradient."""
+    case = next(c for c in CASES if c["name"] == "conv_small_variance")
+    folder = GOLDEN / case["name"]
+    ours, bn = run_case(folder, case, "alexeyab", build="gpu")
+    params = np.load(folder / "params.npy")
+    x = torch.from_numpy(np.load(folder / "input.npy")).view(2, 2, 3, 3)
+    pre = torch.nn.functional.conv2d(x, torch.from_numpy(params[:6]).view(3, 2, 1, 1))
+    var, mean = torch.var_mean(pre, dim=(0, 2, 3), correction=0)
+    biases, scales = torch.from_numpy(params[6:9]), torch.from_numpy(params[9:12])
+    expected = (pre - mean.view(1, -1, 1, 1)) / (var + 1e-5).sqrt().view(1, -1, 1, 1) * scales.view(1, -1, 1, 1) \
+        + biases.view(1, -1, 1, 1)
+    torch.testing.assert_close(ours["output"], expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours["rolling_mean"], 0.99 * torch.from_numpy(params[12:15]) + 0.01 * mean)
+    unbiased = var * pre[:, 0].numel() / (pre[:, 0].numel() - 1)
+    torch.testing.assert_close(ours["rolling_variance"], 0.99 * torch.from_numpy(params[15:18]) + 0.01 * unbiased)
+    grad = torch.from_numpy(np.load(folder / "grad.npy")).view_as(pre)
+    torch.testing.assert_close(ours["bias_updates"], grad.sum(dim=(0, 2, 3)))
 
 
 @pytest.mark.parametrize("alexeyab", [False, True])

@@ -2,7 +2,8 @@
 yolov4-tiny (route groups, maxpools, upsample, two ciou [yolo] heads with scale_x_y) from seeded weights on
 a fixed batch, at the burn-in rate.  Step 1's heads (l.output, l.delta), each step's returned loss, and the
 whole weights file after each step (every tensor, the rolling statistics and the `seen` header included), and
-the heads' `v3 (...)` lines."""
+the heads' `v3 (...)` lines; all as its CPU build, the goldens'.  And its GPU build, the trainer's default, as its
+C reads: no delta carried or cut, batch-norm biases that move."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from conftest import ROOT
 from golden_weights import build_random_weights
 from helpers import assert_same_printed_line, loaded_net, relative_to_update, weights_tensors
 from pydarknet import Darknet
+from pydarknet.errors import DarknetError
+from pydarknet.train.distributed import synchronize_batchnorm
 from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
 from pydarknet.weights import read_weights_file
@@ -57,6 +60,7 @@ def start_weights(request: pytest.FixtureRequest) -> Path:
 
 def test_two_train_steps_match_alexeyab(start_weights: Path, tmp_path: Path) -> None:
     net = loaded_net(FOLDER / MANIFEST["cfg"], start_weights)
+    net.set_training_build("cpu")  # the goldens' build
     assert net.dialect == "alexeyab"
     before = weights_tensors(net)
     _, previous = read_weights_file(start_weights)
@@ -99,6 +103,7 @@ def test_two_train_steps_match_alexeyab(start_weights: Path, tmp_path: Path) -> 
 def test_carried_deltas_ride_in_the_resume_state(start_weights: Path) -> None:
     """The [route]/[upsample] sums (pydarknet.train.carried_delta) are saved and restored with the momentum."""
     net = loaded_net(FOLDER / MANIFEST["cfg"], start_weights)
+    net.set_training_build("cpu")
     state = TrainingState(net)
     assert state.carried.indices == {8, 16, 25}  # [route] 8, 16 before a [maxpool], [upsample] 25 before a [route]
     x = torch.from_numpy(np.random.Generator(np.random.PCG64(MANIFEST["input_seed"])).random((2, 3, 96, 96)).astype(np.float32))
@@ -108,3 +113,42 @@ def test_carried_deltas_ride_in_the_resume_state(start_weights: Path) -> None:
     resumed = TrainingState(net)
     resumed.load_resume_entries(state.resume_entries())
     assert all(torch.equal(resumed.carried.deltas[int(k)], v) for k, v in saved.items())
+
+
+def test_gpu_build_trains_every_path_and_every_bias(start_weights: Path) -> None:
+    """AlexeyAB's GPU build, the default (Darknet.set_training_build): forward_network_gpu zeroes every delta (no
+    [route]/[upsample] sum is carried) and cuDNN's convolution backward adds into the delta before it (no path is
+    cut), so the gradient is autograd's through the whole graph; and cuDNN's batch norm moves the biases."""
+    net = loaded_net(FOLDER / MANIFEST["cfg"], start_weights)
+    assert net.training_build == "gpu" and not TrainingState(net).carried.indices
+    x = torch.from_numpy(np.random.Generator(np.random.PCG64(MANIFEST["input_seed"])).random((2, 3, 96, 96)).astype(np.float32))
+    grads = {}
+    for build in ("gpu", "cpu"):
+        for how in ("forward_layers", "forward"):
+            copy_ = copy.deepcopy(net).train()
+            copy_.set_training_build(build)
+            if how == "forward":
+                heads = copy_(x)
+            else:
+                outputs = copy_.forward_layers(x)
+                heads = [outputs[i] for i in copy_.output_indices]
+            sum(h.square().sum() for h in heads).backward()
+            grads[build, how] = torch.cat([p.grad.flatten() for p in copy_.parameters() if p.grad is not None])
+    assert torch.allclose(grads["gpu", "forward_layers"], grads["gpu", "forward"], rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(grads["cpu", "forward_layers"], grads["cpu", "forward"], rtol=1e-4, atol=1e-6)  # cut paths
+
+    conv_bn = [layer.bn.bias for layer in net.layers if getattr(layer, "bn", None) is not None]
+    before = [b.detach().clone() for b in conv_bn]
+    train_network(net, TrainingState(net), x, torch.from_numpy(np.load(FOLDER / "truth.npy")))
+    assert conv_bn and all(not torch.equal(b, a) for b, a in zip(conv_bn, before))
+    with pytest.raises(DarknetError, match=r"--sync-bn trains AlexeyAB's dialect as its CPU build only"):
+        synchronize_batchnorm(net, True)  # cuDNN's batch norm is per GPU
+
+
+def test_train_cli_chooses_the_build() -> None:
+    """`pydarknet train` trains as AlexeyAB's GPU build unless told `--alexeyab-cpu-build`."""
+    from pydarknet.cli import build_parser
+    from pydarknet.commands.train import training_run
+
+    for extra, build in (([], "gpu"), (["--alexeyab-cpu-build"], "cpu")):
+        assert training_run(build_parser().parse_args(["train", "a.data", "b.cfg", *extra])).training_build == build

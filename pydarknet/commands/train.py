@@ -62,6 +62,11 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
                    help="under torchrun: batch norm over the global mini-batch (default: each rank's share, as Darknet's GPUs)")
     p.add_argument("--dist-timeout", type=positive_float, default=600.0, metavar="SECONDS",
                    help="under torchrun: a rank waiting longer than this for the others stops the job (default 600)")
+    p.add_argument("--alexeyab-cpu-build", action="store_true",
+                   help="a cfg in AlexeyAB's dialect: train as its CPU build computes (the C goldens: .9/.1 batch norm "
+                        "without bias gradients, [route]/[upsample] deltas never zeroed, deltas lost before a "
+                        "convolution) instead of its GPU build, as its users train (cuDNN batch norm, every delta "
+                        "zeroed; the default)")
     p.add_argument("--amp", action="store_true",
                    help="mixed precision: convolutions in float16 with dynamic loss scaling on CUDA (bfloat16 on the CPU), "
                    "batch norm, the loss and the SGD update in float32; meant for GPUs, not Darknet-exact (default off)")
@@ -73,5 +78,6 @@ def training_run(args: argparse.Namespace) -> TrainRun:
         data=args.data, cfg=args.cfg, weights=args.weights, clear=args.clear, device=args.device,
         workers=args.workers, seed=args.seed, max_batches=args.max_batches, backup=args.backup,
         chart=args.chart, quiet=args.quiet, sync_bn=args.sync_bn, timeout=args.dist_timeout, amp=args.amp,
+        training_build="cpu" if args.alexeyab_cpu_build else "gpu",
         calc_map=getattr(args, "calc_map", False), map_epochs=getattr(args, "map_epochs", MAP_EPOCHS),
     )

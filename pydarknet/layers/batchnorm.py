@@ -25,8 +25,16 @@ the rolling statistics move by .9/.1 (`forward_batchnorm_layer`), by
 and a [convolutional] layer's `backward_batchnorm_layer` has no
 `backward_bias`: the biases of a batch-normalized convolution get no
 gradient and never move (`bias_updates` stays 0), while [connected] adds
-its delta to them (`backward_connected_layer`).  The GPU build differs
-(cuDNN, .99/.01, backward_bias_gpu); pydarknet reproduces the CPU build.
+its delta to them (`backward_connected_layer`).
+
+AlexeyAB's GPU build (`gpu_build`, Darknet.set_training_build: GPU=1
+CUDNN=1, forward/backward_batchnorm_layer_gpu) trains with cuDNN's batch
+norm, in a convolution and a [connected] layer alike:
+cudnnBatchNormalizationForwardTraining with epsilon .00001 and an
+exponential average factor of .01 normalises by the biased batch variance,
+sqrt(var + .00001), and moves the rolling mean and the *unbiased* variance
+by .99/.01; cudnnBatchNormalizationBackward gives the exact gradients, the
+biases' included: what torch's `batch_norm` computes, used as it is.
 
 Distributed training with synchronised batch norm (`--sync-bn`) sets
 `sum_over_ranks` (pydarknet.train.distributed.all_sum): the channel sums of
@@ -160,6 +168,7 @@ class BatchNorm(nn.Module):
         self.register_buffer("running_var", torch.zeros(channels))
         self.sum_over_ranks: SumOverRanks | None = None  # set for synchronised batch norm
         self.alexeyab = False  # AlexeyAB's formulas, sqrt(var + .00001f) (set by Darknet's dialect)
+        self.gpu_build = False  # with `alexeyab`: train as its GPU build (cuDNN's batch norm), else as its CPU build
         self.connected = connected
 
     def forward(self, x: Tensor) -> Tensor:
@@ -172,6 +181,9 @@ class BatchNorm(nn.Module):
                 std = self.running_var.sqrt() + 1e-6
             x_norm = (x - self.running_mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
             return x_norm * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        if self.alexeyab and self.gpu_build:  # synchronised over ranks: refused (distributed.synchronize_batchnorm)
+            return torch.nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                                  training=True, momentum=0.01, eps=1e-5)
         bias = self.bias
         if self.alexeyab and not self.connected:  # AlexeyAB's CPU backward_batchnorm_layer: no backward_bias
             bias = bias.detach() + 0 * bias  # the same values, a zero gradient
@@ -188,7 +200,7 @@ class BatchNorm(nn.Module):
 
     def rolling_rate(self) -> float:
         """How far one training batch moves the rolling statistics: pjreddie's .01 (forward_batchnorm_layer);
-        AlexeyAB's .1, .05 in [connected] (forward_batchnorm_layer, forward_connected_layer)."""
+        AlexeyAB's CPU build's .1, .05 in [connected] (forward_batchnorm_layer, forward_connected_layer)."""
         if not self.alexeyab:
             return 0.01
         return 0.05 if self.connected else 0.1

@@ -1,5 +1,7 @@
 """The deltas AlexeyAB's CPU training never zeroes (src/network.c forward_network, 59596d78).
 
+Its GPU build (forward_network_gpu zeroes every layer's delta; Darknet.set_training_build) carries none.
+
 forward_network zeroes a layer's `l.delta` before its forward only `if(l.delta && state.train && l.train)`,
 and only the makers of the convolutional, maxpool, shortcut, batchnorm and recurrent layers set `l.train`
 (make_route_layer and make_upsample_layer leave it 0).  So the delta of a [route] or an [upsample] keeps
@@ -31,11 +33,12 @@ if TYPE_CHECKING:
 
 
 class CarriedDeltas:
-    """The summed gradients of `net`'s [route] and [upsample] outputs in AlexeyAB's dialect (none in pjreddie's)."""
+    """The summed gradients of `net`'s [route] and [upsample] outputs in AlexeyAB's dialect trained as its CPU
+    build (none in pjreddie's, none as AlexeyAB's GPU build)."""
 
     def __init__(self, net: Darknet) -> None:
         layers = net.layers
-        self.indices = set() if net.dialect != "alexeyab" else {
+        self.indices = set() if net.dialect != "alexeyab" or net.training_build != "cpu" else {
             layer.index for layer in layers if isinstance(layer, (Route, Upsample))
             and not (layer.index + 1 < len(layers) and isinstance(layers[layer.index + 1], Convolutional))}
         self.deltas: dict[int, Tensor] = {}

@@ -35,6 +35,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -42,6 +43,9 @@ from torch import Tensor, nn
 
 from pydarknet.errors import DarknetError
 from pydarknet.layers.batchnorm import BatchNorm
+
+if TYPE_CHECKING:
+    from pydarknet.network import Darknet
 
 # Gradients are all-reduced in flat buckets of at most this many elements (64 MB of float32).
 BUCKET_ELEMENTS = 1 << 24
@@ -175,8 +179,12 @@ def broadcast_model(net: nn.Module) -> None:
             dist.broadcast(tensor.data, src=0)
 
 
-def synchronize_batchnorm(net: nn.Module, enabled: bool = True) -> None:
-    """Make every batch norm of `net` use the statistics of the global mini-batch (`--sync-bn`)."""
+def synchronize_batchnorm(net: Darknet, enabled: bool = True) -> None:
+    """Make every batch norm of `net` use the statistics of the global mini-batch (`--sync-bn`): Darknet's
+    formulas over the ranks, which AlexeyAB's GPU build does not have (cuDNN's, per GPU): refused there."""
+    if enabled and net.dialect == "alexeyab" and net.training_build == "gpu":
+        raise DarknetError("--sync-bn trains AlexeyAB's dialect as its CPU build only (add --alexeyab-cpu-build); "
+                           "its GPU build normalises each GPU's share on its own, as pydarknet does without --sync-bn")
     for module in net.modules():
         if isinstance(module, BatchNorm):
             module.sum_over_ranks = all_sum if enabled else None

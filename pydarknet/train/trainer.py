@@ -90,6 +90,7 @@ class TrainRun:
     sync_bn: bool = False
     timeout: float = 600.0
     amp: bool = False
+    training_build: str = "gpu"  # AlexeyAB's dialect: train as its GPU build or its CPU build (Darknet.set_training_build)
     calc_map: bool = False  # AlexeyAB's -map: mAP on the valid list during training, NAME_best.weights
     map_epochs: int = MAP_EPOCHS  # AlexeyAB's -mAP_epochs
 
@@ -113,6 +114,7 @@ def start_network(run: TrainRun, device: str, detector: bool = True) -> tuple[Da
         warnings.simplefilter("ignore", TrainingOptionWarning)  # "ignored at inference": here they train
         torch.manual_seed(run.seed or 0)  # Darknet's random init, reproducible by --seed
         net = Darknet(run.cfg)
+    net.set_training_build(run.training_build)
     if net.dialect == "alexeyab":  # its [yolo] loss options, read at each step, checked before the run
         for layer in net.layers:
             if isinstance(layer, Yolo):
