@@ -180,8 +180,9 @@ def test_alexeyab_region_loss_is_refused(tmp_path: Path) -> None:
     line = cfg.read_text().splitlines().index("[region]") + 1
     with pytest.raises(DarknetError) as err:
         check_training_cfg(cfg)
-    assert str(err.value).startswith(f"{cfg}:{line}: [region] in a cfg for AlexeyAB's Darknet ({line_col(cfg, 'mosaic')}: "
-                                     "[net] mosaic=1): pydarknet train implements pjreddie's [region] loss, not AlexeyAB's")
+    assert str(err.value).startswith(f"{cfg}:{line}: [region] in AlexeyAB's dialect: pydarknet train implements "
+                                     "pjreddie's [region] loss, not AlexeyAB's")
+    assert f"the cfg is AlexeyAB's by {line_col(cfg, 'mosaic')}: [net] mosaic=1;" in str(err.value)
     cfg.write_text(NET.format(net="") + conv + region)
     check_training_cfg(cfg)
 

@@ -108,10 +108,10 @@ def check_training_cfg(cfg: str | Path, detector: bool = True) -> None:
     region = next((section for section in sections if canonical(section.kind) == "region"), None)
     if dialect == "alexeyab" and region is not None:
         raise DarknetError(
-            f"{region.where()}: [region] in a cfg for AlexeyAB's Darknet ({alexeyab_feature(sections)}): "
-            "pydarknet train implements pjreddie's [region] loss, not AlexeyAB's forward_region_layer (its deltas "
-            "differ: the logistic gradient inside, no 2 - w*h box scale, classfix, focal_loss); without AlexeyAB's "
-            "keys the cfg trains with pjreddie's")
+            f"{region.where()}: [region] in AlexeyAB's dialect: pydarknet train implements pjreddie's [region] "
+            "loss, not AlexeyAB's forward_region_layer (its deltas differ: the logistic gradient inside, no 2 - w*h "
+            f"box scale, classfix, focal_loss); the cfg is AlexeyAB's by {alexeyab_feature(sections)}; without "
+            "AlexeyAB's keys it trains with pjreddie's")
     last = sections[-1]
     problem = random_problem(last.get_float("random", 0)) if dialect == "alexeyab" and last.has("random") else None
     if problem:
