@@ -183,7 +183,26 @@ def bench_train(args: argparse.Namespace) -> list[str]:
         raw = torch.randn(8, *region.in_shapes[0])
         t_region = median_seconds(lambda: region.delta(raw, truth, net.seen), min(args.repeat, 3))
         rows.append(f"train    {cfg:<18s} region loss (delta + cost), batch 8: {t_region * 1000:7.1f} ms = {t_region / t:.1%} of the step")
+    rows += _train_builds(args)
     return rows
+
+
+def _train_builds(args: argparse.Namespace) -> list[str]:
+    """yolov4-tiny's train_network as AlexeyAB's GPU build (pydarknet's default) and its CPU build
+    (--alexeyab-cpu-build), timed in turns: the ratio is the default's price or gain."""
+    x = torch.rand(8, 3, 416, 416).contiguous(memory_format=torch.channels_last)
+    truth = torch.zeros(8, 30, 5)
+    truth[:, :3] = torch.tensor([[0.3, 0.4, 0.2, 0.3, 1], [0.6, 0.5, 0.5, 0.6, 7], [0.8, 0.2, 0.1, 0.1, 14]])
+    steps = {}
+    for build in ("gpu", "cpu"):
+        net = random_network("yolov4-tiny.cfg").to(memory_format=torch.channels_last)
+        net.set_training_build(build)
+        net.options.batch, net.options.subdivisions = 8, 1
+        state = TrainingState(net)
+        steps[build] = lambda net=net, state=state: train_network(net, state, x, truth)
+    t = interleaved_medians(steps, min(args.repeat, 5))
+    return [f"train    yolov4-tiny.cfg    416x416 NHWC batch 8, AlexeyAB's {build} build: {8 / t[build]:6.2f} images/s "
+            f"{t[build] * 1000:9.1f} ms/step" for build in steps] + [f"train    yolov4-tiny.cfg    gpu build / cpu build step time: {t['gpu'] / t['cpu']:.2f}"]
 
 
 def bench_convert(args: argparse.Namespace) -> list[str]:
