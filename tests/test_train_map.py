@@ -62,6 +62,7 @@ def test_detector_train_map_cli_alexeyab_schedule_and_files(tmp_path, one_thread
     captured = capsys.readouterr()
     assert "\r" not in captured.err  # no progress bar off a terminal: Darknet's own lines are the progress
     out = captured.out.splitlines()
+    assert out[0] == "Training as AlexeyAB's GPU build computes (--alexeyab-cpu-build for its CPU build's numbers)"
 
     # interval max(4 * 6 / 2, 100) = 100 from iteration 0, burn_in 2: after 100, 200, and the last, 210
     expected = [100, 200, 210]

@@ -240,6 +240,8 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         alexeyab = AlexeyabCheckpoints(base, start, max_batches, data.saveweights, data.savelast)
         checkpoints, resume_name = alexeyab, alexeyab.resume_name
         if ranks.main and not run.quiet:
+            print(f"Training as AlexeyAB's {net.training_build.upper()} build computes"
+                  + (" (--alexeyab-cpu-build)" if net.training_build == "cpu" else " (--alexeyab-cpu-build for its CPU build's numbers)"))
             print(f"Weights are saved after: {alexeyab.save_every} iterations. Last weights (*_last.weights) are "
                   f"stored every {alexeyab.last_every} iterations.")
     else:
