@@ -68,11 +68,15 @@ def _printed(result) -> list[str]:
     return sorted(m.group(1) for m in re.finditer(r"^(\w+): \d+%", result.stdout, flags=re.M))
 
 
-def test_shipped_weights_are_small():
-    assert WEIGHTS.stat().st_size < 20 * 2**20
+SHIPPED_DETECTORS = [(SHAPES_CFG, WEIGHTS)]  # the shapes detectors weights/README.md ships
 
 
-def test_finds_every_demo_shape_and_nothing_else(demo_detections, truth, names):
+@pytest.mark.parametrize(("cfg", "weights"), SHIPPED_DETECTORS, ids=lambda p: p.stem)
+def test_finds_every_demo_shape_and_nothing_else(cfg, weights, truth, names):
+    assert weights.stat().st_size < 20 * 2**20
+    net = Darknet(cfg)
+    net.load_weights(weights)
+    demo_detections = detect_image(net.eval(), DEMO, thresh=THRESH)
     assert len(truth) == 6
     pairs = matches(demo_detections, truth)
     found = {t for _, t, _ in pairs}
