@@ -30,9 +30,9 @@ def c_number(value: float) -> str:
     return f"{value:f}"
 
 
-def c_mean(total: float, count: float) -> str:
-    """printf("%f", total / count) of C's float division."""
-    return c_number(c_ratio(total, count))
+def c_mean(total: float | Tensor, count: float | Tensor) -> str:
+    """printf("%f", total / count) of C's float division (a tensor sum read here, once per line)."""
+    return c_number(c_ratio(float(total), float(count)))
 
 
 @dataclass
@@ -42,22 +42,22 @@ class Tally:
     (`avg_obj`) and class probability (`avg_cat`, added by delta_*_class); over every anchor of the images
     searched, the objectness (`avg_anyobj`)."""
 
-    iou: float = 0.0
-    recall: int = 0
-    recall75: int = 0
-    cat: float = 0.0
-    obj: float = 0.0
-    anyobj: float = 0.0
+    iou: float | Tensor = 0.0  # sums stay tensors until the line reads them: no device sync per truth
+    recall: int | Tensor = 0
+    recall75: int | Tensor = 0
+    cat: float | Tensor = 0.0
+    obj: float | Tensor = 0.0
+    anyobj: float | Tensor = 0.0
     count: int = 0
     class_count: int = 0
 
     def truths(self, iou: Tensor, obj: Tensor, cat: Tensor) -> None:
         """Add the truths (one row each) that trained an anchor: `++count; ++class_count`."""
-        self.iou += float(iou.double().sum())
-        self.recall += int((iou > 0.5).sum())
-        self.recall75 += int((iou > 0.75).sum())
-        self.obj += float(obj.double().sum())
-        self.cat += float(cat.double().sum())
+        self.iou += iou.double().sum()
+        self.recall += (iou > 0.5).sum()
+        self.recall75 += (iou > 0.75).sum()
+        self.obj += obj.double().sum()
+        self.cat += cat.double().sum()
         self.count += len(iou)
         self.class_count += len(iou)
 

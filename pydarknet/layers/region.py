@@ -203,7 +203,7 @@ class Region(Layer):
             only_class = self._classification_only(truth, valid)
             tally = Tally() if log is not None else None
             if tally is not None:  # every anchor of the images not skipped as class-only
-                tally.anyobj = float(o[only_class < 0, :, self.coords].double().sum())
+                tally.anyobj = o[only_class < 0, :, self.coords].double().sum()
             for t in range(truth.shape[1]):
                 images = (valid[:, t] & (only_class < 0)).nonzero()[:, 0]
                 if images.numel():
@@ -375,5 +375,5 @@ class Region(Layer):
         delta[images, n, first:, j, i] = self._tree_class_delta(p, torch.zeros_like(p), cls, self.class_scale)
         delta[images, n, self.coords, j, i] = 0
         if tally is not None:  # delta_region_class's avg_cat: the hierarchy probability at the box
-            tally.cat += float(prob.flatten(1).gather(1, best.unsqueeze(1)).double().sum())
+            tally.cat += prob.flatten(1).gather(1, best.unsqueeze(1)).double().sum()
             tally.class_count += len(images)

@@ -179,7 +179,7 @@ class Yolo(YoloHead):
             delta[:, :, 4] = (0 - obj).masked_fill(best > self.ignore_thresh, 0.0)
             if best_t is not None and bool((best > self.truth_thresh).any()):
                 self._matched_delta(o, best > self.truth_thresh, best_t, truth, size, delta)
-            tally = Tally(anyobj=float(obj.double().sum())) if log is not None else None
+            tally = Tally(anyobj=obj.double().sum()) if log is not None else None
             for t in range(truth.shape[1]):
                 images = valid[:, t].nonzero()[:, 0]
                 if images.numel():
