@@ -42,9 +42,30 @@ def test_round_trip_is_byte_identical(tmp_path, random_weights, cfg, version):
     assert read_weights_file(out)[0].seen_bytes == (8 if version[1] >= 2 else 4)
 
 
+CONNECTED_CFG = """[net]
+width=8
+height=8
+channels=3
+
+[convolutional]
+filters=4
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[connected]
+output=10
+activation=linear
+"""
+
+
 def test_connected_transpose_flag_round_trip(tmp_path):
-    """Headers with major or minor > 1000 store connected weights transposed."""
-    net = net_for("yolov1-tiny.cfg")
+    """Headers with major or minor > 1000 store connected weights transposed (a non-square
+    [connected] layer, as yolov1-tiny's, so that the transpose shows)."""
+    cfg = tmp_path / "connected.cfg"
+    cfg.write_text(CONNECTED_CFG)
+    net = Darknet(cfg)
     torch.manual_seed(0)
     for p in net.parameters():
         p.data.normal_()
@@ -53,7 +74,7 @@ def test_connected_transpose_flag_round_trip(tmp_path):
     net.header = WeightsHeader(0, 1001, 0)
     flipped = tmp_path / "flipped.weights"
     net.save_weights(flipped)
-    fresh = net_for("yolov1-tiny.cfg")
+    fresh = Darknet(cfg)
     fresh.load_weights(flipped)
     connected = next(layer for layer in fresh.layers if layer.kind == "connected")
     original = next(layer for layer in net.layers if layer.kind == "connected")
