@@ -38,8 +38,8 @@ class CfgWarning(UserWarning):
 
 
 class TrainingOptionWarning(CfgWarning):
-    """A training option in a network built for inference: ignored there (`pydarknet train` reads it, and
-    does not show these)."""
+    """A training option `pydarknet train` refuses (pydarknet.train.options), in a network built for inference:
+    no effect there.  The training options it implements pass in silence."""
 
 
 def first_line(err: BaseException, limit: int = 200) -> str:

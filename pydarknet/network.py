@@ -120,15 +120,19 @@ def _report_unused(section: Section, strict: bool, dialect: str = "pjreddie") ->
     """The options no layer read, by what they do in the Darknets (pydarknet.cfg.dialect tables).
 
     Never silently different: a key some Darknet reads for this section that changes inference
-    numbers and that pydarknet does not implement is an error; a training-only key (or one with no
-    effect on any number) is a warning here (`pydarknet train` refuses the training keys it does not
-    implement for the network's `dialect`: pydarknet.train.options); a key no Darknet reads is Darknet's
-    "Unused field" warning.  With `strict=True` every unread or repeated option is an error.
+    numbers and that pydarknet does not implement is an error.  A training-only key `pydarknet train`
+    implements for the network's `dialect` is read there and passes in silence here, as Darknet's
+    inference passes it (yolov4-tiny's `iou_loss`, `mosaic`...); one it refuses
+    (pydarknet.train.options), or a key with no effect on any number, is a warning; a key no Darknet
+    reads is Darknet's "Unused field" warning.  With `strict=True` every unread or repeated option
+    pydarknet does not train from is an error.
     """
     for opt in section.unused() + section.duplicates:
         head = f"{section.where(opt)}: [{section.kind}] '{opt.key}={opt.value}'"
         category = CfgWarning
         role = None if opt in section.duplicates else key_role(section.kind, opt.key)
+        if role == TRAINING and trainer_implements(section.kind, opt.key, opt.value, dialect):
+            continue
         if opt in section.duplicates:
             message = f"{head} repeats an option; Darknet uses the first"
         elif role == INFERENCE:
@@ -144,10 +148,8 @@ def _report_unused(section: Section, strict: bool, dialect: str = "pjreddie") ->
             raise CfgError(f"{head}: {readers_phrase(section.kind, opt.key)} and it changes {what}; "
                            "pydarknet does not implement it")
         elif role == TRAINING:
-            train = "pydarknet train reads it" if trainer_implements(section.kind, opt.key, opt.value, dialect) \
-                else "pydarknet train refuses it"
             message = (f"{head} is a training option of {darknet_name(section.kind, opt.key)}: "
-                       f"ignored here at inference; {train}")
+                       "no effect at inference; pydarknet train refuses it")
             category = TrainingOptionWarning
         elif role == HARMLESS:
             message = (f"{head} is read by {darknet_name(section.kind, opt.key)} only for GPU memory, display or "
@@ -251,7 +253,7 @@ class Darknet(nn.Module):
             raise DarknetError(f"training build '{build}': expected one of {', '.join(TRAINING_BUILDS)}")
         self.training_build = build
         for module in self.modules():
-            if isinstance(module, BatchNorm):
+            if isinstance(module, (BatchNorm, Yolo)):
                 module.gpu_build = build == "gpu"
 
     def set_cpu_tree_quirk(self, on: bool = True) -> None:

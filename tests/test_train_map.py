@@ -140,7 +140,6 @@ def test_alexeyab_checkpoint_schedule():
     assert [i for i in range(151, 700) if resumed(i, 0)] == [200, 400, 600]
 
 
-@pytest.mark.filterwarnings("ignore:.*'mosaic=0' is a training option")
 def test_alexeyab_ctrl_c_saves_last_weights_that_resume_the_same_run(tmp_path, one_thread, monkeypatch):
     data, cfg = make_dataset(tmp_path / "ds"), make_cfg(tmp_path, alexeyab=True)
     straight, resumed = alexeyab_stopped_and_resumed(tmp_path, data, cfg, monkeypatch)

@@ -22,6 +22,7 @@ from helpers import assert_same_printed_line, loaded_net, relative_to_update, we
 from pydarknet import Darknet
 from pydarknet.errors import DarknetError
 from pydarknet.train.distributed import synchronize_batchnorm
+from pydarknet.train.options import check_training_cfg
 from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
 from pydarknet.weights import read_weights_file
@@ -143,6 +144,20 @@ def test_gpu_build_trains_every_path_and_every_bias(start_weights: Path) -> None
     assert conv_bn and all(not torch.equal(b, a) for b, a in zip(conv_bn, before))
     with pytest.raises(DarknetError, match=r"--sync-bn trains AlexeyAB's dialect as its CPU build only"):
         synchronize_batchnorm(net, True)  # cuDNN's batch norm is per GPU
+
+
+def test_gpu_build_passes_the_yolo_delta_times_delta_normalizer(tmp_path: Path) -> None:
+    """[yolo] delta_normalizer: AlexeyAB's backward_yolo_layer_gpu adds loss_scale * delta_normalizer * l.delta to the
+    layer before (yolo_layer.c); its CPU build's backward_yolo_layer adds l.delta as it is."""
+    cfg = tmp_path / "delta_normalizer.cfg"
+    cfg.write_text((FOLDER / MANIFEST["cfg"]).read_text().replace("[yolo]\n", "[yolo]\ndelta_normalizer=0.3\n"))
+    check_training_cfg(cfg)
+    net = Darknet(cfg)
+    heads = [net.layers[i] for i in net.output_indices]
+    delta = torch.randn(2, *heads[0].out_shape)
+    assert all(torch.equal(head.input_delta(delta, delta), delta * np.float32(0.3)) for head in heads)
+    net.set_training_build("cpu")
+    assert all(torch.equal(head.input_delta(delta, delta), delta) for head in heads)
 
 
 def test_train_cli_chooses_the_build() -> None:

@@ -22,7 +22,7 @@ import torch
 
 from conftest import GOLDEN_AB, MANIFEST_AB, ROOT, golden_layer
 from helpers import assert_same_printed_line
-from pydarknet.errors import DarknetError, TrainingOptionWarning
+from pydarknet.errors import CfgWarning, DarknetError
 
 EXTRA = ROOT / "tests" / "golden-alexeyab-extra" / "yolo-train"
 CASES = [(GOLDEN_AB / "yolo-train", case) for case in MANIFEST_AB["yolo_train"]]
@@ -160,7 +160,7 @@ def test_pydarknet_train_runs_alexeyabs_loss(tmp_path: Path, one_thread: None, m
         final = train_detector(TrainRun(data=make_dataset(tmp_path / "ds"), cfg=cfg, workers=0))
     assert final.name == "v4_final.weights" and final.exists()
     assert calls == [torch.Size([2, 200, 5])] * 2
-    assert not [w for w in caught if issubclass(w.category, TrainingOptionWarning)]  # "ignored at inference": not here
+    assert not [w for w in caught if issubclass(w.category, CfgWarning)]  # its training options are read, not warned
     printed = capsys.readouterr()
     assert "v3 (" not in printed.out
     assert [line.split(" Avg")[0] for line in printed.err.splitlines() if line.startswith("v3 (")] == \

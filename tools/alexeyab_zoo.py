@@ -6,7 +6,7 @@ usage: tools/alexeyab_zoo.py CFG_DIR [--out docs/alexeyab-zoo.md] [--only NAME .
 For every `*.cfg` in CFG_DIR (the `cfg/` folder of AlexeyAB/darknet), in a
 subprocess of its own (a crash or a memory blow-up stays one row):
 `Darknet(cfg, dialect="auto")` at the cfg's size (builds? which dialect?
-how many layers? which options warned as ignored?), then a small input size
+how many layers? which options warned?), then a small input size
 (the first of 64, 96, 128, 160, 192, 256, 320 at which the network builds
 and forwards; the cfg's own size when the network cannot be resized, e.g.
 [connected] layers) and a forward of zeros.  A refusal is reported by its
@@ -49,7 +49,7 @@ def check_one(cfg: str) -> dict:
 
     torch.set_num_threads(int(os.environ.get("ZOO_THREADS", "1")))
     row: dict = {"cfg": Path(cfg).name, "dialect": "", "builds": False, "forwards": False, "layers": 0, "size": "",
-                 "refused": "", "one_line": True, "crash": "", "ignored": []}
+                 "refused": "", "one_line": True, "crash": "", "warned": []}
 
     def failed(err: BaseException, stage: str) -> dict:
         text = str(err)
@@ -69,10 +69,10 @@ def check_one(cfg: str) -> dict:
     row["builds"] = True
     row["dialect"] = net.dialect
     row["layers"] = len(net.layers)
-    ignored = sorted({_short(str(w.message)).split("'")[1].split("=")[0] for w in caught
+    warned = sorted({_short(str(w.message)).split("'")[1].split("=")[0] for w in caught
                       if issubclass(w.category, CfgWarning) and "'" in str(w.message)
                       and "repeats an option" not in str(w.message)})
-    row["ignored"] = ignored
+    row["warned"] = warned
     _, h, w = net.input_shape
     candidates = [(s, s) for s in SIZES if h and w] + [(w, h)]
     last: BaseException | None = None
@@ -123,11 +123,11 @@ def run_all(cfg_dir: Path, only: list[str] | None, timeout: float) -> list[dict]
             else:
                 tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
                 row = {"cfg": cfg.name, "dialect": "", "builds": False, "forwards": False, "layers": 0, "size": "",
-                       "refused": "", "one_line": True, "ignored": [],
+                       "refused": "", "one_line": True, "warned": [],
                        "crash": f"process exit {proc.returncode}: {_short(tail)}"}
         except subprocess.TimeoutExpired:
             row = {"cfg": cfg.name, "dialect": "", "builds": False, "forwards": False, "layers": 0, "size": "",
-                   "refused": "", "one_line": True, "ignored": [], "crash": f"timeout after {timeout:.0f} s"}
+                   "refused": "", "one_line": True, "warned": [], "crash": f"timeout after {timeout:.0f} s"}
         row["seconds"] = round(time.time() - start, 1)
         print(f"{cfg.name}: {'forwards' if row['forwards'] else row['refused'] or row['crash']}", file=sys.stderr)
         rows.append(row)
@@ -153,9 +153,10 @@ def markdown(rows: list[dict], command: str) -> str:
         "Every `.cfg` of AlexeyAB/darknet's `cfg/` (commit 59596d78), built with `Darknet(cfg, dialect=\"auto\")`",
         "at the cfg's size, then at the smallest of 64..320 (square) at which it builds and runs a forward of zeros",
         "(the cfg's own size when it cannot be resized). *Refused* is pydarknet's one-line error, without the",
-        "file:line:col prefix. *Ignored* lists the options read by some Darknet and ignored here at inference",
-        "(training-only or without effect on the numbers: a warning; `pydarknet train` refuses the training ones",
-        "it does not implement). An option that changes inference and is not implemented is a refusal.",
+        "file:line:col prefix. *Warned* lists the options read by some Darknet that have no effect here at",
+        "inference and draw a warning: training options `pydarknet train` refuses, and options without effect on",
+        "any number (GPU memory, display, tracking). The training options `pydarknet train` implements pass in",
+        "silence, as in Darknet. An option that changes inference and is not implemented is a refusal.",
         "",
         "The refusals are of three kinds: recurrent layers and XNOR nets (not implemented; the issue allows it),",
         "and two cfgs that are malformed in AlexeyAB's repository, which its Darknet runs with numbers nobody",
@@ -166,14 +167,14 @@ def markdown(rows: list[dict], command: str) -> str:
         "",
         f"**{len(rows)} cfgs: {builds} build, {forwards} forward, {refused} refused, {crashes} crash.**",
         "",
-        "| cfg | dialect | builds | forwards | layers | refused / crash | ignored at inference |",
+        "| cfg | dialect | builds | forwards | layers | refused / crash | warned at inference |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         why = r["refused"] or (f"CRASH {r['crash']}" if r["crash"] else "")
         out.append(f"| {r['cfg']} | {r['dialect']} | {'yes' if r['builds'] else 'no'} | "
                    f"{('yes ' + r['size']) if r['forwards'] else 'no'} | {r['layers'] or ''} | {_cell(why)} | "
-                   f"{_cell(', '.join(r['ignored']))} |")
+                   f"{_cell(', '.join(r['warned']))} |")
     return "\n".join(out) + "\n"
 
 

@@ -113,8 +113,9 @@ def choose_dialect(sections: list[Section], dialect: str) -> tuple[str, str]:
 #     below).  pydarknet must implement it, else the cfg is refused (network._report_unused).
 #   - TRAINING_ONLY: read by the C only in training or data loading (backward, update, the loss and its
 #     deltas, augmentation, the learning-rate schedule, truth handling) -- checked in the C: the field is not
-#     used by forward_*_layer with state.train = 0, get_*_detections, or load_weights.  Ignored at inference
-#     with a warning; `pydarknet train` refuses those it does not implement (pydarknet.train.options).
+#     used by forward_*_layer with state.train = 0, get_*_detections, or load_weights.  No effect at
+#     inference: silent there when `pydarknet train` implements it (trainer_implements), else a warning there
+#     and a refusal at `pydarknet train` (pydarknet.train.options).
 #   - NO_EFFECT: changes neither the numbers of inference nor of training (GPU streams and memory, CUDA
 #     graphs, display, video tracking in `detector demo`): a warning at inference, accepted by train.
 # ---------------------------------------------------------------------------------------------------------------
@@ -288,8 +289,8 @@ TRAINING_NEUTRAL: dict[str, dict[str, str]] = {
                                  "ema_alpha", "track", "contrastive", "unsupervised", "attention", "adversarial_lr",
                                  "dynamic_minibatch", "try_fix_nan", "equidistant_point",
                                  "badlabels_rejection_percentage", "num_sigmas_reject_badlabels")},
-    # resize: load_data_detection's extra random crop scale; delta_normalizer: only the GPU's backward_yolo_layer_gpu
-    # scales l.delta by it (the CPU build adds l.delta as it is)
+    # resize: load_data_detection's extra random crop scale; delta_normalizer: the scale of the [yolo] delta
+    # AlexeyAB's backward_yolo_layer_gpu passes back (Yolo.input_delta)
     "yolo": {"resize": "1", "delta_normalizer": "1"},
 }
 
@@ -301,7 +302,7 @@ ALEXEYAB_TRAINED: dict[str, frozenset[str]] = {
     "net": frozenset({"policy", "learning_rate_min", "sgdr_cycle", "sgdr_mult", "resize_step", "ema_alpha"}),
     "yolo": frozenset({"iou_loss", "iou_normalizer", "obj_normalizer", "cls_normalizer", "iou_thresh", "iou_thresh_kind",
                        "max_delta", "counters_per_class", "label_smooth_eps", "objectness_smooth", "focal_loss",
-                       "show_details"}),
+                       "show_details", "delta_normalizer"}),
 }
 
 # AlexeyAB's load_data_detection keys pydarknet's detector training implements in AlexeyAB's dialect

@@ -127,6 +127,8 @@ class Yolo(YoloHead):
         self.random = section.get_float("random", 0)  # AlexeyAB: a float, the multi-scale coefficient (train.multiscale)
         self.map = read_map(section)
         self.new_coords = section.get_int("new_coords", 0)
+        self.gpu_build = False  # with `alexeyab`: train as its GPU build (Darknet.set_training_build)
+        self.delta_normalizer = float(np.float32(section.get_float("delta_normalizer", 1.0)))  # AlexeyAB's GPU build
 
     @property
     def max_boxes(self) -> int:
@@ -204,7 +206,11 @@ class Yolo(YoloHead):
             )
 
     def input_delta(self, output: Tensor, delta: Tensor) -> Tensor:
-        """Darknet's backward_yolo_layer adds l.delta to the previous layer as it is."""
+        """Darknet's backward_yolo_layer adds l.delta to the previous layer as it is; AlexeyAB's GPU build
+        scales it by `delta_normalizer` (yolo_layer.c backward_yolo_layer_gpu: axpy_ongpu with
+        loss_scale * delta_normalizer; loss_scale is undone by its update, which divides the learning rate)."""
+        if self.alexeyab and self.gpu_build and self.delta_normalizer != 1:
+            return delta * self.delta_normalizer
         return delta
 
     def pred_boxes(self, o: Tensor, size: Tensor) -> Tensor:

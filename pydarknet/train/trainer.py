@@ -52,7 +52,7 @@ from tqdm import tqdm
 
 from pydarknet.cfg.parser import read_cfg
 from pydarknet.data import AlexeyabAugment, BatchLoader, DataFile, DetectionLoader, read_list
-from pydarknet.errors import DarknetError, StopRequested, TrainingOptionWarning
+from pydarknet.errors import DarknetError, StopRequested
 from pydarknet.layers.region import Region
 from pydarknet.layers.yolo import Yolo
 from pydarknet.layers.yolo_alexeyab import LossOptions
@@ -110,8 +110,7 @@ def start_network(run: TrainRun, device: str, detector: bool = True) -> tuple[Da
     about 1.3x faster convolutions on the CPU for Darknet's thin early layers.
     """
     check_training_cfg(run.cfg, detector)  # training-only keys (AlexeyAB's mosaic, iou_loss, ...) not implemented: refused
-    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-        warnings.simplefilter("ignore", TrainingOptionWarning)  # "ignored at inference": here they train
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(run.seed or 0)  # Darknet's random init, reproducible by --seed
         net = Darknet(run.cfg)
     net.set_training_build(run.training_build)
