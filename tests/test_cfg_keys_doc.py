@@ -38,9 +38,9 @@ def test_known_facts(data: dict) -> None:
     assert (conv.readers, conv.role, conv.probe.load, conv.probe.train) == (
         ("pjreddie", "alexeyab"), "inference", "read", "ok")
 
-    iou_loss = _row(data, "yolo", "iou_loss")  # AlexeyAB's loss option: ignored at inference, trained in its dialect
+    iou_loss = _row(data, "yolo", "iou_loss")  # AlexeyAB's loss option: silent at inference, trained in its dialect
     assert (iou_loss.readers, iou_loss.role, iou_loss.probe.load, iou_loss.probe.train) == (
-        ("alexeyab",), "training", "warned", "ok")
+        ("alexeyab",), "training", "read", "ok")
 
     resize = _row(data, "yolo", "resize")  # AlexeyAB's data loading (an extra random crop): a detector trains it
     assert (resize.role, resize.probe.train) == ("training", "ok")
@@ -48,8 +48,8 @@ def test_known_facts(data: dict) -> None:
     mosaic = _row(data, "net", "mosaic")  # AlexeyAB's data loading: probed in a detector, which trains it
     assert (mosaic.role, mosaic.probe.train) == ("training", "ok")
 
-    track = _row(data, "net", "track")  # train refuses it, but track=0 trains as pjreddie's
-    assert (track.role, track.probe.train, track.zero.train) == ("training", "refused", "ok")
+    track = _row(data, "net", "track")  # train refuses it (a warning at inference), but track=0 trains as pjreddie's
+    assert (track.role, track.probe.load, track.probe.train, track.zero.train) == ("training", "warned", "refused", "ok")
 
     scale_x_y = _row(data, "yolo", "scale_x_y")  # implemented at inference and in AlexeyAB's loss
     assert (scale_x_y.role, scale_x_y.probe.load, scale_x_y.probe.train) == ("inference", "read", "ok")
