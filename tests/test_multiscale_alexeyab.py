@@ -16,7 +16,7 @@ from pydarknet.cli import main
 from pydarknet.errors import DarknetError
 from pydarknet.train import trainer
 from pydarknet.train.options import check_training_cfg
-from pydarknet.train.multiscale import alexeyab_coef, alexeyab_multiscale_size, alexeyab_size
+from pydarknet.train.multiscale import alexeyab_coef, alexeyab_multiscale_size, alexeyab_size, resize_lines
 from training_data import make_cfg, make_dataset
 
 GOLDEN = ROOT / "tests" / "golden-alexeyab-extra" / "multiscale" / "sizes.json"
@@ -45,9 +45,23 @@ def test_schedule_draws_per_period() -> None:
     assert alexeyab_coef(1) == np.float32(1.4) and alexeyab_coef(1.5) == np.float32(1.5)
 
 
-def test_trainer_uses_alexeyabs_sizes_and_resize_step(tmp_path, one_thread, monkeypatch) -> None:
+def test_resize_lines_are_train_detectors() -> None:
+    """What train_detector prints as it draws a size (pjreddie's examples/detector.c, AlexeyAB's src/detector.c),
+    at a run's first batch and where a size is drawn here (every 10 batches)."""
+    def size(batch: int) -> tuple[int, int]:
+        return 320 + 32 * (batch // 10), 288
+
+    assert resize_lines("pjreddie", 1, size, 3, 3) == ["Resizing", "320"]  # printf("Resizing\n"); printf("%d\n", dim)
+    assert [resize_lines("pjreddie", 1, size, 3, b) for b in (4, 9, 11)] == [[], [], []]
+    assert resize_lines("pjreddie", 1, size, 3, 10) == ["Resizing", "352"]
+    # printf("Resizing, random_coef = %.2f \n", rand_coef); ... printf("\n %d x %d \n", dim_w, dim_h)
+    assert resize_lines("alexeyab", 1, size, 0, 20) == ["Resizing, random_coef = 1.40 ", "", " 384 x 288 "]
+    assert resize_lines("alexeyab", 1.5, size, 0, 0) == ["Resizing, random_coef = 1.50 ", "", " 320 x 288 "]
+
+
+def test_trainer_uses_alexeyabs_sizes_and_resize_step(tmp_path, one_thread, monkeypatch, capsys) -> None:
     """`pydarknet detector train` on a cfg in AlexeyAB's dialect with random=1: its first iterations at the largest
-    size, round(1.4 * 64 / resize_step + 1) * resize_step (pjreddie's would be 608x608)."""
+    size, round(1.4 * 64 / resize_step + 1) * resize_step (pjreddie's would be 608x608), printed as it prints them."""
     data = make_dataset(tmp_path / "ds")
     cfg = make_cfg(tmp_path, random=1, max_batches=2, alexeyab=True)
     cfg.write_text(cfg.read_text().replace("mosaic=0", "mosaic=0\nresize_step=16"))
@@ -61,6 +75,10 @@ def test_trainer_uses_alexeyabs_sizes_and_resize_step(tmp_path, one_thread, monk
     monkeypatch.setattr(trainer, "train_network", step)
     assert main(["detector", "train", str(data), str(cfg), "-dont_show", "--workers", "0"]) == 0
     assert sizes == [(112, 112)] * 2  # roundl(1.4 * 64 / 16 + 1) * 16
+    out = capsys.readouterr().out.splitlines()
+    first = out.index("Resizing, random_coef = 1.40 ")
+    assert out[first + 1 : first + 3] == ["", " 112 x 112 "] and out[first + 3].startswith("Loaded: ")
+    assert out[first + 4].startswith(" 1: ") and out.count("Resizing, random_coef = 1.40 ") == 1
 
 
 def test_resize_step_not_above_0_is_refused(tmp_path) -> None:

@@ -3,6 +3,7 @@ saves under a real kill, Ctrl-C, and resuming into the very same run."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -55,6 +56,17 @@ def test_trains_logs_and_saves_final(dataset, tmp_path):
     log = (final.parent / "t_log.csv").read_text().splitlines()
     assert log[0] == "run,iteration,loss,avg_loss,rate,seconds,images,map" and len(log) == 5
     assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_prints_darknets_lines_around_a_step(tmp_path, capsys):
+    """pjreddie's train_detector with random=1: `Resizing` and the side as it draws one, `Loaded: S seconds`
+    once the batch is there, then the iteration's line (examples/detector.c)."""
+    data, cfg = make_dataset(tmp_path / "ds"), make_cfg(tmp_path, random=1, max_batches=2)
+    train_detector(TrainRun(data=data, cfg=cfg, workers=0))
+    out = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Region")]
+    assert out[:2] == ["Resizing", "608"]  # within 200 batches of the end: 608 (multiscale_size)
+    assert re.fullmatch(r"Loaded: \d+\.\d{6} seconds", out[2]) and out[3].startswith("1: ")
+    assert re.fullmatch(r"Loaded: \d+\.\d{6} seconds", out[4]) and out[5].startswith("2: ")
 
 
 def test_ctrl_c_saves_a_backup_and_resume_is_the_same_run(dataset, tmp_path, monkeypatch):

@@ -134,6 +134,19 @@ def detector_sizes(dialect: str, random: float, max_batches: int, seed: int, cfg
                    random=multiscale(dialect, random), full_size=last)
 
 
+def resize_lines(dialect: str, random: float, size_for_batch: Callable[[int], tuple[int, int]], start: int,
+                 batch: int) -> list[str]:
+    """What train_detector prints as it draws a size, at a run's first batch (`start`) and where a new one is
+    drawn here (every PERIOD batches: the module doc): pjreddie's `Resizing` and the side (examples/detector.c),
+    AlexeyAB's `Resizing, random_coef = %.2f ` and, after a blank line, ` W x H ` (src/detector.c)."""
+    if batch % PERIOD and batch != start:
+        return []
+    width, height = size_for_batch(batch)
+    if dialect == "alexeyab":
+        return [f"Resizing, random_coef = {alexeyab_coef(random):.2f} ", "", f" {width} x {height} "]
+    return ["Resizing", str(width)]
+
+
 CLASSIFIER_PERIOD = 40
 
 

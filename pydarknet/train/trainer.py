@@ -45,6 +45,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -63,7 +64,7 @@ from pydarknet.train.calc_map import MAP_EPOCHS, MapSchedule, TrainingMap
 from pydarknet.train.chart import TrainingChart
 from pydarknet.train.checkpoints import AlexeyabCheckpoints, load_state, save_checkpoint, scheduled_names
 from pydarknet.train.log import TrainingLog, new_run_id
-from pydarknet.train.multiscale import detector_sizes, last_window, multiscale
+from pydarknet.train.multiscale import detector_sizes, last_window, multiscale, resize_lines
 from pydarknet.train.options import check_training_cfg
 from pydarknet.train.policy import current_batch, learning_rate, scaled, shorten_schedule
 from pydarknet.train.signals import deferred_stop
@@ -160,6 +161,12 @@ def _run_seed(run: TrainRun, state: dict | None) -> int:
     return run.seed
 
 
+def loaded_line(seconds: float, avg_loss: float) -> str:
+    """What both Darknets' train loops print once a batch's data is there (pjreddie's and AlexeyAB's
+    train_classifier, pjreddie's train_detector; AlexeyAB's train_detector: AlexeyabProgress.loaded)."""
+    return f"Loaded: {seconds:f} seconds"
+
+
 @dataclass
 class LoopPlan:
     """What differs between `detector train` and `classifier train` around the shared loop."""
@@ -173,7 +180,8 @@ class LoopPlan:
     final_name: str
     resume_name: str  # the checkpoint that carries the resume state, saved on a stop signal
     calc_map: TrainingMap | None = None  # --map
-    loaded_line: Callable[[float, float], str] | None = None  # (seconds waited for the batch, avg loss): AlexeyAB's
+    loaded_line: Callable[[float, float], str] = loaded_line  # (seconds waited for the batch, avg loss)
+    resize_lines: Callable[[int], list[str]] | None = None  # batch -> what train_detector prints drawing its size
     ema_name: str | None = None  # saved with the EMA beside each scheduled resume_name once it exists (train.ema)
 
 
@@ -259,7 +267,9 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         progress_line=alexeyab_lines or (
             lambda i, loss, avg, rate, secs: f"{i}: {loss:f}, {avg:f} avg, {rate:f} rate, {secs:f} seconds, {i * opt.batch} images"
         ),
-        loaded_line=alexeyab_lines.loaded if alexeyab_lines is not None else None,
+        loaded_line=alexeyab_lines.loaded if alexeyab_lines is not None else loaded_line,
+        resize_lines=partial(resize_lines, net.dialect, head.random, size_for_batch, start)
+        if multiscale(net.dialect, head.random) else None,
         final_name=f"{base}_final.weights",
         resume_name=resume_name,
         calc_map=calc_map,
@@ -314,8 +324,10 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
             with deferred_stop() as stop:
                 waiting = time.perf_counter()
                 for batch, images, truth in (loader if start < plan.max_batches else ()):
-                    if not quiet and plan.loaded_line is not None:
-                        progress.write(plan.loaded_line(time.perf_counter() - waiting, avg_loss))
+                    if not quiet:
+                        for line in [*(plan.resize_lines(batch) if plan.resize_lines is not None else []),
+                                     plan.loaded_line(time.perf_counter() - waiting, avg_loss)]:
+                            progress.write(line)
                     width, height = images.shape[3], images.shape[2]
                     if (width, height) != (net.width, net.height):
                         net.resize(width, height)
