@@ -6,6 +6,7 @@ center_crop_image, resize_min, top_k, calc_network_cost and the update of a clas
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from pydarknet.data.classification import (
 from pydarknet.image import resize_image
 from pydarknet.layers.softmax import SECRET_NUM
 from pydarknet.train.classifier import classifier_checkpoint_names
-from pydarknet.train.multiscale import classifier_multiscale_size
+from pydarknet.train.multiscale import classifier_multiscale_size, classifier_resize_lines
 from pydarknet.train.state import TrainingState
 from pydarknet.train.step import train_network
 from pydarknet.tree import read_tree
@@ -223,3 +224,8 @@ def test_classifier_schedules():
     assert {w for w, _ in sizes} == {32 * k for k in range(4, 15)}  # (rand() % 11 + 4) * 32
     assert all(len(set(sizes[p * 40 : p * 40 + 40])) == 1 for p in range(100))
     assert classifier_multiscale_size(7, 0, (224, 224), False) == (224, 224)
+    # train_classifier: printf("Resizing\n"); printf("%d\n", dim); printf("%d %d\n", args.min, args.max)
+    size = partial(classifier_multiscale_size, seed=0, cfg_size=(224, 224), random=True)
+    assert classifier_resize_lines(size, 0.5, 1.25, 3, 3) == ["Resizing", str(sizes[3][0]),
+                                                               f"{sizes[3][0] // 2} {int(sizes[3][0] * 1.25)}"]
+    assert classifier_resize_lines(size, 0.5, 1.25, 3, 39) == [] and classifier_resize_lines(size, 0.5, 1.25, 3, 40)

@@ -27,7 +27,7 @@ from pydarknet.errors import DarknetError
 from pydarknet.layers.softmax import Softmax
 from pydarknet.network import Darknet
 from pydarknet.train import distributed
-from pydarknet.train.multiscale import classifier_multiscale_size
+from pydarknet.train.multiscale import classifier_multiscale_size, classifier_resize_lines
 from pydarknet.train.policy import current_batch
 from pydarknet.train.step import loss_chain, rank_mini_batch
 from pydarknet.train.trainer import LoopPlan, TrainRun, run_length, start_network, train_loop
@@ -88,8 +88,9 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
     if ranks.world_size > 1:
         distributed.broadcast_model(net)
         distributed.synchronize_batchnorm(net, run.sync_bn)
+    start = current_batch(net.seen, opt)
     loader = BatchLoader(paths, size_for_batch, opt.batch // ranks.world_size, aug, run.workers, run.seed,
-                         start_batch=current_batch(net.seen, opt), rank=ranks.rank)
+                         start_batch=start, rank=ranks.rank)
     base = run.cfg.stem
     count = len(paths)
     plan = LoopPlan(
@@ -103,5 +104,7 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         ),
         final_name=f"{base}.weights",
         resume_name=f"{base}.backup",
+        resize_lines=partial(classifier_resize_lines, size_for_batch, opt.min_ratio, opt.max_ratio, start)
+        if opt.random else None,
     )
     return train_loop(run, net, state, loader, plan, ranks)

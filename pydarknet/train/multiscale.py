@@ -163,3 +163,13 @@ def classifier_multiscale_size(batch: int, seed: int, cfg_size: tuple[int, int],
     draw = int(np.random.Generator(np.random.PCG64([seed, period, CLASSIFIER_PERIOD])).integers(0, 11))
     dim = (draw + 4) * 32
     return (dim, dim)
+
+
+def classifier_resize_lines(size_for_batch: Callable[[int], tuple[int, int]], min_ratio: float, max_ratio: float,
+                            start: int, batch: int) -> list[str]:
+    """What pjreddie's train_classifier prints as it draws a size (examples/classifier.c), at a run's first batch
+    and every CLASSIFIER_PERIOD batches: `Resizing`, the side, and the crop bounds `args.min args.max`."""
+    if batch % CLASSIFIER_PERIOD and batch != start:
+        return []
+    dim = size_for_batch(batch)[0]
+    return ["Resizing", str(dim), f"{int(min_ratio * dim)} {int(max_ratio * dim)}"]  # as data.classification crops
