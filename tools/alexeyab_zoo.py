@@ -70,8 +70,8 @@ def check_one(cfg: str) -> dict:
     row["dialect"] = net.dialect
     row["layers"] = len(net.layers)
     warned = sorted({_short(str(w.message)).split("'")[1].split("=")[0] for w in caught
-                      if issubclass(w.category, CfgWarning) and "'" in str(w.message)
-                      and "repeats an option" not in str(w.message)})
+                     if issubclass(w.category, CfgWarning) and "'" in str(w.message)
+                     and "repeats an option" not in str(w.message)})
     row["warned"] = warned
     _, h, w = net.input_shape
     candidates = [(s, s) for s in SIZES if h and w] + [(w, h)]

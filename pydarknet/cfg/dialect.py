@@ -289,9 +289,8 @@ TRAINING_NEUTRAL: dict[str, dict[str, str]] = {
                                  "ema_alpha", "track", "contrastive", "unsupervised", "attention", "adversarial_lr",
                                  "dynamic_minibatch", "try_fix_nan", "equidistant_point",
                                  "badlabels_rejection_percentage", "num_sigmas_reject_badlabels")},
-    # resize: load_data_detection's extra random crop scale; delta_normalizer: the scale of the [yolo] delta
-    # AlexeyAB's backward_yolo_layer_gpu passes back (Yolo.input_delta)
-    "yolo": {"resize": "1", "delta_normalizer": "1"},
+    # resize: load_data_detection's extra random crop scale
+    "yolo": {"resize": "1"},
 }
 
 # AlexeyAB's training keys pydarknet's trainer implements in AlexeyAB's dialect: its [yolo] loss keys

@@ -161,7 +161,7 @@ def _run_seed(run: TrainRun, state: dict | None) -> int:
     return run.seed
 
 
-def loaded_line(seconds: float, avg_loss: float) -> str:
+def darknet_loaded_line(seconds: float, avg_loss: float) -> str:
     """What both Darknets' train loops print once a batch's data is there (pjreddie's and AlexeyAB's
     train_classifier, pjreddie's train_detector; AlexeyAB's train_detector: AlexeyabProgress.loaded)."""
     return f"Loaded: {seconds:f} seconds"
@@ -180,7 +180,7 @@ class LoopPlan:
     final_name: str
     resume_name: str  # the checkpoint that carries the resume state, saved on a stop signal
     calc_map: TrainingMap | None = None  # --map
-    loaded_line: Callable[[float, float], str] = loaded_line  # (seconds waited for the batch, avg loss)
+    loaded_line: Callable[[float, float], str] = darknet_loaded_line  # (seconds waited for the batch, avg loss)
     resize_lines: Callable[[int], list[str]] | None = None  # batch -> what train_detector prints drawing its size
     ema_name: str | None = None  # saved with the EMA beside each scheduled resume_name once it exists (train.ema)
 
@@ -267,7 +267,7 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         progress_line=alexeyab_lines or (
             lambda i, loss, avg, rate, secs: f"{i}: {loss:f}, {avg:f} avg, {rate:f} rate, {secs:f} seconds, {i * opt.batch} images"
         ),
-        loaded_line=alexeyab_lines.loaded if alexeyab_lines is not None else loaded_line,
+        loaded_line=alexeyab_lines.loaded if alexeyab_lines is not None else darknet_loaded_line,
         resize_lines=partial(resize_lines, net.dialect, head.random, size_for_batch, start)
         if multiscale(net.dialect, head.random) else None,
         final_name=f"{base}_final.weights",
