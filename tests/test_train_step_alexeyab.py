@@ -2,8 +2,8 @@
 yolov4-tiny (route groups, maxpools, upsample, two ciou [yolo] heads with scale_x_y) from seeded weights on
 a fixed batch, at the burn-in rate.  Step 1's heads (l.output, l.delta), each step's returned loss, and the
 whole weights file after each step (every tensor, the rolling statistics and the `seen` header included), and
-the heads' `v3 (...)` lines; all as its CPU build, the goldens'.  And its GPU build, the trainer's default, as its
-C reads: no delta carried or cut, batch-norm biases that move."""
+the heads' `v3 (...)` lines with the ` total_bbox = ...` counts after them; all as its CPU build, the goldens'.
+And its GPU build, the trainer's default, as its C reads: no delta carried or cut, batch-norm biases that move."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_two_train_steps_match_alexeyab(start_weights: Path, tmp_path: Path) -> 
         bad = {name: f"{e:.2e}" for name, e in tensors.items() if not e <= tensor_limit}
         assert not bad, f"step {step}: tensors off by more than {tensor_limit:.0e} of Darknet's update: {bad}"
         previous, before = theirs, darknet
-    assert len(lines) == len(MANIFEST["log"])  # each head's `v3 (...)` line, per step
+    assert len(lines) == len(MANIFEST["log"])  # each head's `v3 (...)` line and the box counts, per step
     for ours, theirs in zip(lines, MANIFEST["log"]):
         assert_same_printed_line(ours, theirs, rel=1e-4)
 

@@ -13,6 +13,7 @@ iou_thresh_kind=diou), mse with new_coords, and yolov7-tiny's [yolo] (ciou, new_
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import torch
 from conftest import GOLDEN_AB, MANIFEST_AB, ROOT, golden_layer
 from helpers import assert_same_printed_line
 from pydarknet.errors import CfgWarning, DarknetError
+from pydarknet.layers.loss_report import BoxCounts
 
 EXTRA = ROOT / "tests" / "golden-alexeyab-extra" / "yolo-train"
 CASES = [(GOLDEN_AB / "yolo-train", case) for case in MANIFEST_AB["yolo_train"]]
@@ -44,7 +46,8 @@ def test_yolo_train_matches_alexeyab(root: Path, case: dict) -> None:
     layer, raw, truth = golden_layer(folder, "yolo.cfg")
     assert layer.alexeyab and layer.max_boxes == case["max_boxes"] and truth.shape[1:] == (case["max_boxes"], 6)
     lines: list[str] = []
-    output, delta, cost = layer.delta(raw, truth, tuple(case["net_size"]), lines.append)
+    counts = BoxCounts()
+    output, delta, cost = layer.delta(raw, truth, tuple(case["net_size"]), lines.append, counts)
     assert_within(f"{case['name']} output", output, np.load(folder / "output.npy"))
     assert_within(f"{case['name']} delta", delta, np.load(folder / "delta.npy"))
     assert_within(f"{case['name']} cost", cost, np.load(folder / "cost.npy"), floor="max(1, |g|)")
@@ -53,6 +56,11 @@ def test_yolo_train_matches_alexeyab(root: Path, case: dict) -> None:
     assert torch.equal(layer.input_delta(output, delta), delta)  # backward_yolo_layer: axpy of l.delta, as is
     assert len(lines) == 1
     assert_same_printed_line(lines[0], case["log"], rel=1e-5)  # its `v3 (...)` line
+    assert counts.total == case["total_bbox"]  # net.total_bbox: its delta_yolo_box calls
+    if "rewritten_bbox" in case:  # net.rewritten_bbox, recorded by our goldens (two truths on one anchor, ...)
+        assert int(counts.rewritten) == case["rewritten_bbox"]
+        assert counts.line() == (f" total_bbox = {case['total_bbox']}, rewritten_bbox = "
+                                 f"{100 * np.float32(case['rewritten_bbox']) / np.float32(case['total_bbox']):f} % ")
 
 
 def test_track_id_changes_nothing() -> None:
@@ -140,16 +148,17 @@ def test_pydarknet_train_runs_alexeyabs_loss(tmp_path: Path, one_thread: None, m
                                             capsys: pytest.CaptureFixture[str]) -> None:
     """`pydarknet train` on a cfg with AlexeyAB's [yolo] loss keys: its dialect, its loss (every step through
     alexeyab_yolo_delta), AlexeyAB's max=200 truths per image from the loader, a final weights file, and
-    the loss's `v3 (...)` line per step on stderr, as AlexeyAB's fprintf; no "ignored at inference" warnings."""
+    the loss's `v3 (...)` line per step on stderr, as AlexeyAB's fprintf, each followed by the box counts
+    since the start (train_network_datum); no "ignored at inference" warnings."""
     import pydarknet.layers.yolo as yolo_module
     from pydarknet.train.trainer import TrainRun, train_detector
     from training_data import make_dataset
 
     calls = []
 
-    def counted(layer, raw, truth, net_size, log):  # type: ignore[no-untyped-def]
+    def counted(layer, raw, truth, net_size, log, counts):  # type: ignore[no-untyped-def]
         calls.append(truth.shape)
-        return real(layer, raw, truth, net_size, log)
+        return real(layer, raw, truth, net_size, log, counts)
 
     real = yolo_module.alexeyab_yolo_delta
     monkeypatch.setattr(yolo_module, "alexeyab_yolo_delta", counted)
@@ -165,6 +174,10 @@ def test_pydarknet_train_runs_alexeyabs_loss(tmp_path: Path, one_thread: None, m
     assert "v3 (" not in printed.out
     assert [line.split(" Avg")[0] for line in printed.err.splitlines() if line.startswith("v3 (")] == \
         ["v3 (iou loss, Normalizer: (iou: 0.07, obj: 1.00, cls: 1.00) Region 2"] * 2
+    lines = printed.err.splitlines()
+    counts = [lines[k + 1] for k, line in enumerate(lines) if line.startswith("v3 (")]
+    totals = [int(re.fullmatch(r" total_bbox = (\d+), rewritten_bbox = \d+\.\d{6} % ", line)[1]) for line in counts]
+    assert 0 < totals[0] < totals[1]  # summed over the run
 
 
 def test_train_network_takes_six_float_truths(one_thread: None) -> None:

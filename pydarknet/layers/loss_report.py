@@ -4,8 +4,8 @@ pjreddie's forward_region_layer prints `Region Avg IOU: ..., Class: ..., Obj: ..
 Recall: ...,  count: N` and its forward_yolo_layer `Region L Avg IOU: ..., .5R: ..., .75R: ...,  count: N`
 (L the layer's index), both on stdout: the sums over the truths that trained an anchor (`Tally`) divided
 by their count, in float.  AlexeyAB's [yolo] prints its `v3 (...)` line on stderr
-(pydarknet.layers.yolo_alexeyab).  Numbers as printf's `%f` prints a float, a 0/0 as glibc prints the
-x86 default NaN: `-nan`.
+(pydarknet.layers.yolo_alexeyab), and its train_network_datum the counts of its [yolo] box deltas
+(`BoxCounts`).  Numbers as printf's `%f` prints a float, a 0/0 as glibc prints the x86 default NaN: `-nan`.
 """
 
 from __future__ import annotations
@@ -72,3 +72,19 @@ class Tally:
         return (f"Region {index} Avg IOU: {c_mean(self.iou, self.count)}, Class: {c_mean(self.cat, self.class_count)}, "
                 f"Obj: {c_mean(self.obj, self.count)}, No Obj: {c_mean(self.anyobj, anchors)}, "
                 f".5R: {c_mean(self.recall, self.count)}, .75R: {c_mean(self.recall75, self.count)},  count: {self.count}")
+
+
+@dataclass
+class BoxCounts:
+    """AlexeyAB's network-wide counters of its [yolo] box deltas (`net.total_bbox`, `net.rewritten_bbox`, src/network.c
+    and yolo_layer.c): the delta_yolo_box calls, and those that found the anchor's box delta already written (two
+    truths on one anchor of one cell), summed over every [yolo] layer and mini-batch since the training started."""
+
+    total: int = 0
+    rewritten: int | Tensor = 0  # a tensor sum until the line reads it: no device sync per truth
+
+    def line(self) -> str:
+        """What train_network_datum prints on stderr after each mini-batch once `total` > 0:
+        ` total_bbox = %d, rewritten_bbox = %f %% ` of `100 * (float)rewritten / total`, in float."""
+        percent = np.float32(100) * np.float32(float(self.rewritten)) / np.float32(self.total)
+        return f" total_bbox = {self.total}, rewritten_bbox = {c_number(float(percent))} % "

@@ -34,7 +34,7 @@ from pydarknet.cfg.section import Section
 from pydarknet.errors import DarknetError
 from pydarknet.layers.base import Layer, Shape
 from pydarknet.layers.boxes import box_iou
-from pydarknet.layers.loss_report import Tally
+from pydarknet.layers.loss_report import BoxCounts, Tally
 from pydarknet.layers.region import class_delta, read_map
 from pydarknet.layers.yolo_alexeyab import alexeyab_yolo_delta
 
@@ -146,8 +146,8 @@ class Yolo(YoloHead):
         parts = [xy, v[:, :, 2:4], torch.sigmoid(v[:, :, 4:])]
         return torch.cat(parts, dim=2).view(b, -1, h, w)
 
-    def delta(self, raw: Tensor, truth: Tensor, net_size: tuple[int, int],
-              log: Callable[[str], object] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def delta(self, raw: Tensor, truth: Tensor, net_size: tuple[int, int], log: Callable[[str], object] | None = None,
+              counts: BoxCounts | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Darknet's forward_yolo_layer in training: (l.output, l.delta, *l.cost).
 
         `raw` (N, C, H, W) is the layer's input, `truth` (N, boxes, 5) as for
@@ -160,10 +160,11 @@ class Yolo(YoloHead):
         each truth's best anchor over all `num` anchors, if it is in `mask`,
         gets box deltas scaled by 2 - w*h, 1 - obj and the class delta.
         `log` receives the line the C prints (pjreddie's `Region L Avg IOU: ...`,
-        pydarknet.layers.loss_report; AlexeyAB's `v3 (...)`).
+        pydarknet.layers.loss_report; AlexeyAB's `v3 (...)`); `counts` AlexeyAB's
+        box-delta counters (its dialect only: loss_report.BoxCounts).
         """
         if self.alexeyab:
-            return alexeyab_yolo_delta(self, raw, truth, net_size, log)
+            return alexeyab_yolo_delta(self, raw, truth, net_size, log, counts)
         self._refuse_alexeyab_options()
         with torch.no_grad():
             out = self.forward(raw)

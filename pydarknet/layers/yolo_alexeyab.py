@@ -42,7 +42,7 @@ from torch import Tensor
 
 from pydarknet.cfg.section import Section
 from pydarknet.layers.boxes import OVERLAP_KINDS, alexeyab_box_iou, box_giou, box_iou_kind, dx_box_iou
-from pydarknet.layers.loss_report import c_mean, c_number
+from pydarknet.layers.loss_report import BoxCounts, c_mean, c_number
 
 if TYPE_CHECKING:
     from pydarknet.layers.yolo import Yolo
@@ -126,7 +126,8 @@ def _class_multipliers(section: Section, classes: int, max_delta: float | None) 
 @dataclass
 class _Batch:
     """One call's tensors: `o` the output (N, num, entries, H, W) as a view, `boxes` its get_yolo_box boxes
-    (N, num, H, W, 4), `truth` (N, T, 5) and `valid` (N, T) the truths the loss reads, `delta` like `o`."""
+    (N, num, H, W, 4), `truth` (N, T, 5) and `valid` (N, T) the truths the loss reads, `delta` like `o`;
+    `counts` the box-delta counters to add to, if any."""
 
     layer: Yolo
     opts: LossOptions
@@ -136,6 +137,7 @@ class _Batch:
     valid: Tensor
     size: Tensor
     delta: Tensor
+    counts: BoxCounts | None
 
     def multipliers(self, cls: Tensor) -> Tensor:
         """The counters_per_class multiplier of each (mapped) class id (`class_multiplier`: 1 without it)."""
@@ -158,11 +160,12 @@ class _Assigned:
 
 
 def alexeyab_yolo_delta(layer: Yolo, raw: Tensor, truth: Tensor, net_size: tuple[int, int],
-                        log: Callable[[str], object] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                        log: Callable[[str], object] | None = None,
+                        counts: BoxCounts | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """AlexeyAB's forward_yolo_layer in training: (l.output, l.delta, *l.cost); see the module docstring.
 
     `truth` (N, boxes, 5 or 6): x, y, w, h, class[, track_id], relative to the image.  `log` receives
-    the `v3 (...)` line (`v3_line`).
+    the `v3 (...)` line (`v3_line`); `counts`, if given, gets this call's delta_yolo_box calls added.
     """
     opts = LossOptions.read(layer.section, layer.classes)
     with torch.no_grad():
@@ -172,7 +175,7 @@ def alexeyab_yolo_delta(layer: Yolo, raw: Tensor, truth: Tensor, net_size: tuple
         truth, valid = _read_truths(truth[:, : layer.max_boxes, :5].to(o), layer.classes)
         _zero_bad_objectness(o, valid)
         size = torch.tensor(net_size, device=o.device, dtype=o.dtype)
-        batch = _Batch(layer, opts, o, layer.pred_boxes(o, size), truth, valid, size, torch.zeros_like(o))
+        batch = _Batch(layer, opts, o, layer.pred_boxes(o, size), truth, valid, size, torch.zeros_like(o), counts)
         _anchor_deltas(batch)
         zero = torch.zeros((), dtype=o.dtype, device=o.device)
         assigned = _Assigned(zero, zero, 0)
@@ -253,6 +256,8 @@ def _truth_thresh_deltas(batch: _Batch, matched: Tensor, best_t: Tensor, best_io
         classes[rows, cls] = mult * (iou_multiplier - p[rows, cls])
     delta[img, n, 5:, j, i] = classes
     anchor = layer.anchors[torch.tensor(layer.mask, device=o.device)[n]]
+    if batch.counts is not None:  # the first loop's anchors are distinct, their box deltas still 0: none rewritten
+        batch.counts.total += len(img)
     delta[img, n, :4, j, i] += _box_delta(batch, o[img, n, :4, j, i], batch.boxes[img, n, j, i], tb, anchor, (i, j), mult)
 
 
@@ -275,6 +280,9 @@ def _truth_deltas(batch: _Batch, images: Tensor, tb: Tensor) -> _Assigned:
     pred = batch.boxes[img, slot, j, i]
     iou = alexeyab_box_iou(pred, tb[:, :4])
     overlap = box_giou(pred, tb[:, :4]) if opts.iou_loss == "giou" else iou
+    if batch.counts is not None:  # delta_yolo_box: `if (delta[index + 0 * stride] || ...) (*rewritten_bbox)++;`
+        batch.counts.total += len(row)
+        batch.counts.rewritten += (delta[img, slot, :4, j, i] != 0).any(dim=1).sum()
     delta[img, slot, :4, j, i] += _box_delta(batch, o[img, slot, :4, j, i], pred, tb, layer.anchors[n], (i, j), mult)
     obj_delta = mult * opts.obj_normalizer * (1 - o[img, slot, 4, j, i])
     if opts.objectness_smooth:  # only where no earlier rule set it

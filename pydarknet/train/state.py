@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from pydarknet.layers.loss_report import BoxCounts
 from pydarknet.train.amp import Amp, LossScaler, mixed_precision
 from pydarknet.train.carried_delta import CarriedDeltas
 from pydarknet.train.ema import WeightsEma
@@ -41,6 +42,7 @@ class TrainingState:
         alpha = net.options.ema_alpha
         self.ema: WeightsEma | None = WeightsEma(net, alpha) if net.dialect == "alexeyab" and alpha else None
         self.carried = CarriedDeltas(net)  # AlexeyAB's [route]/[upsample] deltas, never zeroed
+        self.box_counts = BoxCounts()  # AlexeyAB's total_bbox, rewritten_bbox: from the run's start, not resumed
 
     @property
     def scaler(self) -> LossScaler | None:

@@ -114,12 +114,14 @@ def _train_datum(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor, r
         if isinstance(head, Region):
             output, delta, cost = head.delta(raw.detach(), truth, net.seen, log)
         else:
-            output, delta, cost = head.delta(raw.detach(), truth, (net.width, net.height), log)
+            output, delta, cost = head.delta(raw.detach(), truth, (net.width, net.height), log, state.box_counts)
         if raw.requires_grad:
             raws.append(raw)
             grads.append(-head.input_delta(output, delta))  # Darknet's deltas are -dL/d(output)
         costs.append(float(cost))
     del outputs
+    if log is not None and net.dialect == "alexeyab" and state.box_counts.total:  # AlexeyAB's train_network_datum
+        log(state.box_counts.line())
     return _backward_and_update(net, state, raws, grads, ranks, sum(costs) / len(costs))
 
 

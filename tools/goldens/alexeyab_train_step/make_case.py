@@ -12,7 +12,7 @@ the driver gets them padded with zero rows to [yolo] max=200), and from Darknet:
 step2.weights (save_weights after each train_network call), output_LLL.npy and delta_LLL.npy (2, 21*H*W)
 of each [yolo] layer LLL in the forward of step 1, and manifest.json: the weights' seed, bytes and sha256
 (random_weights.py rebuilds them), and per step Darknet's returned loss, seen, iteration and the rate of
-the update; `log` has its "v3 (...)" lines.
+the update; `log` has its "v3 (...)" lines, each mini-batch's followed by its " total_bbox = ..." line.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def main() -> None:
         if line.startswith("step "):
             w = line.split()
             steps.append({"loss": float(w[3]), "seen": int(w[5]), "iteration": int(w[7]), "rate": float(w[9])})
-    log = [line.strip() for line in run.stderr.splitlines() if line.strip().startswith("v3 (")]
+    log = [line.rstrip() if line.startswith(" total_bbox") else line.strip() for line in run.stderr.splitlines()
+           if line.strip().startswith(("v3 (", "total_bbox = "))]
     manifest = {"commit": COMMIT, "cfg": "network.cfg", "weights_seed": WEIGHTS_SEED, "weights_bytes": len(weights),
                 "weights_sha256": hashlib.sha256(weights).hexdigest(), "input_seed": INPUT_SEED, "steps": steps,
                 "log": log}

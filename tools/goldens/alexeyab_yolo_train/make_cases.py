@@ -8,7 +8,8 @@ YOLO_TRAIN is yolo_train.c built by build.sh against AlexeyAB/darknet 59596d78 (
 case: `yolo.cfg` ([net] width/height = the grid, channels = n*(classes+5), batch; then the [yolo]
 options of CASES), `input.npy` (batch, outputs) float32, `truth.npy` (batch, max, 6) float32 (AlexeyAB's
 truth layout: x y w h class track_id), and from Darknet `output.npy`, `delta.npy` (batch, outputs),
-`cost.npy` (1,); `manifest.json` lists the cases with Darknet's "v3 (...)" line and total_bbox.
+`cost.npy` (1,); `manifest.json` lists the cases with Darknet's "v3 (...)" line, total_bbox and rewritten_bbox
+(its counts of delta_yolo_box calls, and of those on a box delta already written).
 
 Input: numpy Generator(PCG64(input_seed)).standard_normal, float32; with `class_shift` the class planes
 get that added (so that fewer anchors pass compare_yolo_class's .25); with new_coords=1 the logistic of
@@ -172,7 +173,7 @@ def run(driver: Path, name: str, case: dict, out: Path) -> dict:
         cost = np.fromfile(t / "cost.bin", dtype=np.float32)
         np.save(folder / "cost.npy", cost)
     log = next(line for line in done.stderr.splitlines() if line.startswith("v3 ("))
-    total_bbox = int(re.search(r"total_bbox (\d+)", done.stdout).group(1))
+    total_bbox, rewritten_bbox = map(int, re.search(r"total_bbox (\d+) rewritten_bbox (\d+)", done.stdout).groups())
     max_boxes = int(case["options"].get("max", 200))
     return {
         "name": name, "source": case.get("source", "custom"), "grid": list(case["grid"]), "net_size": list(case["net"]),
@@ -181,7 +182,7 @@ def run(driver: Path, name: str, case: dict, out: Path) -> dict:
         "input_seed": case["seeds"][0], "truth_seed": case["seeds"][1],
         "input_dist": "N(0,1) float32, numpy PCG64(input_seed)" + (f", class planes {case['class_shift']:+g}" if case["class_shift"] else "")
                       + (", then the logistic" if case["options"].get("new_coords") else ""),
-        "cost": float(cost[0]), "total_bbox": total_bbox, "log": log.strip() + "\n",
+        "cost": float(cost[0]), "total_bbox": total_bbox, "rewritten_bbox": rewritten_bbox, "log": log.strip() + "\n",
     }
 
 

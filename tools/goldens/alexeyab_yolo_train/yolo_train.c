@@ -8,7 +8,7 @@
  * are in pixels of).  INPUT.bin: float32, batch*inputs; TRUTH.bin: float32, batch*l.truths (max_boxes
  * rows of truth_size = 6: x y w h class track_id).  Writes OUTDIR/output.bin and delta.bin (float32,
  * batch*outputs: l.output, l.delta) and cost.bin (1 float32: *l.cost); prints the layer's sizes and
- * `COST c total_bbox n`; Darknet prints its own "v3 (...)" line on stderr.  Refuses what depends on
+ * `COST c total_bbox n rewritten_bbox r`; Darknet prints its own "v3 (...)" line on stderr.  Refuses what depends on
  * the iteration or on other layers (embedding_layer, adversarial, bad-label rejection).
  */
 #include <stdio.h>
@@ -48,7 +48,7 @@ int main(int argc, char **argv)
     write_floats(argv[7], "output.bin", l.output, (size_t)l.batch * l.outputs);
     write_floats(argv[7], "delta.bin", l.delta, (size_t)l.batch * l.outputs);
     write_floats(argv[7], "cost.bin", l.cost, 1);
-    printf("COST %.9g total_bbox %d\n", *l.cost, *net.total_bbox);
+    printf("COST %.9g total_bbox %d rewritten_bbox %d\n", *l.cost, *net.total_bbox, *net.rewritten_bbox);
     free(input);
     free(truth);
     free_network(net);
