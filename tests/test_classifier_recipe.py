@@ -41,6 +41,22 @@ def top1_right(cfg: Path, weights: Path, data_dir: Path) -> int:
     return accuracy.top1
 
 
+def test_classifier_training_prints_darknets_lines(tmp_path, one_thread, capsys):
+    """pjreddie's train_classifier (examples/classifier.c): the cfg's name, the number of GPUs (ranks), the learning
+    rate, momentum and decay, the number of training images; with random=1 `Resizing`, the side and the crop
+    bounds (min_ratio, max_ratio times it) as it draws a size; `Loaded: S seconds`, then the iteration's line."""
+    data = make_classification_set(tmp_path / "set", seed=0, n_train=4, n_valid=2, size_range=(40, 64))
+    cfg = tmp_path / "c.cfg"
+    text = set_options((CFG / "tiny-shapes-classifier.cfg").read_text(), batch=2, max_batches=1)
+    cfg.write_text(text.replace("[net]", "[net]\nrandom=1", 1))
+    train_classifier(TrainRun(data=data, cfg=cfg, workers=0))
+    out = capsys.readouterr().out.splitlines()
+    assert out[:5] == ["c", "1", "Learning Rate: 0.1, Momentum: 0.9, Decay: 0.0005", "4", "Resizing"]
+    side = int(out[5])  # 128..448; the crop bounds are min_crop/width and max_crop/width of it (32/32, 40/32)
+    assert 128 <= side <= 448 and side % 32 == 0 and out[6] == f"{side} {int(side * 1.25)}"
+    assert out[7].startswith("Loaded: ") and out[8].startswith("1, 0.500: ")
+
+
 @pytest.mark.slow
 def test_recipe_224_448_partial_detector(tmp_path, one_thread):
     data = make_classification_set(tmp_path / "set", seed=0, n_train=300, n_valid=60, size_range=(40, 64))

@@ -62,7 +62,13 @@ def test_detector_train_map_cli_alexeyab_schedule_and_files(tmp_path, one_thread
     captured = capsys.readouterr()
     assert "\r" not in captured.err  # no progress bar off a terminal: Darknet's own lines are the progress
     out = captured.out.splitlines()
-    assert out[0] == "Training as AlexeyAB's GPU build computes (--alexeyab-cpu-build for its CPU build's numbers)"
+    assert out[:4] == ["Training as AlexeyAB's GPU build computes (--alexeyab-cpu-build for its CPU build's numbers)",
+                       "t",  # then src/detector.c's lines, its spelling and trailing space included
+                       "Weights are saved after: 1000 iterations. Last weights (*_last.weight) are stored every 100 iterations. ",
+                       "Learning Rate: 0.01, Momentum: 0.9, Decay: 0.0005"]
+    saved = [Path(line[len("Saving weights to "):]) for line in captured.err.splitlines() if line.startswith("Saving weights to ")]
+    assert {p.parent for p in saved} == {data.parent / "backup"} and saved[-1].name == "t_final.weights"
+    assert [p.name for p in saved].count("t_best.weights") == out.count("New best mAP!") > 0  # each save announced
 
     # interval max(4 * 6 / 2, 100) = 100 from iteration 0, burn_in 2: after 100, 200, and the last, 210
     expected = [100, 200, 210]

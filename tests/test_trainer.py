@@ -59,14 +59,18 @@ def test_trains_logs_and_saves_final(dataset, tmp_path):
 
 
 def test_prints_darknets_lines_around_a_step(tmp_path, capsys):
-    """pjreddie's train_detector with random=1: `Resizing` and the side as it draws one, `Loaded: S seconds`
-    once the batch is there, then the iteration's line (examples/detector.c)."""
+    """pjreddie's train_detector with random=1 (examples/detector.c): the cfg's name and its learning rate,
+    momentum and decay; at each iteration `Resizing` and the side as it draws one, `Loaded: S seconds` once the
+    batch is there, then the iteration's line; `Saving weights to PATH` (stderr) as it saves."""
     data, cfg = make_dataset(tmp_path / "ds"), make_cfg(tmp_path, random=1, max_batches=2)
-    train_detector(TrainRun(data=data, cfg=cfg, workers=0))
-    out = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Region")]
-    assert out[:2] == ["Resizing", "608"]  # within 200 batches of the end: 608 (multiscale_size)
-    assert re.fullmatch(r"Loaded: \d+\.\d{6} seconds", out[2]) and out[3].startswith("1: ")
-    assert re.fullmatch(r"Loaded: \d+\.\d{6} seconds", out[4]) and out[5].startswith("2: ")
+    cfg.write_text(cfg.read_text().replace("decay=", "decay=0.00005\n#"))
+    final = train_detector(TrainRun(data=data, cfg=cfg, workers=0))
+    printed = capsys.readouterr()
+    out = [line for line in printed.out.splitlines() if not line.startswith("Region")]
+    assert out[:4] == ["t", "Learning Rate: 0.01, Momentum: 0.9, Decay: 5e-05", "Resizing", "608"]  # 608: the last 200
+    assert re.fullmatch(r"Loaded: \d+\.\d{6} seconds", out[4]) and out[5].startswith("1: ")
+    assert re.fullmatch(r"Loaded: \d+\.\d{6} seconds", out[6]) and out[7].startswith("2: ")
+    assert printed.err.splitlines() == [f"Saving weights to {final}"]
 
 
 def test_ctrl_c_saves_a_backup_and_resume_is_the_same_run(dataset, tmp_path, monkeypatch):

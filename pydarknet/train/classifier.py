@@ -30,7 +30,7 @@ from pydarknet.train import distributed
 from pydarknet.train.multiscale import classifier_multiscale_size, classifier_resize_lines
 from pydarknet.train.policy import current_batch
 from pydarknet.train.step import loss_chain, rank_mini_batch
-from pydarknet.train.trainer import LoopPlan, TrainRun, run_length, start_network, train_loop
+from pydarknet.train.trainer import LoopPlan, TrainRun, learning_rate_line, run_length, start_network, train_loop
 
 BACKUP_EVERY = 1000  # Darknet: get_current_batch(net) % 1000 == 0
 
@@ -104,6 +104,7 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         ),
         final_name=f"{base}.weights",
         resume_name=f"{base}.backup",
+        header=[base, str(ranks.world_size), learning_rate_line(opt), str(count)],  # its printf of ngpus, of the images
         resize_lines=partial(classifier_resize_lines, size_for_batch, opt.min_ratio, opt.max_ratio, start)
         if opt.random else None,
     )

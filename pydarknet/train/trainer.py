@@ -48,9 +48,11 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
+from pydarknet.cfg.net import NetOptions
 from pydarknet.cfg.parser import read_cfg
 from pydarknet.data import AlexeyabAugment, BatchLoader, DataFile, DetectionLoader, read_list
 from pydarknet.errors import DarknetError, StopRequested
@@ -161,6 +163,13 @@ def _run_seed(run: TrainRun, state: dict | None) -> int:
     return run.seed
 
 
+def learning_rate_line(opt: NetOptions) -> str:
+    """What both Darknets' train_detector and train_classifier print before training: `Learning Rate: %g,
+    Momentum: %g, Decay: %g` of the cfg's floats."""
+    rate, momentum, decay = (float(np.float32(v)) for v in (opt.learning_rate, opt.momentum, opt.decay))
+    return f"Learning Rate: {rate:g}, Momentum: {momentum:g}, Decay: {decay:g}"
+
+
 def darknet_loaded_line(seconds: float, avg_loss: float) -> str:
     """What both Darknets' train loops print once a batch's data is there (pjreddie's and AlexeyAB's
     train_classifier, pjreddie's train_detector; AlexeyAB's train_detector: AlexeyabProgress.loaded)."""
@@ -179,6 +188,7 @@ class LoopPlan:
     progress_line: Callable[[int, float, float, float, float], str]  # (iteration, loss, avg, rate, seconds)
     final_name: str
     resume_name: str  # the checkpoint that carries the resume state, saved on a stop signal
+    header: list[str]  # printed before the first iteration, as Darknet's train_detector/train_classifier do
     calc_map: TrainingMap | None = None  # --map
     loaded_line: Callable[[float, float], str] = darknet_loaded_line  # (seconds waited for the batch, avg loss)
     resize_lines: Callable[[int], list[str]] | None = None  # batch -> what train_detector prints drawing its size
@@ -246,13 +256,15 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
     if net.dialect == "alexeyab":  # AlexeyAB's users find and resume from NAME_last.weights
         alexeyab = AlexeyabCheckpoints(base, start, max_batches, data.saveweights, data.savelast)
         checkpoints, resume_name = alexeyab, alexeyab.resume_name
-        if ranks.main and not run.quiet:
-            print(f"Training as AlexeyAB's {net.training_build.upper()} build computes"
-                  + (" (--alexeyab-cpu-build)" if net.training_build == "cpu" else " (--alexeyab-cpu-build for its CPU build's numbers)"))
-            print(f"Weights are saved after: {alexeyab.save_every} iterations. Last weights (*_last.weights) are "
-                  f"stored every {alexeyab.last_every} iterations.")
+        header = [f"Training as AlexeyAB's {net.training_build.upper()} build computes"
+                  + (" (--alexeyab-cpu-build)" if net.training_build == "cpu" else " (--alexeyab-cpu-build for its CPU build's numbers)"),
+                  base,
+                  f"Weights are saved after: {alexeyab.save_every} iterations. Last weights (*_last.weight) are stored "
+                  f"every {alexeyab.last_every} iterations. ",  # src/detector.c's printf, its spelling
+                  learning_rate_line(opt)]
     else:
         checkpoints, resume_name = (lambda i, seen: scheduled_names(base, i)), f"{base}.backup"
+        header = [base, learning_rate_line(opt)]  # examples/detector.c
     calc_map = None
     if run.calc_map:
         schedule = MapSchedule.for_run(len(paths), opt.mini_batch * opt.subdivisions, opt.burn_in, max_batches, start,
@@ -272,6 +284,7 @@ def _train(run: TrainRun, ranks: distributed.Ranks) -> Path:
         if multiscale(net.dialect, head.random) else None,
         final_name=f"{base}_final.weights",
         resume_name=resume_name,
+        header=header,
         calc_map=calc_map,
         ema_name=f"{base}_ema.weights" if net.dialect == "alexeyab" else None,  # src/detector.c train_detector
     )
@@ -292,6 +305,8 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
             raise DarknetError(f"{run.weights}: damaged resume state: {err}") from None
     avg_loss = state["avg_loss"] if state is not None else -1.0
     last_good = f"{run.weights} (iteration {start})" if run.weights is not None else "none was saved"
+    quiet = run.quiet or not ranks.main
+    say = (lambda line, file=sys.stdout: None) if quiet else tqdm.write  # Darknet's lines, around the bar if any
 
     def save(name: str, i: int) -> None:
         """Save a checkpoint on rank 0; every rank stops together if a rank's weights are not finite or the save fails."""
@@ -299,6 +314,7 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
         if distributed.any_rank(not _finite(net, training)):  # rolling statistics are per rank without --sync-bn
             raise DarknetError(f"iteration {i}: the weights hold NaN or infinite values: {_DIVERGED}; "
                                f"the last good backup is {last_good}")
+        say(f"Saving weights to {backup_dir / name}", file=sys.stderr)  # both Darknets' save_weights, before it writes
         resume = name == plan.resume_name
         distributed.on_main_rank(
             ranks, lambda: save_checkpoint(net, backup_dir / name, _resume_state(net, training, avg_loss, run.seed) if resume else None),
@@ -307,7 +323,8 @@ def train_loop(run: TrainRun, net: Darknet, state: dict | None, loader: BatchLoa
         if resume:
             last_good = f"{backup_dir / name} (iteration {i})"
 
-    quiet = run.quiet or not ranks.main
+    for line in plan.header:
+        say(line)
     with _backup_folder(plan, ranks):
         log = TrainingLog(backup_dir / f"{base}_log.csv", new_run_id()) if ranks.main else None
         chart = TrainingChart(log.path, run.chart, f"{base} on {run.data.name}", plan.max_batches) \
