@@ -91,6 +91,7 @@ DARKNET_ONLY = {
     "conv_lstm": ("recurrent", "AlexeyAB's"), "history": ("recurrent", "AlexeyAB's"),
 }
 HEAD_TYPES = (Region, Yolo, GaussianYolo, DetectionLayer)
+DETECTION_SECTIONS = frozenset({"region", "yolo", "gaussian_yolo", "detection"})  # theirs, by canonical section name
 TRAINING_BUILDS = ("gpu", "cpu")  # the builds of AlexeyAB's Darknet its dialect can train as (Darknet.set_training_build)
 
 
@@ -116,12 +117,13 @@ def _shape_layer(layer: Layer, shapes: dict[int, Shape]) -> None:
     shapes[layer.index] = layer.out_shape
 
 
-def _report_unused(section: Section, strict: bool, dialect: str = "pjreddie") -> None:
+def _report_unused(section: Section, strict: bool, dialect: str = "pjreddie", detector: bool = True) -> None:
     """The options no layer read, by what they do in the Darknets (pydarknet.cfg.dialect tables).
 
     Never silently different: a key some Darknet reads for this section that changes inference
     numbers and that pydarknet does not implement is an error.  A training-only key `pydarknet train`
-    implements for the network's `dialect` is read there and passes in silence here, as Darknet's
+    implements (for `dialect`, the cfg's own, which train uses; a `detector`'s training or a classifier's)
+    is read there and passes in silence here, as Darknet's
     inference passes it (yolov4-tiny's `iou_loss`, `mosaic`...); one it refuses
     (pydarknet.train.options), or a key with no effect on any number, is a warning; a key no Darknet
     reads is Darknet's "Unused field" warning.  With `strict=True` every unread or repeated option
@@ -131,7 +133,7 @@ def _report_unused(section: Section, strict: bool, dialect: str = "pjreddie") ->
         head = f"{section.where(opt)}: [{section.kind}] '{opt.key}={opt.value}'"
         category = CfgWarning
         role = None if opt in section.duplicates else key_role(section.kind, opt.key)
-        if role == TRAINING and trainer_implements(section.kind, opt.key, opt.value, dialect):
+        if role == TRAINING and trainer_implements(section.kind, opt.key, opt.value, dialect, detector):
             continue
         if opt in section.duplicates:
             message = f"{head} repeats an option; Darknet uses the first"
@@ -190,12 +192,14 @@ class Darknet(nn.Module):
         self._auto_dialect = choose_dialect(sections, "auto")
         self.dialect, self.dialect_reason = self._auto_dialect if dialect == "auto" else choose_dialect(sections, dialect)
         self.options = NetOptions.from_section(sections[0])
-        _report_unused(sections[0], strict, self.dialect)
+        # the training keys as `pydarknet train` sees them: in the cfg's own dialect, by a detector's or a classifier's trainer
+        trained_as = self._auto_dialect[0], any(canonical(s.kind) in DETECTION_SECTIONS for s in sections)
+        _report_unused(sections[0], strict, *trained_as)
         shapes: dict[int, Shape] = {-1: self.input_shape}
         layers = []
         for index, section in enumerate(sections[1:]):
             layer = _build_layer(section, index, shapes)
-            _report_unused(section, strict, self.dialect)
+            _report_unused(section, strict, *trained_as)
             layers.append(layer)
         if not layers:
             raise CfgError(f"{cfg_path}: no layers after [net]")
@@ -247,8 +251,9 @@ class Darknet(nn.Module):
         [route]'s or [upsample]'s delta (pydarknet.train.carried_delta), loses what a later layer adds to the
         delta of the layer before a [convolutional] (`forward_layers`), and trains batch norm its own way
         (BatchNorm: .9/.1, no bias gradient).  Its GPU build (GPU=1 CUDNN=1: forward_network_gpu,
-        backward_convolutional_layer_gpu, forward/backward_batchnorm_layer_gpu) zeroes every delta, adds
-        into the one before a convolution, and trains batch norm with cuDNN (BatchNorm.gpu_build)."""
+        backward_convolutional_layer_gpu, forward/backward_batchnorm_layer_gpu, backward_yolo_layer_gpu) zeroes
+        every delta, adds into the one before a convolution, trains batch norm with cuDNN (BatchNorm.gpu_build)
+        and scales a [yolo]'s delta by its delta_normalizer (Yolo.input_delta)."""
         if build not in TRAINING_BUILDS:
             raise DarknetError(f"training build '{build}': expected one of {', '.join(TRAINING_BUILDS)}")
         self.training_build = build

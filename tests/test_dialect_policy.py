@@ -128,6 +128,21 @@ def test_training_key_warns_at_inference_only_when_train_refuses_it(tmp_path: Pa
     Darknet(write_cfg(tmp_path, net="mosaic=1", yolo="iou_loss=ciou\nresize=1.5"), strict=True)  # read by train
 
 
+def test_training_keys_are_judged_as_pydarknet_train_would(tmp_path: Path) -> None:
+    """As `pydarknet train` builds the network: in the cfg's own dialect (iou_loss under a forced pjreddie dialect
+    is still trained, so not warned), by the trainer of the network's kind (a classifier's refuses mosaic)."""
+    cfg = write_cfg(tmp_path, yolo="iou_loss=ciou")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Darknet(cfg, dialect="pjreddie")
+    classifier = tmp_path / "classifier.cfg"
+    classifier.write_text(NET.format(net="mosaic=1") + "[convolutional]\nfilters=4\nsize=1\nactivation=leaky\n\n[softmax]\n")
+    with pytest.warns(TrainingOptionWarning, match=re.escape(f"{line_col(classifier, 'mosaic')}: [net] 'mosaic=1' is a "
+                                                             "training option of AlexeyAB's Darknet: no effect at "
+                                                             "inference; pydarknet train refuses it")):
+        Darknet(classifier)
+
+
 def test_unknown_key_is_darknets_unused_field(tmp_path: Path) -> None:
     cfg = write_cfg(tmp_path, yolo="no_such_key=3")
     with pytest.warns(CfgWarning, match=re.escape(f"{line_col(cfg, 'no_such_key')}: [yolo] 'no_such_key=3' is not read by Darknet")):

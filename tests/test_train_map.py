@@ -196,8 +196,10 @@ def test_max_batches_below_the_cfgs_scales_the_schedule():
     unchanged = NetOptions(**vars(cfg))
     assert shorten_schedule(unchanged, 40200) == [] and shorten_schedule(unchanged, 50000) == []
     assert vars(unchanged) == vars(cfg)  # Darknet's schedule, exactly, when the run is not shorter
-    # Darknet's `get_current_batch(net) + 200 > max_batches` (the last 199 batches at 608x608), in proportion
+    # Darknet's `get_current_batch(net) + 200 > max_batches` as it draws (the last 190 batches at 608x608), in
+    # proportion: 2 batches, less than a period (drawn at 400: 400 + 2 > 402 is false, no 608); 20 of 4020: from 4010
     window = scaled(FULL_SIZE_ITERATIONS, 402, 40200)
-    assert window == 2 and multiscale_size(401, 402, 0, (416, 416), True, window) == (608, 608)
+    assert window == 2 and multiscale_size(401, 402, 0, (416, 416), True, window) == multiscale_size(401, 10**6, 0, (416, 416), True)
+    assert [multiscale_size(b, 4020, 0, (416, 416), True, 20) == (608, 608) for b in (4009, 4010, 4019)] == [False, True, True]
     assert all(multiscale_size(b, 402, 7, (416, 416), True, window) == multiscale_size(b, 10**6, 7, (416, 416), True)
                for b in range(390, 401))  # before it, the drawn sizes

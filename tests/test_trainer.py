@@ -27,10 +27,12 @@ def test_multiscale_sizes_period_and_last_200():
     assert len({w for w, _ in sizes}) == 10  # every Darknet size shows up
     for period in range(200):  # a new size only every 10 batches
         assert len(set(sizes[period * 10 : period * 10 + 10])) == 1
-    # Darknet: get_current_batch(net) + 200 > max_batches, batches done before this one
+    # Darknet: get_current_batch(net) + 200 > max_batches as it draws, the batches done before the period's first
     assert sizes[:2000] == [multiscale_size(b, 10000, 3, (416, 416), True) for b in range(2000)]
-    assert [multiscale_size(b, 10000, 3, (416, 416), True) for b in range(9790, 9801)].count((608, 608)) < 11
-    assert all(multiscale_size(b, 10000, 3, (416, 416), True) == (608, 608) for b in range(9801, 10000))
+    assert [multiscale_size(b, 10000, 3, (416, 416), True) for b in range(9790, 9810)].count((608, 608)) < 20
+    assert all(multiscale_size(b, 10000, 3, (416, 416), True) == (608, 608) for b in range(9810, 10000))
+    at_1005 = [multiscale_size(b, 1005, 3, (416, 416), True) for b in (800, 806, 809, 810)]  # drawn at 800: 1000 > 1005?
+    assert at_1005[0] == at_1005[1] == at_1005[2] != (608, 608) and at_1005[3] == (608, 608)
     assert multiscale_size(5, 10000, 3, (416, 320), False) == (416, 320)
 
 

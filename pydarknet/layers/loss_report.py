@@ -77,8 +77,9 @@ class Tally:
 @dataclass
 class BoxCounts:
     """AlexeyAB's network-wide counters of its [yolo] box deltas (`net.total_bbox`, `net.rewritten_bbox`, src/network.c
-    and yolo_layer.c): the delta_yolo_box calls, and those that found the anchor's box delta already written (two
-    truths on one anchor of one cell), summed over every [yolo] layer and mini-batch since the training started."""
+    and yolo_layer.c): the delta_yolo_box calls, and those that found the anchor's box delta already written (by
+    another truth on that anchor of the cell, or by the truth_thresh match of the first loop), summed over every
+    [yolo] layer and mini-batch since the training started."""
 
     total: int = 0
     rewritten: int | Tensor = 0  # a tensor sum until the line reads it: no device sync per truth
@@ -86,5 +87,5 @@ class BoxCounts:
     def line(self) -> str:
         """What train_network_datum prints on stderr after each mini-batch once `total` > 0:
         ` total_bbox = %d, rewritten_bbox = %f %% ` of `100 * (float)rewritten / total`, in float."""
-        percent = np.float32(100) * np.float32(float(self.rewritten)) / np.float32(self.total)
-        return f" total_bbox = {self.total}, rewritten_bbox = {c_number(float(percent))} % "
+        percent = c_mean(np.float32(100) * np.float32(float(self.rewritten)), self.total)
+        return f" total_bbox = {self.total}, rewritten_bbox = {percent} % "

@@ -2,7 +2,8 @@
 
 pjreddie's examples/detector.c:train_detector: every 10 iterations a new
 square size `(rand() % 10 + 10) * 32`, i.e. 320..608, and 608 once the
-current batch is within 200 of `max_batches`; `random=0` keeps the cfg size.
+batch at which it draws is within 200 of `max_batches` (not before: the
+test is made as it draws); `random=0` keeps the cfg size.
 
 AlexeyAB's src/detector.c:train_detector (59596d7) scales the cfg's own size
 every 10 iterations by a draw `rand_scale(coef)` (coef = 1.4 for random=1,
@@ -38,12 +39,13 @@ ALEXEYAB_COEF = 1.4  # AlexeyAB's rand_coef for random=1
 
 def multiscale_size(batch: int, max_batches: int, seed: int, cfg_size: tuple[int, int], random: bool,
                     full_size: int = FULL_SIZE_ITERATIONS) -> tuple[int, int]:
-    """(width, height) of the images of training batch `batch` (0-based); the last `full_size` at 608x608."""
+    """(width, height) of the images of training batch `batch` (0-based); 608x608 from the first period drawn
+    within `full_size` of the end."""
     if not random:
         return cfg_size
-    if batch + full_size > max_batches:  # Darknet: get_current_batch(net) + 200 > net->max_batches
-        return (608, 608)
     period = batch // PERIOD
+    if period * PERIOD + full_size > max_batches:  # Darknet, as it draws: get_current_batch(net) + 200 > max_batches
+        return (608, 608)
     draw = int(np.random.Generator(np.random.PCG64([seed, period])).integers(0, 10))
     dim = (draw + 10) * 32
     return (dim, dim)

@@ -1,10 +1,11 @@
 """The training options `pydarknet train` implements, and the refusal of the others.
 
 A cfg written for AlexeyAB's Darknet may hold training-only keys (`[net] mosaic`,
-`[yolo] iou_loss`, ...: pydarknet.cfg.dialect.TRAINING_ONLY).  Inference ignores
-them with a warning; training with them would silently train something other
-than what the cfg asks for, so `start_network` refuses them here, before
-anything is built: one DarknetError naming the cfg, line, column and key.
+`[yolo] iou_loss`, ...: pydarknet.cfg.dialect.TRAINING_ONLY).  Inference passes
+those the trainer implements in silence and warns about the others; training
+with those would silently train something other than what the cfg asks for, so
+`start_network` refuses them here, before anything is built: one DarknetError
+naming the cfg, line, column and key.
 
 The trainer implements the training keys pjreddie's Darknet reads (its
 `parse_*` functions; pydarknet's trainer reproduces them), in AlexeyAB's

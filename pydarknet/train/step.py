@@ -120,7 +120,7 @@ def _train_datum(net: Darknet, state: TrainingState, x: Tensor, truth: Tensor, r
             grads.append(-head.input_delta(output, delta))  # Darknet's deltas are -dL/d(output)
         costs.append(float(cost))
     del outputs
-    if log is not None and net.dialect == "alexeyab" and state.box_counts.total:  # AlexeyAB's train_network_datum
+    if log is not None and state.box_counts.total:  # AlexeyAB's train_network_datum (only its [yolo] counts)
         log(state.box_counts.line())
     return _backward_and_update(net, state, raws, grads, ranks, sum(costs) / len(costs))
 

@@ -191,7 +191,7 @@ class LoopPlan:
     header: list[str]  # printed before the first iteration, as Darknet's train_detector/train_classifier do
     calc_map: TrainingMap | None = None  # --map
     loaded_line: Callable[[float, float], str] = darknet_loaded_line  # (seconds waited for the batch, avg loss)
-    resize_lines: Callable[[int], list[str]] | None = None  # batch -> what train_detector prints drawing its size
+    resize_lines: Callable[[int], list[str]] | None = None  # batch -> what train_detector/_classifier print drawing its size
     ema_name: str | None = None  # saved with the EMA beside each scheduled resume_name once it exists (train.ema)
 
 

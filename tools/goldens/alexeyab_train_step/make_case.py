@@ -71,8 +71,8 @@ def main() -> None:
         if line.startswith("step "):
             w = line.split()
             steps.append({"loss": float(w[3]), "seen": int(w[5]), "iteration": int(w[7]), "rate": float(w[9])})
-    log = [line.rstrip() if line.startswith(" total_bbox") else line.strip() for line in run.stderr.splitlines()
-           if line.strip().startswith(("v3 (", "total_bbox = "))]
+    log = [line if line.startswith(" total_bbox") else line.strip() for line in run.stderr.splitlines()
+           if line.strip().startswith(("v3 (", "total_bbox = "))]  # the count line as printed, its spaces too
     manifest = {"commit": COMMIT, "cfg": "network.cfg", "weights_seed": WEIGHTS_SEED, "weights_bytes": len(weights),
                 "weights_sha256": hashlib.sha256(weights).hexdigest(), "input_seed": INPUT_SEED, "steps": steps,
                 "log": log}
