@@ -91,7 +91,7 @@ DARKNET_ONLY = {
     "conv_lstm": ("recurrent", "AlexeyAB's"), "history": ("recurrent", "AlexeyAB's"),
 }
 HEAD_TYPES = (Region, Yolo, GaussianYolo, DetectionLayer)
-DETECTION_SECTIONS = frozenset({"region", "yolo", "gaussian_yolo", "detection"})  # HEAD_TYPES by section name: a detector
+DETECTION_SECTIONS = frozenset(head.kind for head in HEAD_TYPES)  # a cfg with one of these sections is a detector
 TRAINING_BUILDS = ("gpu", "cpu")  # the builds of AlexeyAB's Darknet its dialect can train as (Darknet.set_training_build)
 
 
